@@ -1,0 +1,265 @@
+"""Typed configuration: one pydantic model per YAML file in ``configs/``.
+
+Every model rejects unknown keys (a typo is an error, not a silent default) and
+describes every field; the README's configuration reference is generated from
+those descriptions. Environment variables are used only for secrets and addresses.
+
+Load a file with :func:`load_config`, which also applies dotted overrides::
+
+    cfg = load_config("configs/data.yaml", DataConfig, ["prepare.seed=7"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from raymlops.errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are rejected, values re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+# --------------------------------------------------------------------------- local cluster
+
+
+class LocalClusterConfig(StrictModel):
+    """``configs/local.yaml``: the single-machine Ray cluster that ``raymlops up`` manages."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Address every port binds to. Keep 127.0.0.1 unless the machine is on a "
+        "trusted network: the Serve HTTP and metrics ports are not protected by Ray's token.",
+    )
+    gcs_port: int = Field(6379, ge=1, le=65535, description="Port of the Ray GCS (cluster address).")
+    dashboard_port: int = Field(8265, ge=1, le=65535, description="Port of the Ray dashboard and Jobs API.")
+    serve_http_port: int = Field(8000, ge=1, le=65535, description="Port of the Ray Serve HTTP proxy.")
+    metrics_export_port: int = Field(
+        8090, ge=1, le=65535, description="Port where the head node exports Prometheus metrics (/metrics)."
+    )
+    dashboard_agent_port: int = Field(
+        52365, ge=1, le=65535, description="HTTP port of the head node's dashboard agent (two clusters on one machine need two)."
+    )
+    client_server_port: int = Field(10001, ge=1, le=65535, description="Port of the Ray Client server (ray://).")
+    temp_dir: str | None = Field(
+        None, description="Ray's temp root for this cluster; unset = /tmp/raymlops-<uid>. Keep it short: "
+        "Ray's socket paths beneath it must stay under ~107 characters.",
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs the head node offers; unset = all cores.")
+    num_gpus: int | None = Field(None, ge=0, description="GPUs the head node offers; unset = autodetect.")
+    object_store_memory_mb: int | None = Field(
+        None, ge=75, description="Object store size in MiB; unset lets Ray choose."
+    )
+    start_serve: bool = Field(
+        True, description="Start the Serve HTTP proxy on host:serve_http_port as part of `raymlops up`."
+    )
+    start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the head node to come up.")
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SplitFractions(StrictModel):
+    """Fractions of the rows that go to each split; they must add up to 1."""
+
+    train: float = Field(0.7, gt=0, lt=1, description="Share of rows in the training split.")
+    valid: float = Field(0.15, ge=0, lt=1, description="Share of rows in the validation split.")
+    test: float = Field(0.15, gt=0, lt=1, description="Share of rows in the test split.")
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> "SplitFractions":
+        total = self.train + self.valid + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + valid + test must be 1, got {total:g}")
+        return self
+
+
+class PrepareConfig(StrictModel):
+    """How ``raymlops data prepare`` builds the train/valid/test parquet splits."""
+
+    dataset: Literal["penguins"] = Field(
+        "penguins",
+        description="Built-in data set used when no `source` is given: `penguins` is the Palmer "
+        "Penguins table shipped inside the `palmerpenguins` package (works offline).",
+    )
+    source: str | None = Field(
+        None, description="Your own CSV or parquet file (any pyarrow URI) instead of the built-in data set."
+    )
+    label: str | None = Field(
+        None, description="Label column of `source`; the built-in data set knows its own."
+    )
+    categorical: list[str] | None = Field(
+        None, description="Categorical feature columns of `source`; unset = every string column."
+    )
+    output: str = Field("data/penguins", description="Directory (any pyarrow URI) the splits and schema go to.")
+    seed: int = Field(0, description="Seed of the stratified split; same seed, same rows.")
+    splits: SplitFractions = Field(default_factory=SplitFractions, description="Split fractions.")
+
+
+class ShiftConfig(StrictModel):
+    """A controllable distribution shift applied by ``raymlops data synth``."""
+
+    features: list[int] = Field(
+        default_factory=list, description="Indices of the numeric features whose mean is shifted."
+    )
+    magnitude: float = Field(0.0, description="Covariate shift: mean offset in standard deviations.")
+    categorical_features: list[int] = Field(
+        default_factory=list, description="Indices of the categorical features whose category mix changes."
+    )
+    label_prior: float | None = Field(
+        None, gt=0, lt=1, description="Label shift: share of the positive class after resampling; unset = none."
+    )
+
+
+class SynthConfig(StrictModel):
+    """How ``raymlops data synth`` builds a synthetic tabular classification set."""
+
+    rows: int = Field(10_000, ge=10, description="Number of rows.")
+    numeric_features: int = Field(18, ge=1, description="Number of numeric features (`x0`, `x1`, ...).")
+    categorical_features: int = Field(2, ge=0, description="Number of categorical features (`c0`, ...).")
+    categories: int = Field(4, ge=2, description="Distinct values of each categorical feature.")
+    seed: int = Field(0, description="Seed; same seed and settings, same rows.")
+    output: str = Field("data/synth", description="Directory (any pyarrow URI) the data and schema go to.")
+    shift: ShiftConfig = Field(default_factory=ShiftConfig, description="Optional shift of the data.")
+    splits: SplitFractions = Field(default_factory=SplitFractions, description="Split fractions.")
+
+
+class DataConfig(StrictModel):
+    """``configs/data.yaml``: data preparation and synthetic data."""
+
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="`raymlops data prepare`.")
+    synth: SynthConfig = Field(default_factory=SynthConfig, description="`raymlops data synth`.")
+
+
+# --------------------------------------------------------------------------- loading
+
+#: The model for each file name in ``configs/`` (``raymlops config validate`` uses it).
+CONFIG_MODELS: dict[str, type[StrictModel]] = {
+    "local": LocalClusterConfig,
+    "data": DataConfig,
+}
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"a.b.c=value"`` into a key path and a YAML-typed value.
+
+    Raises:
+        ConfigError: when the text has no ``=`` or an empty key.
+    """
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(file="<overrides>", problems=[(text, "expected KEY.PATH=VALUE, e.g. train.epochs=3")])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each dotted override set (intermediate tables created)."""
+    result = _deep_copy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for index, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                dotted = ".".join(path[: index + 1])
+                raise ConfigError(file="<overrides>", problems=[(dotted, "is a value, not a table; cannot set a key in it")])
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _deep_copy(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(value) for value in data]
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; an empty file is an empty mapping.
+
+    Raises:
+        ConfigError: missing file, YAML syntax error (with line), or a top level that is not a mapping.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(file=file, problems=[("", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError(file=file, problems=[("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file=file, problems=[("", f"{where}invalid YAML: {problem}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(file=file, problems=[("", f"top level must be a mapping, got {type(data).__name__}")])
+    return data
+
+
+def validate_data(data: dict[str, Any], model: type[ModelT], file: str = "<config>") -> ModelT:
+    """Validate a mapping against ``model``, turning pydantic's errors into one ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path = ".".join(str(part) for part in error["loc"])
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append((path, message))
+        raise ConfigError(file=file, problems=problems) from None
+
+
+def load_config(
+    path: str | Path | None, model: type[ModelT], overrides: Sequence[str] = ()
+) -> ModelT:
+    """Load a YAML file into ``model`` after applying dotted ``overrides``.
+
+    Args:
+        path: the YAML file; ``None`` starts from the model's defaults.
+        model: the pydantic model class of that file.
+        overrides: ``"key.path=value"`` strings; values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: naming the file, the field path and the problem for each error.
+    """
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    return validate_data(data, model, file=str(path) if path is not None else "<defaults>")
+
+
+def model_for_file(path: str | Path, kind: str | None = None) -> type[StrictModel]:
+    """Pick the config model for a file by ``kind`` or by its name (``configs/data.yaml`` → data).
+
+    Raises:
+        ConfigError: when neither names a known kind.
+    """
+    name = kind or Path(path).stem
+    try:
+        return CONFIG_MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(CONFIG_MODELS))
+        raise ConfigError(
+            file=str(path), problems=[("", f"unknown config kind {name!r}; pass --kind with one of: {known}")]
+        ) from None

@@ -1,0 +1,115 @@
+"""The schema of a prepared data set: features, their kinds and dtypes, label and classes.
+
+It is written as ``schema.json`` next to the parquet splits, read by training, saved
+with every model version as its input signature, and used by the router to validate
+requests.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from raymlops import filesystem
+from raymlops.errors import DataError
+
+
+class FeatureSpec(BaseModel):
+    """One input feature."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Column name.")
+    kind: Literal["numeric", "categorical"] = Field(description="How the feature is encoded.")
+    dtype: str = Field(description="Arrow type name of the column, e.g. double or string.")
+    categories: tuple[str, ...] | None = Field(
+        None, description="Known categories of a categorical feature, sorted."
+    )
+
+
+class DatasetSchema(BaseModel):
+    """Features, label and classes of a tabular classification data set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Data set name, e.g. penguins.")
+    task: Literal["classification"] = Field("classification", description="Learning task.")
+    label: str = Field(description="Label column.")
+    classes: tuple[str, ...] = Field(description="Class names; a model predicts an index into them.")
+    features: tuple[FeatureSpec, ...] = Field(description="Input features in model order.")
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of all features in model order."""
+        return [feature.name for feature in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        """Names of the numeric features."""
+        return [f.name for f in self.features if f.kind == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        """Names of the categorical features."""
+        return [f.name for f in self.features if f.kind == "categorical"]
+
+    def to_json(self) -> str:
+        """Serialize to indented JSON."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<schema>") -> DatasetSchema:
+        """Parse JSON written by :meth:`to_json`.
+
+        Raises:
+            DataError: when the text is not a valid schema.
+        """
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise DataError(path=source, problem=f"invalid schema: {where}: {first['msg']}") from None
+
+    def check_table(self, table: pa.Table, path: str, require_label: bool = True) -> None:
+        """Check that ``table`` has every feature (and the label) with a compatible type.
+
+        Raises:
+            DataError: naming the first missing column or wrong type.
+        """
+        columns = set(table.column_names)
+        wanted = self.feature_names + ([self.label] if require_label else [])
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            raise DataError(path=path, problem=f"missing column(s) {', '.join(missing)} required by the schema")
+        for feature in self.features:
+            arrow_type = table.schema.field(feature.name).type
+            if feature.kind == "numeric" and not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
+                raise DataError(path=path, problem=f"column {feature.name} must be numeric, found {arrow_type}")
+
+
+def schema_uri(directory: str) -> str:
+    """Where the schema of a prepared data set directory lives."""
+    return filesystem.join(directory, "schema.json")
+
+
+def read_schema(directory: str) -> DatasetSchema:
+    """Read ``schema.json`` of a prepared data set directory.
+
+    Raises:
+        DataError: when it is missing or invalid.
+    """
+    uri = schema_uri(directory)
+    if not filesystem.exists(uri):
+        raise DataError(path=uri, problem="no schema.json here; run `raymlops data prepare` first")
+    return DatasetSchema.from_json(filesystem.read_bytes(uri).decode(), source=uri)
+
+
+def write_schema(directory: str, schema: DatasetSchema) -> str:
+    """Write ``schema.json`` into a data set directory and return its URI."""
+    uri = schema_uri(directory)
+    filesystem.write_bytes(uri, schema.to_json().encode())
+    return uri

@@ -1,0 +1,120 @@
+"""The one exception tree of raymlops.
+
+Every error builds its own message from keyword fields, keeps those fields as
+attributes for callers that want structure, and survives pickling across Ray
+processes (the fields travel, the message is rebuilt on the other side)::
+
+    RaymlopsError
+    ├── ConfigError            a YAML file or override that does not validate
+    ├── DataError              a data set that is missing, unreadable or of the wrong shape
+    ├── StorageError           a filesystem URI that cannot be resolved or reached
+    ├── ClusterError           the local Ray cluster cannot be started, reached or stopped
+    ├── JobError               a Ray job could not be submitted or did not succeed
+    └── NotAvailableError      a feature or optional dependency that is not installed here
+
+HTTP status codes are chosen only at the HTTP edge, never here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+def _rebuild(cls: type[RaymlopsError], fields: dict[str, Any]) -> RaymlopsError:
+    return cls(**fields)
+
+
+class RaymlopsError(Exception):
+    """Base of every error raised on purpose by raymlops.
+
+    Subclasses declare ``required`` field names and a ``template`` that formats them.
+    Extra keyword fields are kept as attributes but not required by the template.
+    """
+
+    template: ClassVar[str] = "{message}"
+    required: ClassVar[tuple[str, ...]] = ("message",)
+
+    def __init__(self, **fields: Any) -> None:
+        missing = [name for name in self.required if name not in fields]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs the fields {missing}")
+        self.fields = dict(fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Return the human message built from this error's fields."""
+        return self.template.format(**self.fields)
+
+    def __reduce__(self):  # noqa: D105 - pickling support, see module docstring
+        return (_rebuild, (type(self), self.fields))
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ConfigError(RaymlopsError):
+    """A configuration file or override that does not validate.
+
+    Fields:
+        file: the YAML file (or ``"<overrides>"``).
+        problems: a list of ``(field_path, message)`` pairs; field_path may be ``""``.
+    """
+
+    required = ("file", "problems")
+
+    def render(self) -> str:
+        lines = [f"{self.file}: {path or '<root>'}: {message}" for path, message in self.problems]
+        return "\n".join(lines) if lines else f"{self.file}: invalid configuration"
+
+
+class DataError(RaymlopsError):
+    """A data set that is missing, unreadable or does not match its schema."""
+
+    template = "{path}: {problem}"
+    required = ("path", "problem")
+
+
+class StorageError(RaymlopsError):
+    """A filesystem URI that cannot be resolved, reached, read or written."""
+
+    template = "{uri}: {problem}"
+    required = ("uri", "problem")
+
+
+class ClusterError(RaymlopsError):
+    """The local Ray cluster cannot be started, reached or stopped.
+
+    Fields:
+        problem: what went wrong.
+        fix: what the user can do about it.
+    """
+
+    template = "{problem} ({fix})"
+    required = ("problem", "fix")
+
+
+class JobError(RaymlopsError):
+    """A Ray job could not be submitted, or finished in a state other than SUCCEEDED."""
+
+    template = "job {job_id}: {problem}"
+    required = ("job_id", "problem")
+
+
+class NotAvailableError(RaymlopsError):
+    """A feature or optional dependency that is not available in this installation."""
+
+    template = "{feature} is not available: {reason}"
+    required = ("feature", "reason")
+
+
+__all__ = [
+    "ClusterError",
+    "ConfigError",
+    "DataError",
+    "JobError",
+    "NotAvailableError",
+    "RaymlopsError",
+    "StorageError",
+]
