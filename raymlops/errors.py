@@ -10,7 +10,13 @@ processes (the fields travel, the message is rebuilt on the other side)::
     ├── StorageError           a filesystem URI that cannot be resolved or reached
     ├── ClusterError           the local Ray cluster cannot be started, reached or stopped
     ├── JobError               a Ray job could not be submitted or did not succeed
-    └── NotAvailableError      a feature or optional dependency that is not installed here
+    ├── NotAvailableError      a feature or optional dependency that is not installed here
+    ├── InvalidNameError       a model or alias name outside ^[a-z0-9][a-z0-9_-]{0,63}$
+    └── RegistryError          the model registry refused or failed an operation
+        ├── NotFoundError          no such model, version or alias
+        ├── AliasConflictError     compare-and-set on an alias lost: it moved meanwhile
+        ├── ArtifactIntegrityError an artifact file is missing or its checksum differs
+        └── SchemaVersionError     the database was written by a newer raymlops
 
 HTTP status codes are chosen only at the HTTP edge, never here.
 """
@@ -109,7 +115,55 @@ class NotAvailableError(RaymlopsError):
     required = ("feature", "reason")
 
 
+class InvalidNameError(RaymlopsError):
+    """A model or alias name that is not 1-64 characters of a-z, 0-9, _ or - (starting alphanumeric)."""
+
+    required = ("what", "value")
+
+    def render(self) -> str:
+        rule = self.fields.get("rule", "use 1-64 characters a-z, 0-9, _ or -, starting with a letter or digit")
+        return f"invalid {self.what} {self.value!r}: {rule}"
+
+
+class RegistryError(RaymlopsError):
+    """The model registry refused or failed an operation."""
+
+
+class NotFoundError(RegistryError):
+    """No such model, version or alias."""
+
+    template = "{what} not found: {name}"
+    required = ("what", "name")
+
+
+class AliasConflictError(RegistryError):
+    """A compare-and-set on an alias found another version than expected."""
+
+    template = "alias {model}@{alias} is at version {actual}, not {expected}; re-read it and decide again"
+    required = ("model", "alias", "expected", "actual")
+
+
+class ArtifactIntegrityError(RegistryError):
+    """An artifact file is missing, unexpected, or does not match its recorded sha256."""
+
+    template = "{uri}: {file}: {problem}"
+    required = ("uri", "file", "problem")
+
+
+class SchemaVersionError(RegistryError):
+    """The registry database carries a schema newer than this raymlops understands."""
+
+    template = "registry database {url} has schema version {found}; this raymlops reads up to {supported} (upgrade raymlops)"
+    required = ("url", "found", "supported")
+
+
 __all__ = [
+    "AliasConflictError",
+    "ArtifactIntegrityError",
+    "InvalidNameError",
+    "NotFoundError",
+    "RegistryError",
+    "SchemaVersionError",
     "ClusterError",
     "ConfigError",
     "DataError",

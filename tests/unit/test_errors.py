@@ -12,6 +12,12 @@ EXAMPLES = {
     errors.ClusterError: {"problem": "port busy", "fix": "free it"},
     errors.JobError: {"job_id": "raysubmit_1", "problem": "FAILED"},
     errors.NotAvailableError: {"feature": "postgres", "reason": "install raymlops[postgres]"},
+    errors.InvalidNameError: {"what": "model name", "value": "../x"},
+    errors.RegistryError: {"message": "registry failed"},
+    errors.NotFoundError: {"what": "model", "name": "iris"},
+    errors.AliasConflictError: {"model": "iris", "alias": "champion", "expected": 1, "actual": 2},
+    errors.ArtifactIntegrityError: {"uri": "/r/iris/v1", "file": "model.safetensors", "problem": "sha256 differs"},
+    errors.SchemaVersionError: {"url": "sqlite:///r.db", "found": 9, "supported": 1},
 }
 
 

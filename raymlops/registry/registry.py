@@ -1,0 +1,179 @@
+"""The model registry: SQL metadata plus artifacts on a pyarrow filesystem.
+
+    registry = Registry.from_config(load_config("configs/registry.yaml", RegistryConfig))
+    v = registry.register("penguins", "out/model", metrics={"accuracy": 0.97}, lineage=lineage)
+    registry.set_alias("penguins", "champion", v.version, expected=None)
+    local_dir = registry.download("penguins@champion", "/tmp/model")   # checksums verified
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from raymlops.auth import home_dir
+from raymlops.config import RegistryConfig
+from raymlops.errors import RegistryError
+from raymlops.filesystem import S3Options
+from raymlops.registry.artifacts import ArtifactStore, build_manifest
+from raymlops.registry.lineage import Lineage
+from raymlops.registry.sql import ANY, SqlMetadata
+from raymlops.types import AliasMove, Event, ModelRef, ModelVersion, check_name
+
+REGISTRY_URL_ENV = "RAYMLOPS_REGISTRY_URL"
+ARTIFACT_ROOT_ENV = "RAYMLOPS_ARTIFACT_ROOT"
+
+
+def default_actor() -> str:
+    """Who is acting: ``$RAYMLOPS_ACTOR``, else the OS user."""
+    try:
+        return os.environ.get("RAYMLOPS_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def resolve_locations(cfg: RegistryConfig) -> tuple[str, str]:
+    """Database URL and artifact root: environment, then config, then under ``$RAYMLOPS_HOME``."""
+    base = home_dir() / "registry"
+    url = os.environ.get(REGISTRY_URL_ENV) or cfg.database_url
+    if not url:
+        base.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{base / 'registry.db'}"
+    root = os.environ.get(ARTIFACT_ROOT_ENV) or cfg.artifact_root or str(base / "artifacts")
+    return url, root
+
+
+class Registry:
+    """Register immutable versions, move aliases, read lineage and events."""
+
+    def __init__(self, metadata: SqlMetadata, artifacts: ArtifactStore, required_files: Iterable[str] = ()) -> None:
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.required_files = list(required_files)
+
+    @classmethod
+    def from_config(cls, cfg: RegistryConfig | None = None) -> Registry:
+        """Open the registry a config describes (creating an empty one when needed)."""
+        cfg = cfg or RegistryConfig()
+        url, root = resolve_locations(cfg)
+        env_s3 = S3Options.from_env()
+        s3 = S3Options(
+            endpoint_override=cfg.s3.endpoint or env_s3.endpoint_override, region=cfg.s3.region or env_s3.region,
+            access_key=env_s3.access_key, secret_key=env_s3.secret_key,
+        )
+        return cls(SqlMetadata(url, cfg.sqlite_timeout_s), ArtifactStore(root, s3), cfg.required_files)
+
+    # ------------------------------------------------------------------ versions
+
+    def register(
+        self,
+        name: str,
+        artifact_dir: str | Path,
+        metrics: dict[str, float] | None = None,
+        lineage: Lineage | dict[str, Any] | None = None,
+        description: str = "",
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Upload, verify and record a new immutable version; returns it with its number.
+
+        Raises:
+            InvalidNameError: a bad model name.
+            RegistryError: a required file is missing from ``artifact_dir``.
+            ArtifactIntegrityError / StorageError: the upload could not be verified.
+        """
+        check_name(name, "model name")
+        local_dir = Path(artifact_dir)
+        manifest = build_manifest(local_dir)
+        missing = [f for f in self.required_files if f not in manifest]
+        if missing:
+            raise RegistryError(message=f"{local_dir}: missing required artifact file(s) {', '.join(missing)}")
+        lineage_data = lineage.model_dump(mode="json") if isinstance(lineage, Lineage) else dict(lineage or {})
+        uri = self.artifacts.upload(name, local_dir, manifest)
+        return self.metadata.add_version(name, uri, manifest, {k: float(v) for k, v in (metrics or {}).items()},
+                                         lineage_data, description, actor or default_actor())
+
+    def get(self, ref: ModelRef | str) -> ModelVersion:
+        """The version a reference names (``name`` alone means its latest version).
+
+        Raises:
+            NotFoundError: no such model, version or alias.
+        """
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        if ref.alias is not None:
+            return self.metadata.get_version(ref.name, self.metadata.resolve_alias(ref.name, ref.alias))
+        version = ref.version if ref.version is not None else self.metadata.latest_version(ref.name)
+        return self.metadata.get_version(ref.name, version)
+
+    def download(self, ref: ModelRef | str, destination: str | Path | None = None) -> Path:
+        """Copy a version's files to a local directory, verifying every checksum.
+
+        Raises:
+            ArtifactIntegrityError: naming the missing or corrupted file.
+        """
+        version = self.get(ref)
+        target = Path(destination) if destination else Path(tempfile.mkdtemp(prefix=f"raymlops-{version.name}-v{version.version}-"))
+        return self.artifacts.download(version.artifact_uri, version.manifest, target)
+
+    def verify(self, ref: ModelRef | str) -> ModelVersion:
+        """Check a version's stored files against its manifest without copying them."""
+        version = self.get(ref)
+        self.artifacts.verify(version.artifact_uri, version.manifest)
+        return version
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model with its latest version, count and aliases."""
+        return self.metadata.list_models()
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        return self.metadata.list_versions(check_name(name, "model name"))
+
+    def lineage_chain(self, ref: ModelRef | str) -> list[ModelVersion]:
+        """The version and its ancestors through ``lineage.parent_version``, newest first."""
+        chain = [self.get(ref)]
+        seen = {chain[0].version}
+        while (parent := chain[-1].lineage.get("parent_version")) is not None and parent not in seen:
+            seen.add(parent)
+            chain.append(self.metadata.get_version(chain[0].name, int(parent)))
+        return chain
+
+    # ------------------------------------------------------------------ aliases
+
+    def resolve(self, name: str, alias: str) -> int:
+        """The version number an alias points to."""
+        return self.metadata.resolve_alias(name, alias)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Every alias of a model."""
+        return self.metadata.aliases(name)
+
+    def set_alias(self, name: str, alias: str, version: int, expected: Any = ANY, actor: str | None = None) -> AliasMove:
+        """Point an alias at a version; ``expected`` makes it a compare-and-set (None = must be unset)."""
+        return self.metadata.set_alias(name, alias, version, actor or default_actor(), expected)
+
+    def delete_alias(self, name: str, alias: str, expected: Any = ANY, actor: str | None = None) -> AliasMove:
+        """Remove an alias; ``expected`` makes it a compare-and-set."""
+        return self.metadata.delete_alias(name, alias, actor or default_actor(), expected)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of the model's aliases, oldest first."""
+        return self.metadata.alias_history(name, alias)
+
+    # ------------------------------------------------------------------ events
+
+    def add_event(self, model: str, kind: str, version: int | None = None, payload: dict[str, Any] | None = None,
+                  actor: str | None = None) -> Event:
+        """Append an event to the model's history."""
+        return self.metadata.add_event(model, kind, actor or default_actor(), version, payload)
+
+    def events(self, model: str | None = None, kinds: Iterable[str] | None = None, since: float | None = None,
+               until: float | None = None, limit: int | None = 1000) -> list[Event]:
+        """Events by model, kind and time window, oldest first."""
+        return self.metadata.events(model, kinds, since, until, limit)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.metadata.close()

@@ -1,0 +1,103 @@
+"""Small frozen value objects shared across raymlops."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from raymlops.errors import InvalidNameError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Return ``value`` if it is a valid model or alias name.
+
+    Names are 1-64 characters of ``a-z 0-9 _ -`` starting with a letter or digit, so a
+    name can never climb out of the artifact root or inject into a path or URL.
+
+    Raises:
+        InvalidNameError: naming what was checked and the value.
+    """
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise InvalidNameError(what=what, value=value)
+    return value
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A reference to a model version: ``name``, ``name:3`` or ``name@champion``."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """Parse ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``.
+
+        Raises:
+            InvalidNameError: for a bad name, alias or version.
+        """
+        if "@" in text:
+            name, alias = text.split("@", 1)
+            return cls(check_name(name, "model name"), alias=check_name(alias, "alias"))
+        if ":" in text:
+            name, version = text.split(":", 1)
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidNameError(what="version", value=version, rule="use a positive integer")
+            return cls(check_name(name, "model name"), version=int(version))
+        return cls(check_name(text, "model name"))
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable registered version of a model."""
+
+    name: str
+    version: int
+    created_at: float
+    artifact_uri: str
+    manifest: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    created_by: str = ""
+
+    @property
+    def ref(self) -> ModelRef:
+        """This version as a reference."""
+        return ModelRef(self.name, version=self.version)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One change of an alias, kept forever as history."""
+
+    model: str
+    alias: str
+    old_version: int | None
+    new_version: int | None
+    time: float
+    actor: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """An append-only registry event: registered, alias moved, rollout step, drift detected ..."""
+
+    id: int
+    model: str
+    version: int | None
+    kind: str
+    time: float
+    actor: str
+    payload: dict[str, Any] = field(default_factory=dict)
