@@ -42,6 +42,22 @@ class S3Options:
         )
 
 
+def expand(uri: str | Path) -> str:
+    """Expand ``$RAYMLOPS_HOME`` (default ``~/.raymlops``), other ``$VARS`` and ``~`` in a URI.
+
+    Configs say ``$RAYMLOPS_HOME/data/...`` so that a Ray job running in a copy of the
+    working directory resolves the same place as the CLI that prepared the data.
+    """
+    from raymlops.auth import home_dir
+
+    text = str(uri)
+    for token in ("${RAYMLOPS_HOME}", "$RAYMLOPS_HOME"):
+        if text.startswith(token):
+            text = str(home_dir()) + text[len(token):]
+    text = os.path.expandvars(text)
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
 def is_local(uri: str) -> bool:
     """Whether ``uri`` names a path on this machine (a plain path or ``file://``)."""
     scheme = urlparse(str(uri)).scheme
@@ -75,7 +91,7 @@ def resolve(uri: str | Path, s3: S3Options | None = None) -> tuple[pafs.FileSyst
     Raises:
         StorageError: when the URI's scheme has no pyarrow filesystem.
     """
-    text = str(uri)
+    text = expand(uri)
     if is_local(text):
         path = urlparse(text).path if text.startswith("file://") else text
         return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())

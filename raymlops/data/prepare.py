@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raymlops import filesystem
 from raymlops.config import PrepareConfig, SplitFractions
 from raymlops.data.schema import DatasetSchema, FeatureSpec, write_schema
 from raymlops.data.tables import SPLITS, read_table, split_uri, write_table
@@ -103,6 +104,7 @@ def normalize_table(table: pa.Table, schema: DatasetSchema) -> pa.Table:
 
 def write_splits(table: pa.Table, schema: DatasetSchema, output: str, fractions: SplitFractions, seed: int) -> PreparedData:
     """Split ``table`` by label, write each split and the schema under ``output``."""
+    output = filesystem.expand(output)
     labels = np.asarray(table.column(schema.label).to_pylist(), dtype=object)
     indices = stratified_split(labels, fractions, seed)
     rows = {}

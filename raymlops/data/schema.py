@@ -80,13 +80,17 @@ class DatasetSchema(BaseModel):
         Raises:
             DataError: naming the first missing column or wrong type.
         """
-        columns = set(table.column_names)
+        self.check_columns(table.schema, path, require_label)
+
+    def check_columns(self, arrow_schema: pa.Schema, path: str, require_label: bool = True) -> None:
+        """Like :meth:`check_table` for an Arrow schema (e.g. a parquet footer, without reading rows)."""
+        columns = set(arrow_schema.names)
         wanted = self.feature_names + ([self.label] if require_label else [])
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise DataError(path=path, problem=f"missing column(s) {', '.join(missing)} required by the schema")
         for feature in self.features:
-            arrow_type = table.schema.field(feature.name).type
+            arrow_type = arrow_schema.field(feature.name).type
             if feature.kind == "numeric" and not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
                 raise DataError(path=path, problem=f"column {feature.name} must be numeric, found {arrow_type}")
 

@@ -105,9 +105,10 @@ def test_cli_malformed_input_is_one_line_exit_2(tmp_path, monkeypatch):
     assert result.output.count("\n") == 1 and result.output.startswith(f"error: {bogus}:")
 
 
-def test_cli_prepare_writes_default_output(tmp_path, monkeypatch):
+def test_cli_prepare_writes_default_output_under_home(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAYMLOPS_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["data", "prepare", "--seed", "5"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "data" / "penguins" / "schema.json").exists()
+    assert (tmp_path / "home" / "data" / "penguins" / "schema.json").exists()
     assert "train 233" in result.output

@@ -1,0 +1,93 @@
+"""Submit entrypoints through the Ray Jobs API (JobSubmissionClient), stream their logs,
+and report their final status — what ``raymlops train`` / ``tune`` and the demo use."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from raymlops import auth
+from raymlops.cluster import ClusterAddresses, prepare_client_environment, resolve_addresses
+from raymlops.errors import ClusterError, JobError
+from raymlops.registry.lineage import CODE_REVISION_ENV, code_revision
+
+FINAL_STATES = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def job_client(addresses: ClusterAddresses | None = None):
+    """A JobSubmissionClient for the resolved cluster, with Ray's token.
+
+    Raises:
+        ClusterError: nothing answers at the dashboard address.
+    """
+    from ray.job_submission import JobSubmissionClient
+
+    addresses = addresses or resolve_addresses()
+    prepare_client_environment(addresses)
+    try:
+        return JobSubmissionClient(addresses.dashboard, headers=auth.auth_headers())
+    except (ConnectionError, RuntimeError) as exc:
+        raise ClusterError(problem=f"cannot reach the Jobs API at {addresses.dashboard}: {str(exc).splitlines()[0]}",
+                           fix="run `raymlops up`, or set RAY_ADDRESS") from None
+
+
+def job_environment() -> dict[str, str]:
+    """Variables a job needs from its submitter: where raymlops keeps state, and the code revision."""
+    env = {}
+    if os.environ.get(auth.HOME_ENV):
+        env[auth.HOME_ENV] = str(Path(os.environ[auth.HOME_ENV]).resolve())
+    revision = code_revision(".")
+    if revision.commit:
+        env[CODE_REVISION_ENV] = revision.commit + ("+dirty" if revision.dirty else "")
+    for name in ("RAYMLOPS_REGISTRY_URL", "RAYMLOPS_ARTIFACT_ROOT"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def submit(entrypoint: list[str], working_dir: str = ".", client=None) -> str:
+    """Submit ``entrypoint`` with ``working_dir`` uploaded; returns the submission id."""
+    import shlex
+
+    client = client or job_client()
+    runtime_env = {"working_dir": working_dir, "env_vars": job_environment()}
+    return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
+
+
+def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None, timeout_s: float = 3600) -> str:
+    """Stream a job's logs to ``echo`` (stdout by default) until it ends; return its final status."""
+    client = client or job_client()
+    echo = echo or (lambda text: sys.stdout.write(text))
+
+    async def stream() -> None:
+        async for lines in client.tail_job_logs(job_id):
+            echo(lines)
+
+    deadline = time.time() + timeout_s
+    try:
+        asyncio.run(asyncio.wait_for(stream(), timeout=timeout_s))
+    except asyncio.TimeoutError:
+        pass
+    status = str(client.get_job_status(job_id))
+    while status.split(".")[-1] not in FINAL_STATES and time.time() < deadline:
+        time.sleep(1)
+        status = str(client.get_job_status(job_id))
+    return status.split(".")[-1]
+
+
+def submit_and_follow(entrypoint: list[str], working_dir: str = ".", echo: Callable[[str], None] | None = None) -> str:
+    """Submit, stream the logs, and return the job id once it SUCCEEDED.
+
+    Raises:
+        JobError: the job ended FAILED or STOPPED (its last log lines name why).
+    """
+    client = job_client()
+    job_id = submit(entrypoint, working_dir, client)
+    status = wait_for(job_id, client, echo)
+    if status != "SUCCEEDED":
+        raise JobError(job_id=job_id, problem=f"ended {status}; see `ray job logs {job_id}`")
+    return job_id

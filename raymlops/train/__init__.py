@@ -1,0 +1,14 @@
+"""Training: the per-worker loop, the trainer builder, packaging, and the offline gate."""
+
+from raymlops.train.package import ModelSpec, Predictor
+from raymlops.train.preprocessing import Preprocessor
+from raymlops.train.release import TrainOutcome
+
+__all__ = ["ModelSpec", "Predictor", "Preprocessor", "TrainOutcome", "run_training"]
+
+
+def run_training(cfg):
+    """Run a training job (imports Ray lazily); see :func:`raymlops.train.run.run_training`."""
+    from raymlops.train.run import run_training as run
+
+    return run(cfg)

@@ -1,0 +1,25 @@
+"""``run_training``: the whole training job, as ``jobs/train.py`` calls it."""
+
+from __future__ import annotations
+
+from raymlops.config import TrainConfig
+from raymlops.errors import JobError
+from raymlops.train.release import TrainOutcome, load_state_from_checkpoint, release
+from raymlops.train.trainer import PreparedInputs, build_trainer, prepare_inputs
+
+
+def run_training(cfg: TrainConfig, inputs: PreparedInputs | None = None) -> TrainOutcome:
+    """Check inputs, fit with Ray Train, then package, evaluate, register and gate.
+
+    Raises:
+        DataError / ConfigError: bad inputs, before any worker starts.
+        JobError: the training run failed after its retries.
+    """
+    inputs = inputs or prepare_inputs(cfg)
+    trainer = build_trainer(cfg, inputs)
+    result = trainer.fit()
+    if result.error is not None or result.checkpoint is None:
+        raise JobError(job_id=str(trainer.run_config.name), problem=f"training failed: {result.error}")
+    with result.checkpoint.as_directory() as directory:
+        state, history = load_state_from_checkpoint(directory)
+    return release(cfg, inputs, state, history, extra_lineage={"run": trainer.run_config.name})

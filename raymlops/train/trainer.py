@@ -1,0 +1,165 @@
+"""Build and run a Ray Train ``TorchTrainer`` from a TrainConfig.
+
+Inputs are checked before any worker starts (data, schema, label, builder), so bad
+config fails in a second with one line. Ray Data reads the splits from any pyarrow URI,
+applies the fitted Preprocessor, and hands each worker its shard.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymlops import filesystem
+from raymlops.config import TrainConfig
+from raymlops.data.schema import DatasetSchema, read_schema
+from raymlops.data.tables import read_table, split_uri
+from raymlops.errors import ConfigError, DataError
+from raymlops.models import build_model
+from raymlops.train.preprocessing import Preprocessor
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    """Everything checked and fitted on the driver before the workers start."""
+
+    schema: DatasetSchema
+    preprocessor: Preprocessor
+    train_uris: list[str]
+    valid_uri: str
+    test_uri: str
+    train_table: pa.Table
+
+
+def _check_split(uri: str, schema: DatasetSchema) -> None:
+    fs, path = filesystem.resolve(uri)
+    if fs.get_file_info(path).type == filesystem.pafs.FileType.NotFound:
+        raise DataError(path=uri, problem="not found; run `raymlops data prepare` or fix data.path")
+    try:
+        arrow_schema = pq.read_schema(path, filesystem=fs) if path.endswith(".parquet") else read_table(uri).schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(path=uri, problem=f"not a readable parquet file ({str(exc).splitlines()[0]})") from None
+    schema.check_columns(arrow_schema, uri)
+
+
+def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
+    """Check data and model config and fit preprocessing on the training split only.
+
+    Raises:
+        DataError: missing data, schema or label column.
+        ConfigError: the model builder does not import or rejects its parameters.
+    """
+    base = filesystem.expand(cfg.data.path)
+    schema = read_schema(base)
+    train_uris = [split_uri(base, "train"), *[filesystem.expand(u) for u in cfg.data.extra_train]]
+    valid_uri, test_uri = split_uri(base, "valid"), split_uri(base, "test")
+    for uri in [*train_uris, valid_uri, test_uri]:
+        _check_split(uri, schema)
+    columns = schema.feature_names + [schema.label]
+    train_table = pa.concat_tables([read_table(uri).select(columns).cast(_arrow_schema(schema)) for uri in train_uris])
+    unknown = set(train_table.column(schema.label).to_pylist()) - set(schema.classes)
+    if unknown:
+        raise DataError(path=train_uris[0], problem=f"labels {sorted(map(str, unknown))} are not in the schema's classes")
+    preprocessor = Preprocessor.fit(schema, {name: train_table.column(name).to_numpy() for name in schema.numeric})
+    build_model(cfg.model.builder, cfg.model.params, preprocessor.output_dim, len(schema.classes))
+    return PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
+
+
+def _arrow_schema(schema: DatasetSchema) -> pa.Schema:
+    fields = [pa.field(f.name, pa.float64() if f.kind == "numeric" else pa.string()) for f in schema.features]
+    return pa.schema(fields + [pa.field(schema.label, pa.string())])
+
+
+def preprocess_fn(preprocessor: Preprocessor, label: str):
+    """The Ray Data ``map_batches`` function: raw columns → {"x": features, "y": class index}."""
+
+    def transform(batch: dict[str, Any]) -> dict[str, Any]:
+        return {"x": preprocessor.transform(batch), "y": preprocessor.encode_labels(batch[label])}
+
+    return transform
+
+
+def build_datasets(inputs: PreparedInputs, cache_train: bool) -> dict[str, Any]:
+    """Ray datasets of the preprocessed train and valid splits, in order.
+
+    With ``cache_train`` the preprocessed training split is materialized in the object
+    store once instead of being re-read and re-transformed every epoch.
+    """
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False  # one progress line per epoch is ours; bars would flood job logs
+    fn = preprocess_fn(inputs.preprocessor, inputs.schema.label)
+    columns = inputs.schema.feature_names + [inputs.schema.label]
+
+    def read(uris: list[str]):
+        fs, _ = filesystem.resolve(uris[0])
+        paths = [filesystem.resolve(uri)[1] for uri in uris]
+        return ray.data.read_parquet(paths, filesystem=fs, columns=columns).map_batches(fn, batch_format="numpy")
+
+    train = read(inputs.train_uris)
+    # Validation is small and read every epoch by rank 0: materialize it once.
+    return {"train": train.materialize() if cache_train else train, "valid": read([inputs.valid_uri]).materialize()}
+
+
+def resolve_use_gpu(setting: Any) -> bool:
+    """``auto`` → whether the connected cluster has GPUs.
+
+    Raises:
+        ConfigError: ``true`` on a cluster without GPUs.
+    """
+    import ray
+
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    if setting is True and not has_gpu:
+        raise ConfigError(file="<config>", problems=[("scaling.use_gpu", "true, but the cluster has no GPUs (use auto)")])
+    return has_gpu if setting == "auto" else bool(setting)
+
+
+def loop_config(cfg: TrainConfig, inputs: PreparedInputs, use_gpu: bool) -> dict[str, Any]:
+    """The plain values the per-worker loop needs."""
+    return {
+        "builder": cfg.model.builder, "params": dict(cfg.model.params), "input_dim": inputs.preprocessor.output_dim,
+        "output_dim": len(inputs.schema.classes), "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
+        "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "seed": cfg.train.seed,
+        "shuffle_buffer": cfg.train.shuffle_buffer, "use_gpu": use_gpu,
+    }
+
+
+def run_name(cfg: TrainConfig) -> str:
+    """A unique run name: re-using one would silently resume the old run."""
+    return f"{cfg.model_name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def build_trainer(cfg: TrainConfig, inputs: PreparedInputs, name: str | None = None, callbacks: list | None = None,
+                  train_config: dict[str, Any] | None = None):
+    """A TorchTrainer for ``cfg``; ``train_config`` overrides the loop values (Tune trials)."""
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from raymlops.train.loop import train_loop_per_worker
+
+    use_gpu = resolve_use_gpu(cfg.scaling.use_gpu)
+    resources = {"CPU": cfg.scaling.cpus_per_worker}
+    if use_gpu:
+        resources["GPU"] = cfg.scaling.gpus_per_worker
+    storage_fs, storage_path = filesystem.resolve(cfg.storage.path)
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=train_config or loop_config(cfg, inputs, use_gpu),
+        scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
+        datasets=build_datasets(inputs, cfg.data.cache),
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+        run_config=RunConfig(
+            name=name or run_name(cfg), storage_path=storage_path, storage_filesystem=storage_fs,
+            failure_config=FailureConfig(max_failures=cfg.scaling.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=cfg.storage.checkpoints_to_keep),
+            callbacks=callbacks,
+        ),
+    )

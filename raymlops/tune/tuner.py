@@ -1,0 +1,83 @@
+"""Ray Tune (ASHA) over the training loop; the best trial is registered like a training run.
+
+Each trial is a small driver function that builds a TorchTrainer whose
+``TuneReportCallback`` forwards every epoch's report to Tune (Train V2's way to
+combine the two); ASHA stops weak trials early.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from raymlops import filesystem
+from raymlops.config import TrainConfig, TuneConfig
+from raymlops.errors import JobError
+from raymlops.registry import Trigger
+from raymlops.train.release import TrainOutcome, load_state_from_checkpoint, release
+from raymlops.train.trainer import build_trainer, prepare_inputs
+from raymlops.tune.space import apply_params, check_space, to_ray_space
+
+
+def run_trial(trial_config: dict[str, Any]) -> None:
+    """One Tune trial: a Ray Train run with this trial's parameters."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    cfg = apply_params(TrainConfig.model_validate(trial_config["base"]), trial_config["params"])
+    inputs = prepare_inputs(cfg)
+    name = f"{trial_config['run']}-trial-{uuid.uuid4().hex[:6]}"
+    build_trainer(cfg, inputs, name=name, callbacks=[TuneReportCallback()]).fit()
+
+
+def _trial_summaries(results) -> list[dict[str, Any]]:
+    summaries = []
+    for result in results:
+        metrics = result.metrics or {}
+        summaries.append({
+            "params": (result.config or {}).get("params", {}),
+            "epochs": metrics.get("training_iteration"),
+            "final": {k: metrics[k] for k in ("val_accuracy", "val_loss", "train_loss") if k in metrics},
+            "error": str(result.error) if result.error else None,
+        })
+    return summaries
+
+
+def run_tuning(cfg: TuneConfig) -> TrainOutcome:
+    """Search, then register the best trial with every trial's parameters and final metrics.
+
+    Raises:
+        ConfigError / DataError: bad search space or inputs, before any trial starts.
+        JobError: no trial finished with a checkpoint.
+    """
+    from ray import tune
+    from ray.train import Checkpoint
+    from ray.tune.schedulers import ASHAScheduler
+
+    check_space(cfg.search_space, cfg.base)
+    prepare_inputs(cfg.base)
+    run = f"{cfg.base.model_name}-tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    settings = cfg.tune
+    storage_fs, storage_path = filesystem.resolve(cfg.base.storage.path)
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, {"cpu": settings.cpus_per_trial_driver}),
+        param_space={"base": cfg.base.model_dump(mode="json"), "run": run, "params": to_ray_space(cfg.search_space)},
+        tune_config=tune.TuneConfig(
+            num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent_trials,
+            scheduler=ASHAScheduler(metric=settings.metric, mode=settings.mode, max_t=cfg.base.train.epochs,
+                                    grace_period=settings.grace_period, reduction_factor=settings.reduction_factor),
+            search_alg=tune.search.BasicVariantGenerator(random_state=settings.seed),
+        ),
+        run_config=tune.RunConfig(name=run, storage_path=storage_path, storage_filesystem=storage_fs),
+    )
+    results = tuner.fit()
+    best = results.get_best_result(metric=settings.metric, mode=settings.mode, filter_nan_and_inf=True)
+    checkpoint_path = (best.metrics or {}).get("checkpoint_path")
+    if not checkpoint_path:
+        raise JobError(job_id=run, problem="no trial produced a checkpoint")
+    best_cfg = apply_params(cfg.base, best.config["params"])
+    with Checkpoint(checkpoint_path, filesystem=storage_fs).as_directory() as directory:
+        state, history = load_state_from_checkpoint(directory)
+    extra = {"tune_run": run, "best_params": best.config["params"], "trials": _trial_summaries(results)}
+    return release(best_cfg, prepare_inputs(best_cfg), state, history, extra_lineage=extra,
+                   trigger=Trigger(kind="tune", tune_run=run))
