@@ -30,6 +30,10 @@ class CodeRevision(_Frozen):
 
     commit: str | None = Field(None, description="git commit, when known.")
     dirty: bool | None = Field(None, description="Whether the work tree had uncommitted changes.")
+    source_sha256: str | None = Field(
+        None, description="sha256 over the raymlops package and jobs/ sources: identifies the code even where "
+        "git is not available (a Ray job's working-dir copy has no .git).",
+    )
 
 
 class DataFingerprint(_Frozen):
@@ -70,24 +74,39 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def code_revision(directory: str | Path = ".") -> CodeRevision:
-    """git commit and dirty flag of ``directory``; ``$RAYMLOPS_CODE_REVISION`` (``sha[+dirty]``) otherwise.
+def source_digest(directory: str | Path = ".") -> str:
+    """sha256 over the raymlops package's and ``directory``/jobs' Python files (paths and contents)."""
+    import raymlops
 
-    Ray job working directories are copies without ``.git``; the submitter passes the
-    revision in the environment.
+    digest = hashlib.sha256()
+    roots = [Path(raymlops.__file__).parent, Path(directory) / "jobs"]
+    for root in roots:
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else []:
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def code_revision(directory: str | Path = ".") -> CodeRevision:
+    """git commit and dirty flag of ``directory`` (``$RAYMLOPS_CODE_REVISION``, ``sha[+dirty]``, when
+    there is no git), plus a digest of the sources that is always available.
+
+    Ray job working directories are copies without ``.git``; ``raymlops train`` passes
+    the submitter's revision in the environment.
     """
+    digest = source_digest(directory)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
         if commit.returncode == 0:
             status = subprocess.run(["git", "status", "--porcelain"], cwd=directory, capture_output=True, text=True, timeout=5)
-            return CodeRevision(commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()))
+            return CodeRevision(commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()), source_sha256=digest)
     except (OSError, subprocess.SubprocessError):
         pass
     value = os.environ.get(CODE_REVISION_ENV, "").strip()
     if value:
         sha, _, flag = value.partition("+")
-        return CodeRevision(commit=sha, dirty=flag == "dirty")
-    return CodeRevision()
+        return CodeRevision(commit=sha, dirty=flag == "dirty", source_sha256=digest)
+    return CodeRevision(source_sha256=digest)
 
 
 def fingerprint(uri: str) -> list[DataFingerprint]:
@@ -124,6 +143,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def current_job_id() -> str | None:
+    """The Ray job submission id when running as a Ray job (from the job config Ray passes its driver)."""
+    try:
+        metadata = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")).get("metadata", {})
+    except ValueError:
+        metadata = {}
+    return metadata.get("job_submission_id") or os.environ.get("RAY_JOB_SUBMISSION_ID") or None
+
+
 def collect_lineage(
     config: dict[str, Any],
     data_uris: list[str],
@@ -139,5 +167,5 @@ def collect_lineage(
         config=config, config_hash=config_hash(config), code=code_revision(), data=data,
         packages=package_versions(), seed=seed, parent_version=parent_version,
         trigger=trigger or Trigger(), extra=extra or {},
-        ray_job_id=ray_job_id or os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_SUBMISSION_ID"),
+        ray_job_id=ray_job_id or current_job_id(),
     )

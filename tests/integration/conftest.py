@@ -40,3 +40,70 @@ def run_cli():
         )
 
     return run
+
+
+SESSION_PORTS = {"gcs_port": 25379, "dashboard_port": 25265, "serve_http_port": 25100, "metrics_export_port": 25090,
+                 "client_server_port": 25001, "dashboard_agent_port": 25365}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """One local cluster for the whole session, started with `raymlops up`'s code path.
+
+    RAYMLOPS_HOME points into a temp dir, so data, registry and runs of the tests never
+    touch the user's; the cluster's processes (and so every job) inherit it.
+    """
+    from raymlops.config import LocalClusterConfig
+    from raymlops.local_head import down, up
+
+    home = tmp_path_factory.mktemp("raymlops-home")
+    saved = {k: os.environ.get(k) for k in ("RAYMLOPS_HOME", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS",
+                                            "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")}
+    os.environ["RAYMLOPS_HOME"] = str(home)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(home / "ray_auth_token")
+    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.5"
+    os.environ.pop("RAY_ADDRESS", None)
+    cfg = LocalClusterConfig(**SESSION_PORTS, temp_dir=f"/tmp/rmo-s{os.getpid()}", num_cpus=2)
+    result = up(cfg)
+    assert result.started, result.message
+    try:
+        yield result.addresses
+    finally:
+        down()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def shell_env(ray_cluster):
+    """Environment for subprocesses that use the session cluster as a user would."""
+    from raymlops.auth import client_environment
+
+    env = dict(os.environ)
+    env.update(client_environment(loopback=True))
+    env["RAY_ADDRESS"] = ray_cluster.dashboard
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    return env
+
+
+@pytest.fixture(scope="session")
+def penguins_data(ray_cluster):
+    """Palmer Penguins prepared at the configs' default location under RAYMLOPS_HOME."""
+    from raymlops.config import PrepareConfig
+    from raymlops.data import prepare_dataset
+
+    return prepare_dataset(PrepareConfig()).directory
+
+
+@pytest.fixture
+def registry(ray_cluster):
+    """The registry the jobs write to (defaults under the session's RAYMLOPS_HOME)."""
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+
+    reg = Registry.from_config(RegistryConfig())
+    yield reg
+    reg.close()

@@ -1,0 +1,85 @@
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from raymlops.config import DataConfig, PrepareConfig, TrainConfig, load_config
+from raymlops.data import prepare_dataset
+from raymlops.errors import ConfigError, DataError
+from raymlops.models import build_model, resolve_builder
+from raymlops.train.package import ModelSpec, Predictor, state_dict_of, write_artifact
+from raymlops.train.release import evaluate
+from raymlops.train.trainer import preprocess_fn, prepare_inputs
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    return prepare_dataset(PrepareConfig(output=str(tmp_path_factory.mktemp("data") / "penguins"))).directory
+
+
+def config(path, *overrides):
+    return load_config(None, TrainConfig, [f"data.path={path}", *overrides])
+
+
+def test_inputs_are_checked_and_preprocessing_fit_on_train_only(penguins):
+    inputs = prepare_inputs(config(penguins))
+    assert inputs.train_table.num_rows == 233
+    mean = float(np.mean(inputs.train_table.column("body_mass_g").to_numpy()))
+    index = inputs.preprocessor.numeric.index("body_mass_g")
+    assert inputs.preprocessor.means[index] == pytest.approx(mean)
+
+
+def test_missing_data_fails_with_one_line(tmp_path):
+    with pytest.raises(DataError, match="no schema.json here"):
+        prepare_inputs(config(tmp_path / "nothing"))
+
+
+def test_missing_label_column_is_named(penguins, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(penguins, copy)
+    table = pq.read_table(copy / "valid.parquet").drop(["species"])
+    pq.write_table(table, copy / "valid.parquet")
+    with pytest.raises(DataError, match="valid.parquet: missing column\\(s\\) species"):
+        prepare_inputs(config(copy))
+
+
+def test_builder_that_does_not_import(penguins):
+    with pytest.raises(ConfigError, match="model.builder: cannot import 'nowhere.mod:fn'"):
+        prepare_inputs(config(penguins, "model.builder=nowhere.mod:fn"))
+    with pytest.raises(ConfigError, match="model.params"):
+        prepare_inputs(config(penguins, "model.params={hidden: [4], colour: blue}"))
+    with pytest.raises(ConfigError, match="package.module:function"):
+        resolve_builder("nocolon")
+
+
+def test_job_entrypoint_fails_fast_on_bad_input(tmp_path):
+    done = subprocess.run([sys.executable, "jobs/train.py", "--set", f"data.path={tmp_path}/none"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: ") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_serving_predictor_equals_the_training_path(penguins, tmp_path):
+    """The Predictor loaded from the saved artifact gives the same outputs as the model fed
+    by the training-time preprocessing (Ray Data's map function) for the same rows."""
+    import torch
+
+    inputs = prepare_inputs(config(penguins))
+    torch.manual_seed(0)
+    model = build_model("raymlops.models:mlp", {"hidden": [8]}, inputs.preprocessor.output_dim, 3)
+    spec = ModelSpec("raymlops.models:mlp", {"hidden": [8]}, inputs.preprocessor.output_dim, 3)
+    artifact = write_artifact(tmp_path / "v", state_dict_of(model), spec, inputs.preprocessor, inputs.schema,
+                              inputs.train_table.slice(0, 5), {"backend": "alibi"})
+    test = pq.read_table(inputs.test_uri)
+    batch = {name: test.column(name).to_numpy(zero_copy_only=False) for name in test.column_names}
+    training_batch = preprocess_fn(inputs.preprocessor, "species")(batch)
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(torch.from_numpy(training_batch["x"])), dim=1).numpy()
+    served = Predictor.load(artifact).predict_proba(batch)
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-7)
+    assert evaluate(Predictor.load(artifact), test)["majority_baseline"] == pytest.approx(0.44)
