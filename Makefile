@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test unit integration demo clean
+.PHONY: install test unit integration demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,9 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache data
+
+bench: $(STAMP)
+	cd benchmarks && for script in *.py; do \
+		case $$script in benchmarks_common.py) continue;; esac; \
+		../$(BIN)/python $$script --write || exit 1; \
+	done
