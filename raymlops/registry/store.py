@@ -1,7 +1,7 @@
 """The store protocol: what training, serving, monitoring and rollouts need of a registry.
 
-:class:`raymlops.registry.Registry` implements it on SQL + pyarrow filesystems;
-:class:`raymlops.testing.InMemoryStore` implements it in memory for tests.
+:class:`raymlops.registry.Registry` implements it on SQL + pyarrow filesystems (SQLite
+in a temp directory is fast enough for tests).
 """
 
 from __future__ import annotations

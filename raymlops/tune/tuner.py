@@ -63,10 +63,12 @@ def run_tuning(cfg: TuneConfig) -> TrainOutcome:
         tune.with_resources(run_trial, {"cpu": settings.cpus_per_trial_driver}),
         param_space={"base": cfg.base.model_dump(mode="json"), "run": run, "params": to_ray_space(cfg.search_space)},
         tune_config=tune.TuneConfig(
-            num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent_trials,
+            num_samples=settings.num_samples,
             scheduler=ASHAScheduler(metric=settings.metric, mode=settings.mode, max_t=cfg.base.train.epochs,
                                     grace_period=settings.grace_period, reduction_factor=settings.reduction_factor),
-            search_alg=tune.search.BasicVariantGenerator(random_state=settings.seed),
+            # The limit goes on the generator: Tune ignores max_concurrent_trials next to a generator instance.
+            search_alg=tune.search.BasicVariantGenerator(random_state=settings.seed,
+                                                         max_concurrent=settings.max_concurrent_trials),
         ),
         run_config=tune.RunConfig(name=run, storage_path=storage_path, storage_filesystem=storage_fs),
     )
