@@ -51,24 +51,46 @@ def step_cluster(ctx: DemoContext) -> str:
     return result.message
 
 
-def step_train(ctx: DemoContext) -> str:
-    """Submit the training job through the Ray Jobs API."""
-    if not Path("jobs/train.py").exists():
-        return "skipped: the training job (jobs/train.py) is not there yet"
+SHOWN_LOG_MARKERS = ("[raymlops]", "registered ", "offline gate", "aliases:", "error:", "Trial status", "test accuracy")
+
+
+def _show_job_lines(text: str) -> None:
+    """Echo only the lines of a job log a person wants to see during the demo."""
+    for line in text.splitlines():
+        if any(marker in line for marker in SHOWN_LOG_MARKERS):
+            console.print(f"    {line.strip()}", highlight=False)
+
+
+def _job_step(script: str, config: str, *overrides: str) -> str:
+    if not Path(script).exists():
+        return f"skipped: {script} is not there yet"
     from raymlops.jobs import submit_and_follow
 
-    job = submit_and_follow(["python", "jobs/train.py", "--config", "configs/train.yaml"])
-    return f"job {job} succeeded"
+    entrypoint = ["python", script, "--config", config]
+    for override in overrides:
+        entrypoint += ["--set", override]
+    return f"job {submit_and_follow(entrypoint, echo=_show_job_lines)} succeeded"
+
+
+def step_train(ctx: DemoContext) -> str:
+    """Submit the training job through the Ray Jobs API, as a user would."""
+    return _job_step("jobs/train.py", "configs/train.yaml")
+
+
+def step_tune(ctx: DemoContext) -> str:
+    """A small tuning job: two trials, three epochs, ASHA."""
+    return _job_step("jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("prepare the data", step_prepare),
     ("start the local Ray cluster", step_cluster),
     ("train a model (Ray Train, submitted as a Ray job)", step_train),
+    ("tune it (Ray Tune with ASHA, submitted as a Ray job)", step_tune),
 ]
 
 NOT_YET = [
-    "tune, deploy stable + canary, drive traffic, shift it, detect drift, retrain, canary and promote",
+    "deploy stable + canary, drive traffic, shift it, detect drift, retrain, canary and promote",
 ]
 
 
