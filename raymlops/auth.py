@@ -58,21 +58,27 @@ def _read_or_create(path: Path) -> str:
     return value
 
 
+def _token(env_name: str, path: Path, create: bool) -> str | None:
+    """A token from ``$env_name``, else from ``path`` (created with a fresh secret when ``create``)."""
+    from_env = os.environ.get(env_name, "").strip()
+    if from_env:
+        return from_env
+    if create:
+        return _read_or_create(path)
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
 def ensure_ray_token() -> str:
     """Return Ray's auth token, creating the token file (0600) when there is none."""
-    from_env = os.environ.get(RAY_TOKEN_ENV, "").strip()
-    return from_env or _read_or_create(ray_token_path())
+    return _token(RAY_TOKEN_ENV, ray_token_path(), create=True)
 
 
 def read_ray_token() -> str | None:
     """Return Ray's auth token if one is configured, without creating it."""
-    from_env = os.environ.get(RAY_TOKEN_ENV, "").strip()
-    if from_env:
-        return from_env
-    try:
-        return ray_token_path().read_text().strip() or None
-    except OSError:
-        return None
+    return _token(RAY_TOKEN_ENV, ray_token_path(), create=False)
 
 
 def admin_token_path() -> Path:
@@ -82,19 +88,12 @@ def admin_token_path() -> Path:
 
 def ensure_admin_token() -> str:
     """Return the admin token: ``$RAYMLOPS_ADMIN_TOKEN`` or the 0600 file (created when missing)."""
-    from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
-    return from_env or _read_or_create(admin_token_path())
+    return _token(ADMIN_TOKEN_ENV, admin_token_path(), create=True)
 
 
 def read_admin_token() -> str | None:
     """Return the admin token if one is configured, without creating it."""
-    from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
-    if from_env:
-        return from_env
-    try:
-        return admin_token_path().read_text().strip() or None
-    except OSError:
-        return None
+    return _token(ADMIN_TOKEN_ENV, admin_token_path(), create=False)
 
 
 def client_environment(loopback: bool) -> dict[str, str]:

@@ -64,12 +64,9 @@ def _show_job_lines(text: str) -> None:
 def _job_step(script: str, config: str, *overrides: str) -> str:
     if not Path(script).exists():
         return f"skipped: {script} is not there yet"
-    from raymlops.jobs import submit_and_follow
+    from raymlops.jobs import entrypoint_for, submit_and_follow
 
-    entrypoint = ["python", script, "--config", config]
-    for override in overrides:
-        entrypoint += ["--set", override]
-    return f"job {submit_and_follow(entrypoint, echo=_show_job_lines)} succeeded"
+    return f"job {submit_and_follow(entrypoint_for(script, config, list(overrides)), echo=_show_job_lines)} succeeded"
 
 
 def step_train(ctx: DemoContext) -> str:

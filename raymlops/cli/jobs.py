@@ -18,13 +18,12 @@ def register(app: typer.Typer) -> None:
 
 def _submit(script: str, config: Path, overrides: List[str], kind: str) -> None:
     from raymlops.config import CONFIG_MODELS, load_config
-    from raymlops.jobs import submit_and_follow
+    from raymlops.jobs import entrypoint_for, submit_and_follow
 
+    if not Path(script).exists():
+        fail(f"{script} not found: run this from the project directory (it is uploaded as the job's working dir)")
     load_config(config, CONFIG_MODELS[kind], overrides)  # a typo fails here, before anything is submitted
-    entrypoint = ["python", script, "--config", str(config)]
-    for override in overrides:
-        entrypoint += ["--set", override]
-    job_id = submit_and_follow(entrypoint, working_dir=".", echo=lambda text: typer.echo(text, nl=False))
+    job_id = submit_and_follow(entrypoint_for(script, config, overrides), working_dir=".", echo=lambda text: typer.echo(text, nl=False))
     typer.echo(f"\njob {job_id} succeeded")
 
 
@@ -32,8 +31,6 @@ def _submit(script: str, config: Path, overrides: List[str], kind: str) -> None:
 def train(config: Path = typer.Option(Path("configs/train.yaml"), "--config", "-c", help="Training config."),
           set_: List[str] = SET_OPTION) -> None:
     """Submit jobs/train.py as a Ray job, stream its log, exit with its status."""
-    if not Path("jobs/train.py").exists():
-        fail("jobs/train.py not found: run this from the project directory (it is uploaded as the job's working dir)")
     _submit("jobs/train.py", config, set_, "train")
 
 
@@ -41,6 +38,4 @@ def train(config: Path = typer.Option(Path("configs/train.yaml"), "--config", "-
 def tune(config: Path = typer.Option(Path("configs/tune.yaml"), "--config", "-c", help="Tuning config."),
          set_: List[str] = SET_OPTION) -> None:
     """Submit jobs/tune.py as a Ray job, stream its log, exit with its status."""
-    if not Path("jobs/tune.py").exists():
-        fail("jobs/tune.py not found: run this from the project directory (it is uploaded as the job's working dir)")
     _submit("jobs/tune.py", config, set_, "tune")

@@ -49,6 +49,14 @@ def job_environment() -> dict[str, str]:
     return env
 
 
+def entrypoint_for(script: str, config: str | Path, overrides: list[str] = ()) -> list[str]:
+    """``python SCRIPT --config CONFIG --set K=V ...`` as an argument list."""
+    entrypoint = ["python", script, "--config", str(config)]
+    for override in overrides:
+        entrypoint += ["--set", override]
+    return entrypoint
+
+
 def submit(entrypoint: list[str], working_dir: str = ".", client=None) -> str:
     """Submit ``entrypoint`` with ``working_dir`` uploaded; returns the submission id."""
     import shlex
