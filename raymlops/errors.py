@@ -12,6 +12,7 @@ processes (the fields travel, the message is rebuilt on the other side)::
     ├── JobError               a Ray job could not be submitted or did not succeed
     ├── NotAvailableError      a feature or optional dependency that is not installed here
     ├── InvalidNameError       a model or alias name outside ^[a-z0-9][a-z0-9_-]{0,63}$
+    ├── InvalidRequestError    a prediction request that does not match the model's signature
     └── RegistryError          the model registry refused or failed an operation
         ├── NotFoundError          no such model, version or alias
         ├── AliasConflictError     compare-and-set on an alias lost: it moved meanwhile
@@ -125,6 +126,18 @@ class InvalidNameError(RaymlopsError):
         return f"invalid {self.what} {self.value!r}: {rule}"
 
 
+class InvalidRequestError(RaymlopsError):
+    """A prediction request that does not match the version's signature (a 4xx at the HTTP edge).
+
+    Fields:
+        field: the JSON path of the offending part, e.g. ``instances[3].bill_length_mm``.
+        problem: what is wrong with it.
+    """
+
+    template = "{field}: {problem}"
+    required = ("field", "problem")
+
+
 class RegistryError(RaymlopsError):
     """The model registry refused or failed an operation."""
 
@@ -161,6 +174,7 @@ __all__ = [
     "AliasConflictError",
     "ArtifactIntegrityError",
     "InvalidNameError",
+    "InvalidRequestError",
     "NotFoundError",
     "RegistryError",
     "SchemaVersionError",

@@ -14,6 +14,7 @@ EXAMPLES = {
     errors.NotAvailableError: {"feature": "postgres", "reason": "install raymlops[postgres]"},
     errors.InvalidNameError: {"what": "model name", "value": "../x"},
     errors.RegistryError: {"message": "registry failed"},
+    errors.InvalidRequestError: {"field": "instances[0].x", "problem": "must be a number"},
     errors.NotFoundError: {"what": "model", "name": "iris"},
     errors.AliasConflictError: {"model": "iris", "alias": "champion", "expected": 1, "actual": 2},
     errors.ArtifactIntegrityError: {"uri": "/r/iris/v1", "file": "model.safetensors", "problem": "sha256 differs"},

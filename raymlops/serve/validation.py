@@ -1,0 +1,113 @@
+"""Request bodies → validated feature columns, checked against a version's signature. Pure.
+
+Three shapes are accepted: rows (``{"instances": [{feature: value}, ...]}``), columns
+(``{"inputs": {feature: [values]}}``), and Open Inference Protocol v2 tensors
+(``{"inputs": [{"name", "shape", "datatype", "data"}]}``). Every problem raises
+InvalidRequestError naming the JSON path, so the HTTP edge can answer 4xx with it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from raymlops.data.schema import DatasetSchema
+from raymlops.errors import InvalidRequestError
+
+NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+
+
+def _check_value(value: Any, kind: str, path: str) -> Any:
+    if kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidRequestError(field=path, problem=f"must be a number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise InvalidRequestError(field=path, problem="must be finite (NaN and infinity are refused)")
+        return float(value)
+    if not isinstance(value, str):
+        raise InvalidRequestError(field=path, problem=f"must be a string (a category), got {type(value).__name__}")
+    return value
+
+
+def _check_names(present: set[str], schema: DatasetSchema, where: str) -> None:
+    missing = [name for name in schema.feature_names if name not in present]
+    if missing:
+        raise InvalidRequestError(field=where, problem=f"missing feature(s) {', '.join(missing)}")
+    unknown = sorted(present - set(schema.feature_names))
+    if unknown:
+        raise InvalidRequestError(field=f"{where}.{unknown[0]}", problem=f"unknown feature (expected: {', '.join(schema.feature_names)})")
+
+
+def _check_count(count: int, max_rows: int, where: str) -> None:
+    if count == 0:
+        raise InvalidRequestError(field=where, problem="empty batch: send at least one row")
+    if count > max_rows:
+        raise InvalidRequestError(field=where, problem=f"{count} rows is more than the limit of {max_rows}")
+
+
+def columns_from_instances(instances: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """Validate ``instances`` (a list of row objects) into columns."""
+    if not isinstance(instances, list):
+        raise InvalidRequestError(field="instances", problem="must be a list of objects")
+    _check_count(len(instances), max_rows, "instances")
+    kinds = {f.name: f.kind for f in schema.features}
+    columns: dict[str, list] = {name: [] for name in schema.feature_names}
+    for index, row in enumerate(instances):
+        where = f"instances[{index}]"
+        if not isinstance(row, dict):
+            raise InvalidRequestError(field=where, problem="must be an object of feature: value")
+        _check_names(set(row), schema, where)
+        for name in schema.feature_names:
+            columns[name].append(_check_value(row[name], kinds[name], f"{where}.{name}"))
+    return columns
+
+
+def columns_from_inputs(inputs: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """Validate ``inputs`` (an object of feature: list of values) into columns."""
+    if not isinstance(inputs, dict):
+        raise InvalidRequestError(field="inputs", problem="must be an object of feature: [values]")
+    _check_names(set(inputs), schema, "inputs")
+    lengths = {name: len(values) if isinstance(values, list) else -1 for name, values in inputs.items()}
+    for name, length in lengths.items():
+        if length < 0:
+            raise InvalidRequestError(field=f"inputs.{name}", problem="must be a list of values")
+    if len(set(lengths.values())) > 1:
+        raise InvalidRequestError(field="inputs", problem=f"columns differ in length: {lengths}")
+    _check_count(next(iter(lengths.values())), max_rows, "inputs")
+    kinds = {f.name: f.kind for f in schema.features}
+    return {name: [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
+            for name in schema.feature_names}
+
+
+def columns_from_v2(inputs: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """Validate Open Inference Protocol v2 input tensors (one 1-D tensor per feature) into columns."""
+    if not isinstance(inputs, list):
+        raise InvalidRequestError(field="inputs", problem="must be a list of tensors {name, shape, datatype, data}")
+    by_name: dict[str, list] = {}
+    for index, tensor in enumerate(inputs):
+        where = f"inputs[{index}]"
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise InvalidRequestError(field=where, problem="must be an object with a string `name`")
+        data, shape, datatype = tensor.get("data"), tensor.get("shape"), tensor.get("datatype")
+        if not isinstance(data, list):
+            raise InvalidRequestError(field=f"{where}.data", problem="must be a list")
+        if not (isinstance(shape, list) and len(shape) in (1, 2) and shape[0] == len(data) and all(s == 1 for s in shape[1:])):
+            raise InvalidRequestError(field=f"{where}.shape", problem=f"must be [{len(data)}] (or [{len(data)}, 1]) for this data")
+        kind = next((f.kind for f in schema.features if f.name == tensor["name"]), None)
+        expected = "BYTES" if kind == "categorical" else "a numeric type"
+        if kind is not None and (datatype == "BYTES") != (kind == "categorical") or (datatype not in NUMERIC_V2_TYPES | {"BYTES"}):
+            raise InvalidRequestError(field=f"{where}.datatype", problem=f"{datatype!r} does not fit feature {tensor['name']!r}; use {expected}")
+        by_name[tensor["name"]] = data
+    return columns_from_inputs(by_name, schema, max_rows)
+
+
+def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """Validate a /v1 predict body: ``instances`` (rows) or ``inputs`` (columns), not both."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError(field="body", problem="must be a JSON object with `instances` or `inputs`")
+    has_rows, has_columns = "instances" in body, "inputs" in body
+    if has_rows == has_columns:
+        raise InvalidRequestError(field="body", problem="send exactly one of `instances` (rows) or `inputs` (columns)")
+    if has_rows:
+        return columns_from_instances(body["instances"], schema, max_rows)
+    return columns_from_inputs(body["inputs"], schema, max_rows)

@@ -1,0 +1,84 @@
+import math
+
+import pytest
+
+from raymlops.data.schema import DatasetSchema, FeatureSpec
+from raymlops.errors import InvalidRequestError
+from raymlops.serve.validation import columns_from_v2, parse_body
+
+SCHEMA = DatasetSchema(
+    name="p", label="species", classes=("a", "b"),
+    features=(FeatureSpec(name="mass", kind="numeric", dtype="double"),
+              FeatureSpec(name="island", kind="categorical", dtype="string", categories=("x", "y"))),
+)
+
+
+def test_rows_and_columns_give_the_same_columns():
+    rows = parse_body({"instances": [{"mass": 1, "island": "x"}, {"mass": 2.5, "island": "z"}]}, SCHEMA, 10)
+    columns = parse_body({"inputs": {"mass": [1, 2.5], "island": ["x", "z"]}}, SCHEMA, 10)
+    assert rows == columns == {"mass": [1.0, 2.5], "island": ["x", "z"]}
+
+
+def test_v2_tensors():
+    body = [{"name": "mass", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+            {"name": "island", "shape": [2, 1], "datatype": "BYTES", "data": ["x", "y"]}]
+    assert columns_from_v2(body, SCHEMA, 10) == {"mass": [1.0, 2.0], "island": ["x", "y"]}
+
+
+@pytest.mark.parametrize("body, field, problem", [
+    ({"instances": [{"mass": 1}]}, "instances[0]", "missing feature(s) island"),
+    ({"instances": [{"mass": 1, "island": "x", "beak": 3}]}, "instances[0].beak", "unknown feature"),
+    ({"instances": [{"mass": "heavy", "island": "x"}]}, "instances[0].mass", "must be a number"),
+    ({"instances": [{"mass": True, "island": "x"}]}, "instances[0].mass", "must be a number"),
+    ({"instances": [{"mass": math.nan, "island": "x"}]}, "instances[0].mass", "must be finite"),
+    ({"instances": [{"mass": math.inf, "island": "x"}]}, "instances[0].mass", "must be finite"),
+    ({"instances": [{"mass": 1, "island": 3}]}, "instances[0].island", "must be a string"),
+    ({"instances": []}, "instances", "empty batch"),
+    ({"instances": [{"mass": 1, "island": "x"}] * 11}, "instances", "more than the limit of 10"),
+    ({"instances": {"mass": 1}}, "instances", "must be a list"),
+    ({"inputs": {"mass": [1, 2], "island": ["x"]}}, "inputs", "differ in length"),
+    ({"inputs": {"mass": 1, "island": ["x"]}}, "inputs.mass", "must be a list"),
+    ({"inputs": {"mass": [], "island": []}}, "inputs", "empty batch"),
+    ({"instances": [], "inputs": {}}, "body", "exactly one of"),
+    ([1, 2], "body", "JSON object"),
+])
+def test_bad_bodies_name_the_field(body, field, problem):
+    with pytest.raises(InvalidRequestError) as info:
+        parse_body(body, SCHEMA, 10)
+    assert info.value.field == field
+    assert problem in info.value.problem
+
+
+@pytest.mark.parametrize("tensors, field", [
+    ([{"name": "mass", "shape": [3], "datatype": "FP64", "data": [1.0]}], "inputs[0].shape"),
+    ([{"name": "island", "shape": [1], "datatype": "FP32", "data": [1.0]}], "inputs[0].datatype"),
+    ([{"name": "mass", "shape": [1], "datatype": "STRINGY", "data": [1.0]}], "inputs[0].datatype"),
+    ([{"shape": [1], "datatype": "FP64", "data": [1.0]}], "inputs[0]"),
+])
+def test_bad_v2_tensors(tensors, field):
+    with pytest.raises(InvalidRequestError) as info:
+        columns_from_v2(tensors, SCHEMA, 10)
+    assert info.value.field == field
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["mass", "island", "x", "instances", "inputs"]), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["instances", "inputs", "other"]), JSON, max_size=2) | JSON)
+def test_any_json_body_is_either_valid_or_a_named_request_error(body):
+    try:
+        columns = parse_body(body, SCHEMA, 10)
+    except InvalidRequestError as error:
+        assert error.field and error.problem
+    else:
+        assert set(columns) == {"mass", "island"}
+        assert len(columns["mass"]) == len(columns["island"]) >= 1
+        assert all(isinstance(v, float) and math.isfinite(v) for v in columns["mass"])
