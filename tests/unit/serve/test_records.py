@@ -1,0 +1,33 @@
+from raymlops.serve.records import RecordBuffer
+
+META = {"request_id": "r1", "time": 1.0, "model": "m", "version": 2, "arm": "canary", "latency_ms": 3.5, "status": 200}
+
+
+def test_rows_become_columns_with_request_metadata():
+    buffer = RecordBuffer()
+    buffer.add(META, {"x": [1.0, 2.0], "c": ["a", "b"]}, ["p", "q"], clock=0)
+    batch = buffer.drain()
+    assert batch["f.x"] == [1.0, 2.0] and batch["f.c"] == ["a", "b"]
+    assert batch["prediction"] == ["p", "q"]
+    assert batch["version"] == [2, 2] and batch["arm"] == ["canary", "canary"] and batch["request_id"] == ["r1", "r1"]
+    assert buffer.size == 0 and buffer.drain() == {}
+
+
+def test_flush_is_due_by_rows_or_by_age():
+    buffer = RecordBuffer(flush_rows=3, flush_ms=100)
+    assert not buffer.due(clock=0)
+    buffer.add(META, {"x": [1.0]}, ["p"], clock=10.0)
+    assert not buffer.due(clock=10.05)
+    assert buffer.due(clock=10.2)
+    buffer.add(META, {"x": [1.0, 2.0]}, ["p", "q"], clock=10.01)
+    assert buffer.due(clock=10.02)
+
+
+def test_a_full_buffer_drops_and_counts_instead_of_growing():
+    buffer = RecordBuffer(capacity=3)
+    assert buffer.add(META, {"x": [1.0, 2.0]}, ["a", "b"], clock=0) == 0
+    assert buffer.add(META, {"x": [3.0, 4.0]}, ["c", "d"], clock=0) == 1
+    assert buffer.add(META, {"x": [5.0]}, ["e"], clock=0) == 1
+    assert buffer.size == 3 and buffer.dropped == 2
+    assert buffer.drain()["prediction"] == ["a", "b", "c"]
+    assert buffer.add(META, {"x": [6.0]}, ["f"], clock=0) == 0
