@@ -29,3 +29,17 @@ def config_validate(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2)
     typer.echo(f"{file}: ok")
+
+
+@app.command("reference")
+def config_reference(output: Optional[Path] = typer.Option(None, help="Write to this file instead of stdout.")) -> None:
+    """Print the configuration reference (markdown) generated from the config models."""
+    from raymlops.config_reference import render_reference
+
+    text = render_reference()
+    if output is None:
+        typer.echo(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+        typer.echo(f"wrote {output}")
