@@ -156,29 +156,6 @@ def prepare_client_environment(addresses: ClusterAddresses) -> None:
         os.environ.setdefault(key, value)
 
 
-def connect(namespace: str = "raymlops", addresses: ClusterAddresses | None = None) -> ClusterAddresses:
-    """``ray.init`` against the resolved cluster with auth set up; returns its addresses.
-
-    Raises:
-        ClusterError: when the cluster's GCS address is unknown or nothing answers there.
-    """
-    import ray
-
-    addresses = addresses or resolve_addresses()
-    if addresses.gcs is None:
-        raise ClusterError(
-            problem=f"{addresses.dashboard} is a dashboard URL; a Python driver needs the GCS address",
-            fix="set RAY_ADDRESS=HOST:6379 or run inside the cluster with `ray job submit`",
-        )
-    prepare_client_environment(addresses)
-    if not ray.is_initialized():
-        try:
-            ray.init(address=addresses.gcs, namespace=namespace, log_to_driver=False)
-        except (ConnectionError, RuntimeError) as exc:
-            raise ClusterError(problem=f"cannot connect to Ray at {addresses.gcs}: {exc}", fix="run `raymlops up`") from None
-    return addresses
-
-
 # --------------------------------------------------------------------------- HTTP probes
 
 

@@ -147,12 +147,3 @@ def write_bytes(uri: str | Path, data: bytes, s3: S3Options | None = None) -> No
             stream.write(data)
     except OSError as exc:
         raise StorageError(uri=str(uri), problem=f"cannot write ({exc})") from None
-
-
-def make_dirs(uri: str | Path, s3: S3Options | None = None) -> None:
-    """Create a directory and its parents (a no-op on object stores without directories)."""
-    fs, path = resolve(uri, s3)
-    try:
-        fs.create_dir(path, recursive=True)
-    except OSError as exc:
-        raise StorageError(uri=str(uri), problem=f"cannot create directory ({exc})") from None

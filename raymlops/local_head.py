@@ -22,6 +22,7 @@ from raymlops.cluster import (
     ClusterAddresses,
     ClusterState,
     addresses_from_config,
+    addresses_from_env,
     is_running,
     port_in_use,
     read_state,
@@ -120,8 +121,8 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     if state is not None and is_running(state.addresses):
         return UpResult(False, state.addresses, f"already running (dashboard {state.addresses.dashboard}); nothing changed")
     if env_address and env_address not in ("auto", "local"):
-        addresses = addresses_from_config(cfg)
-        return UpResult(False, addresses, f"RAY_ADDRESS={env_address} names an existing cluster; nothing started")
+        return UpResult(False, addresses_from_env(env_address),
+                        f"RAY_ADDRESS={env_address} names an existing cluster; nothing started")
     if state is not None:  # recorded but dead: clear what is left of it
         stop_processes(state.temp_dir, state.addresses.gcs)
         state_path().unlink(missing_ok=True)

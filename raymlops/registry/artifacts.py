@@ -83,7 +83,7 @@ class ArtifactStore:
             for relative in manifest:
                 self._copy_file(local_dir / relative, f"{staging}/{relative}")
             self._write_manifest(staging, manifest)
-            self.verify(staging, manifest)
+            self._verify_path(staging, manifest, self._uri(staging))
             self._publish(staging, final, manifest)
         except OSError as exc:
             raise StorageError(uri=self._uri(staging), problem=f"upload failed ({exc})") from None
@@ -109,7 +109,7 @@ class ArtifactStore:
             return
         for relative in [*manifest, MANIFEST_FILE]:
             self.fs.copy_file(f"{staging}/{relative}", f"{final}/{relative}")
-        self.verify(final, manifest)
+        self._verify_path(final, manifest, self._uri(final))
 
     def _remove(self, directory: str) -> None:
         try:
@@ -119,7 +119,8 @@ class ArtifactStore:
             pass  # an orphaned staging directory is harmless; it is never referenced
 
     def _path(self, uri: str) -> str:
-        return filesystem.resolve(uri, self.s3)[1] if not uri.startswith(self.root_path) else uri
+        """The path inside this store's filesystem of an artifact URI it returned."""
+        return filesystem.resolve(uri, self.s3)[1]
 
     def verify(self, uri: str, manifest: dict[str, str]) -> None:
         """Check every file of ``manifest`` exists at ``uri`` with its sha256.
@@ -127,7 +128,9 @@ class ArtifactStore:
         Raises:
             ArtifactIntegrityError: naming the first missing or corrupted file.
         """
-        base = self._path(uri)
+        self._verify_path(self._path(uri), manifest, uri)
+
+    def _verify_path(self, base: str, manifest: dict[str, str], uri: str) -> None:
         for relative, expected in manifest.items():
             actual = self._hash_remote(f"{base}/{relative}", uri, relative)
             if actual != expected:
