@@ -95,3 +95,14 @@ def test_env_prints_what_the_ray_cli_needs(home):
 def test_loopback_detection():
     assert ClusterAddresses(dashboard="http://localhost:8265").loopback
     assert not ClusterAddresses(dashboard="http://192.0.2.1:8265").loopback
+
+
+def test_up_with_ray_address_starts_nothing(home, monkeypatch):
+    from raymlops.local_head import up
+
+    monkeypatch.setenv("RAY_ADDRESS", "http://10.0.0.5:8265")
+    result = up(LocalClusterConfig())
+    assert not result.started
+    assert result.addresses.dashboard == "http://10.0.0.5:8265"
+    assert "names an existing cluster" in result.message
+    assert not state_path().exists()
