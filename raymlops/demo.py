@@ -7,6 +7,8 @@ and skipped with a note, never a stack trace. The cluster is stopped at the end 
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -52,13 +54,17 @@ def step_cluster(ctx: DemoContext) -> str:
 
 
 SHOWN_LOG_MARKERS = ("[raymlops]", "registered ", "offline gate", "aliases:", "error:", "Trial status", "test accuracy")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_last_shown: list[str] = [""]
 
 
 def _show_job_lines(text: str) -> None:
-    """Echo only the lines of a job log a person wants to see during the demo."""
-    for line in text.splitlines():
-        if any(marker in line for marker in SHOWN_LOG_MARKERS):
-            console.print(f"    {line.strip()}", highlight=False)
+    """Echo only the lines of a job log a person wants to see during the demo (once each)."""
+    for line in ANSI.sub("", text).splitlines():
+        line = line.strip()
+        if any(marker in line for marker in SHOWN_LOG_MARKERS) and line != _last_shown[0]:
+            _last_shown[0] = line
+            console.print(f"    {line}", highlight=False, markup=False)
 
 
 def _job_step(script: str, config: str, *overrides: str) -> str:
@@ -95,6 +101,7 @@ def run_demo(keep_running: bool = False) -> int:
     """Run every step in order; return the process exit code (0 ok, 2 a step failed)."""
     ctx = DemoContext()
     code = 0
+    logging.getLogger("ray").setLevel(logging.WARNING)  # the SDK's upload/websocket chatter is not the story
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
             with console.status(f"[{number}/{len(STEPS)}] {title} ..."):

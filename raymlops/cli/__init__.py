@@ -26,7 +26,7 @@ app.add_typer(registry.app, name="registry")
 @app.command()
 @friendly_errors
 def demo(keep_running: bool = typer.Option(False, "--keep-running", help="Leave the cluster up afterwards.")) -> None:
-    """Run the whole loop end to end on a local cluster."""
+    """Run the loop end to end on a local cluster: every step built so far, naming the ones still to come."""
     from raymlops.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
