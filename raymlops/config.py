@@ -329,6 +329,57 @@ class TuneConfig(StrictModel):
     tune: TuneSettings = Field(default_factory=TuneSettings, description="Search settings.")
 
 
+# --------------------------------------------------------------------------- serving
+
+
+class TrafficSettings(StrictModel):
+    """How requests are shared between the live versions (changed live with `raymlops traffic set`)."""
+
+    canary_weight: float = Field(0.0, ge=0, le=1, description="Share of requests the canary (`candidate`) answers.")
+    shadow_version: int | None = Field(None, ge=1, description="A version that also receives a share of requests in "
+                                       "the background; its answers are logged, never returned.")
+    shadow_share: float = Field(0.0, ge=0, le=1, description="Share of requests copied to the shadow version.")
+    sticky_field: str | None = Field(
+        None, description="Request field whose value keeps a caller on one version (the `x-raymlops-key` header "
+        "always works).",
+    )
+
+
+class ReplicaSettings(StrictModel):
+    """Replicas of the model server deployment."""
+
+    min_replicas: int = Field(1, ge=1, description="Autoscaling lower bound.")
+    max_replicas: int = Field(2, ge=1, description="Autoscaling upper bound.")
+    target_ongoing_requests: float = Field(2.0, gt=0, description="Autoscaling target per replica.")
+    upscale_delay_s: float = Field(30.0, ge=0, description="How long load must stay high before adding a replica.")
+    downscale_delay_s: float = Field(600.0, ge=0, description="How long load must stay low before removing one.")
+    max_ongoing_requests: int = Field(32, ge=1, description="Requests a replica works on at once.")
+    num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per replica (fractional on small machines).")
+
+
+class RequestLimits(StrictModel):
+    """Bounds on a single request."""
+
+    max_rows: int = Field(1000, ge=1, description="Rows per request; more is a 413.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Bytes per request body; more is a 413.")
+
+
+class ServeConfig(StrictModel):
+    """``configs/serve.yaml``: one model behind the raymlops router on Ray Serve."""
+
+    model_name: str = Field("penguins", description="Registry name of the model to serve.")
+    app_name: str | None = Field(None, description="Serve application name; unset = the model name.")
+    route_prefix: str = Field("/", description="HTTP route prefix of the application.")
+    layout: Literal["colocated"] = Field(
+        "colocated", description="`colocated`: every live version in the same replicas, split decided in-process "
+        "(no extra hop per request).",
+    )
+    registry: str | None = Field("configs/registry.yaml", description="Registry config file; unset = defaults.")
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings, description="Traffic split.")
+    replicas: ReplicaSettings = Field(default_factory=ReplicaSettings, description="Replicas and autoscaling.")
+    limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+
+
 # --------------------------------------------------------------------------- loading
 
 #: The model for each file name in ``configs/`` (``raymlops config validate`` uses it).
@@ -338,6 +389,7 @@ CONFIG_MODELS: dict[str, type[StrictModel]] = {
     "registry": RegistryConfig,
     "train": TrainConfig,
     "tune": TuneConfig,
+    "serve": ServeConfig,
 }
 
 

@@ -42,7 +42,7 @@ def _check_count(count: int, max_rows: int, where: str) -> None:
     if count == 0:
         raise InvalidRequestError(field=where, problem="empty batch: send at least one row")
     if count > max_rows:
-        raise InvalidRequestError(field=where, problem=f"{count} rows is more than the limit of {max_rows}")
+        raise InvalidRequestError(field=where, problem=f"{count} rows is more than the limit of {max_rows}", status=413)
 
 
 def columns_from_instances(instances: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:

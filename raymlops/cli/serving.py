@@ -1,0 +1,53 @@
+"""`raymlops deploy` and `raymlops traffic set`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from raymlops.cli.options import CONFIG_OPTION, SET_OPTION, friendly_errors, load
+
+traffic_app = typer.Typer(help="Change a deployed model's traffic split live.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to ``app``."""
+    app.command()(deploy)
+    app.add_typer(traffic_app, name="traffic")
+
+
+@friendly_errors
+def deploy(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION) -> None:
+    """Serve the model's champion (and candidate as canary) on Ray Serve; wait until RUNNING."""
+    from raymlops.serve.deploy import deploy as run_deploy
+
+    deployed = run_deploy(load("serve", config, set_))
+    user = deployed.user_config
+    canary = f", canary v{user['canary_version']} at {user['canary_weight']:.0%}" if user.get("canary_version") else ""
+    typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}")
+    typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.app_name}/predict   docs: {deployed.url}/docs")
+
+
+@traffic_app.command("set")
+@friendly_errors
+def traffic_set(
+    name: str = typer.Argument(..., help="Serve application (the model name unless app_name was set)."),
+    canary_weight: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share answered by the canary."),
+    canary_version: Optional[int] = typer.Option(None, help="Change the canary version."),
+    shadow_version: Optional[int] = typer.Option(None, help="Version that receives shadow traffic."),
+    shadow_share: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share of requests shadowed."),
+) -> None:
+    """Change weights on every replica at once, without restarting any."""
+    from raymlops.serve.deploy import set_traffic
+
+    changes = {key: value for key, value in {
+        "canary_weight": canary_weight, "canary_version": canary_version,
+        "shadow_version": shadow_version, "shadow_share": shadow_share}.items() if value is not None}
+    if not changes:
+        typer.echo("error: nothing to change; pass --canary-weight, --canary-version, --shadow-version or --shadow-share",
+                   err=True)
+        raise typer.Exit(2)
+    deployed = set_traffic(name, changes)
+    typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in deployed.user_config.items() if v is not None))

@@ -1,0 +1,171 @@
+"""Deploy a model and change its traffic through Serve's declarative REST API.
+
+``deploy`` writes the same application config a user could ``serve deploy``; ``set_traffic``
+changes only the deployment's ``user_config``, which Serve applies with ``reconfigure()``
+on the running replicas — weights move live, no replica restarts, no request dropped.
+Other Serve applications on the cluster are kept as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from raymlops import auth
+from raymlops.cluster import ClusterAddresses, dashboard_get, resolve_addresses
+from raymlops.config import RegistryConfig, ServeConfig, load_config
+from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
+from raymlops.registry import Registry
+from raymlops.registry.registry import resolve_locations
+
+APPLICATIONS_PATH = "/api/serve/applications/"
+DEPLOYMENT = "ModelServer"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What is live after a deploy or a traffic change."""
+
+    app_name: str
+    url: str
+    user_config: dict[str, Any]
+
+
+def registry_settings(cfg: ServeConfig) -> dict[str, Any]:
+    """The registry config with locations made absolute, as replicas must see them."""
+    path = cfg.registry if cfg.registry and Path(cfg.registry).exists() else None
+    registry_cfg = load_config(path, RegistryConfig)
+    url, root = resolve_locations(registry_cfg)
+    return registry_cfg.model_copy(update={"database_url": url, "artifact_root": root}).model_dump(mode="json")
+
+
+def traffic_user_config(cfg: ServeConfig, registry: Registry) -> dict[str, Any]:
+    """Stable = `champion`, canary = `candidate` when it differs, plus the configured shares.
+
+    Raises:
+        NotFoundError: the model has no champion to serve.
+    """
+    stable = registry.resolve(cfg.model_name, "champion")
+    try:
+        candidate = registry.resolve(cfg.model_name, "candidate")
+    except NotFoundError:
+        candidate = None
+    canary = candidate if candidate not in (None, stable) else None
+    return {
+        "stable_version": stable, "canary_version": canary,
+        "canary_weight": cfg.traffic.canary_weight if canary is not None else 0.0,
+        "shadow_version": cfg.traffic.shadow_version,
+        "shadow_share": cfg.traffic.shadow_share if cfg.traffic.shadow_version else 0.0,
+        "sticky_field": cfg.traffic.sticky_field,
+    }
+
+
+def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: dict[str, Any]) -> dict[str, Any]:
+    """One Serve application entry for the model."""
+    replicas = cfg.replicas
+    return {
+        "name": cfg.app_name or cfg.model_name,
+        "route_prefix": cfg.route_prefix,
+        "import_path": "raymlops.serve.app:build_app",
+        "args": {"model_name": cfg.model_name, "registry": registry, "limits": cfg.limits.model_dump(mode="json")},
+        "deployments": [{
+            "name": DEPLOYMENT,
+            "user_config": user_config,
+            "max_ongoing_requests": replicas.max_ongoing_requests,
+            "ray_actor_options": {"num_cpus": replicas.num_cpus},
+            "autoscaling_config": {
+                "min_replicas": replicas.min_replicas, "max_replicas": replicas.max_replicas,
+                "target_ongoing_requests": replicas.target_ongoing_requests,
+                "upscale_delay_s": replicas.upscale_delay_s, "downscale_delay_s": replicas.downscale_delay_s,
+            },
+        }],
+    }
+
+
+def _current(addresses: ClusterAddresses) -> dict[str, Any]:
+    return dashboard_get(addresses, APPLICATIONS_PATH)
+
+
+def _http_options(addresses: ClusterAddresses, state: dict[str, Any]) -> dict[str, Any]:
+    """Serve's running HTTP options; when Serve is not started yet, the cluster's own address
+    (never Serve's default of every interface)."""
+    current = state.get("http_options") or {}
+    if current.get("host"):
+        return current
+    from urllib.parse import urlparse
+
+    serve_url = urlparse(addresses.serve_http or f"http://{addresses.host}:8000")
+    return {"host": serve_url.hostname, "port": serve_url.port or 8000}
+
+
+def _put(addresses: ClusterAddresses, applications: list[dict[str, Any]], http_options: dict[str, Any]) -> None:
+    body = {"applications": applications, "http_options": http_options}
+    response = httpx.put(addresses.dashboard + APPLICATIONS_PATH, json=body, headers=auth.auth_headers(), timeout=30)
+    if response.status_code >= 400:
+        raise ClusterError(problem=f"Serve refused the application config ({response.status_code}): {response.text[:300]}",
+                           fix="check configs/serve.yaml with `raymlops config validate`")
+
+
+def _others(state: dict[str, Any], app_name: str) -> list[dict[str, Any]]:
+    return [app["deployed_app_config"] for name, app in (state.get("applications") or {}).items()
+            if name != app_name and app.get("deployed_app_config")]
+
+
+def _wait_running(addresses: ClusterAddresses, app_name: str, timeout_s: float) -> None:
+    deadline = time.time() + timeout_s
+    status, message = "UNKNOWN", ""
+    while time.time() < deadline:
+        app = (_current(addresses).get("applications") or {}).get(app_name, {})
+        status, message = app.get("status", "UNKNOWN"), app.get("message", "")
+        if status == "RUNNING":
+            return
+        if status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            break
+        time.sleep(0.5)
+    raise RaymlopsError(message=f"Serve application {app_name} is {status}: {message[:500] or 'no message'}")
+
+
+def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_s: float = 180) -> Deployed:
+    """Deploy (or update) the model's application and wait until it is RUNNING."""
+    addresses = addresses or resolve_addresses()
+    registry_cfg = registry_settings(cfg)
+    registry = Registry.from_config(RegistryConfig.model_validate(registry_cfg))
+    try:
+        user_config = traffic_user_config(cfg, registry)
+    finally:
+        registry.close()
+    app = application_config(cfg, registry_cfg, user_config)
+    state = _current(addresses)
+    _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
+    _wait_running(addresses, app["name"], timeout_s)
+    return Deployed(app["name"], f"{addresses.serve_http}{cfg.route_prefix.rstrip('/')}", user_config)
+
+
+def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddresses | None = None,
+                timeout_s: float = 60) -> Deployed:
+    """Change the live traffic settings of a deployed application (only its ``user_config``).
+
+    Raises:
+        NotFoundError: no such application on the cluster.
+    """
+    addresses = addresses or resolve_addresses()
+    state = _current(addresses)
+    app = ((state.get("applications") or {}).get(app_name) or {}).get("deployed_app_config")
+    if app is None:
+        raise NotFoundError(what="Serve application", name=app_name)
+    deployment = next(d for d in app["deployments"] if d["name"] == DEPLOYMENT)
+    user_config = {**deployment.get("user_config", {}), **changes}
+    from raymlops.serve.server import policy_from_user_config
+
+    try:
+        policy_from_user_config(user_config)  # refuse an impossible split before Serve sees it
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RaymlopsError(message=f"invalid traffic settings: {exc}") from None
+    deployment["user_config"] = user_config
+    _put(addresses, [*_others(state, app_name), app], _http_options(addresses, state))
+    _wait_running(addresses, app_name, timeout_s)
+    return Deployed(app_name, addresses.serve_http or "", user_config)

@@ -1,0 +1,36 @@
+"""Helpers that tests (and users' own tests) share: quick model versions without a training run."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from raymlops.types import ModelVersion
+
+
+def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0, hidden: tuple[int, ...] = (8,),
+                               constant_class: int | None = None) -> ModelVersion:
+    """Register a randomly initialised MLP for the data set at ``data_dir`` (complete artifact,
+    real preprocessing and signature). With ``constant_class``, the model always predicts it."""
+    import torch
+
+    from raymlops.config import TrainConfig
+    from raymlops.models import build_model
+    from raymlops.train.package import ModelSpec, state_dict_of, write_artifact
+    from raymlops.train.trainer import prepare_inputs
+
+    inputs = prepare_inputs(TrainConfig(data={"path": data_dir}))
+    torch.manual_seed(seed)
+    spec = ModelSpec("raymlops.models:mlp", {"hidden": list(hidden)}, inputs.preprocessor.output_dim,
+                     len(inputs.schema.classes))
+    model = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
+    if constant_class is not None:
+        with torch.no_grad():
+            last = model[-1]
+            last.weight.zero_()
+            last.bias.fill_(-10.0)
+            last.bias[constant_class] = 10.0
+    with tempfile.TemporaryDirectory() as directory:
+        artifact = write_artifact(Path(directory) / "model", state_dict_of(model), spec, inputs.preprocessor,
+                                  inputs.schema, inputs.train_table.slice(0, 50), {"backend": "alibi"})
+        return registry.register(name, artifact, metrics={}, description=f"untrained seed {seed}")
