@@ -27,11 +27,12 @@ class DemoContext:
 
     data_dir: str = "data/penguins"
     started_cluster: bool = False
+    serve_url: str = ""
 
 
-def _config(kind: str, model):
+def _config(kind: str, model, *overrides: str):
     path = Path("configs") / f"{kind}.yaml"
-    return load_config(path if path.exists() else None, model)
+    return load_config(path if path.exists() else None, model, overrides)
 
 
 def step_prepare(ctx: DemoContext) -> str:
@@ -85,15 +86,47 @@ def step_tune(ctx: DemoContext) -> str:
     return _job_step("jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
+def step_deploy(ctx: DemoContext) -> str:
+    """Serve champion (stable) and candidate (canary at 20%) from the registry."""
+    from raymlops.config import ServeConfig
+    from raymlops.serve.deploy import deploy
+
+    deployed = deploy(_config("serve", ServeConfig, "traffic.canary_weight=0.2"))
+    ctx.serve_url = f"{deployed.url}/v1/models/{deployed.app_name}/predict"
+    user = deployed.user_config
+    canary = f", canary v{user['canary_version']} at 20%" if user.get("canary_version") else " (no distinct candidate yet)"
+    return f"stable v{user['stable_version']}{canary} at {ctx.serve_url}"
+
+
+def step_traffic(ctx: DemoContext) -> str:
+    """Drive a bounded amount of traffic (300 requests) from the test split."""
+    import collections
+
+    import httpx
+
+    from raymlops.data.tables import read_table, split_uri
+
+    test = read_table(split_uri(ctx.data_dir, "test")).to_pylist()
+    counts: collections.Counter = collections.Counter()
+    with httpx.Client(timeout=30) as client:
+        for index in range(300):
+            row = {k: v for k, v in test[index % len(test)].items() if k != "species"}
+            response = client.post(ctx.serve_url, json={"instances": [row]})
+            counts[(response.status_code, response.headers.get("x-raymlops-arm"), response.headers.get("x-raymlops-version"))] += 1
+    return ", ".join(f"{n} × HTTP {status} from {arm} v{version}" for (status, arm, version), n in sorted(counts.items()))
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("prepare the data", step_prepare),
     ("start the local Ray cluster", step_cluster),
     ("train a model (Ray Train, submitted as a Ray job)", step_train),
     ("tune it (Ray Tune with ASHA, submitted as a Ray job)", step_tune),
+    ("deploy stable + canary on Ray Serve", step_deploy),
+    ("drive traffic through the split", step_traffic),
 ]
 
 NOT_YET = [
-    "deploy stable + canary, drive traffic, shift it, detect drift, retrain, canary and promote",
+    "shift the traffic, detect drift, retrain, canary and promote (the monitor and rollout stages)",
 ]
 
 

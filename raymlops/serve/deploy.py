@@ -21,6 +21,7 @@ from raymlops.config import RegistryConfig, ServeConfig, load_config
 from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
 from raymlops.registry import Registry
 from raymlops.registry.registry import resolve_locations
+from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"
 DEPLOYMENT = "ModelServer"
@@ -159,10 +160,8 @@ def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddres
         raise NotFoundError(what="Serve application", name=app_name)
     deployment = next(d for d in app["deployments"] if d["name"] == DEPLOYMENT)
     user_config = {**deployment.get("user_config", {}), **changes}
-    from raymlops.serve.server import policy_from_user_config
-
     try:
-        policy_from_user_config(user_config)  # refuse an impossible split before Serve sees it
+        TrafficPolicy.from_user_config(user_config)  # refuse an impossible split before Serve sees it
     except (ValueError, KeyError, TypeError) as exc:
         raise RaymlopsError(message=f"invalid traffic settings: {exc}") from None
     deployment["user_config"] = user_config

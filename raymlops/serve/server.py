@@ -35,17 +35,6 @@ def error_response(status: int, field: str, problem: str, request_id: str) -> JS
     return JSONResponse({"error": {"field": field, "problem": problem}, "request_id": request_id}, status_code=status)
 
 
-def policy_from_user_config(config: dict[str, Any]) -> TrafficPolicy:
-    """The traffic policy a ``user_config`` describes."""
-    return TrafficPolicy(
-        stable_version=int(config["stable_version"]),
-        canary_version=config.get("canary_version"),
-        canary_weight=float(config.get("canary_weight", 0.0)),
-        shadow_version=config.get("shadow_version"),
-        shadow_share=float(config.get("shadow_share", 0.0)),
-    )
-
-
 @serve.deployment(name="ModelServer")
 @serve.ingress(api)
 class ModelServer:
@@ -68,7 +57,7 @@ class ModelServer:
 
         from raymlops.train.package import Predictor
 
-        policy = policy_from_user_config(config)
+        policy = TrafficPolicy.from_user_config(config)
         for version in policy.live_versions - set(self.predictors):
             with tempfile.TemporaryDirectory() as directory:
                 local = self.registry.download(f"{self.model_name}:{version}", directory)

@@ -37,6 +37,21 @@ class TrafficPolicy:
         if self.shadow_share > 0 and self.shadow_version is None:
             raise ValueError("shadow_share > 0 needs a shadow_version")
 
+    @classmethod
+    def from_user_config(cls, config: dict) -> "TrafficPolicy":
+        """The policy a Serve ``user_config`` describes (the keys ``raymlops deploy`` writes).
+
+        Raises:
+            ValueError / KeyError / TypeError: an impossible or incomplete split.
+        """
+        return cls(
+            stable_version=int(config["stable_version"]),
+            canary_version=config.get("canary_version"),
+            canary_weight=float(config.get("canary_weight", 0.0)),
+            shadow_version=config.get("shadow_version"),
+            shadow_share=float(config.get("shadow_share", 0.0)),
+        )
+
     @property
     def live_versions(self) -> set[int]:
         """Every version that may receive a request (answering or shadowing)."""

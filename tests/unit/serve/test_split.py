@@ -70,3 +70,11 @@ def test_key_points_are_stable_and_uniform():
     points = [key_point(k) for k in KEYS]
     assert 0.45 < sum(points) / len(points) < 0.55
     assert all(0 <= p < 1 for p in points)
+
+
+def test_policy_from_user_config():
+    policy = TrafficPolicy.from_user_config({"stable_version": 1, "canary_version": 2, "canary_weight": 0.4,
+                                             "shadow_version": None, "sticky_field": "user"})
+    assert (policy.stable_version, policy.canary_version, policy.canary_weight) == (1, 2, 0.4)
+    with pytest.raises(ValueError):
+        TrafficPolicy.from_user_config({"stable_version": 1, "canary_weight": 0.4})
