@@ -50,13 +50,20 @@ class ModelServer:
         self.predictors: dict[int, Any] = {}
         self.policy: TrafficPolicy | None = None
         self.sticky_field: str | None = None
+        # Serve calls reconfigure() only when a user_config is given: serve the champion until then.
+        self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        """Apply new traffic settings; loads versions that are not loaded yet (checksums verified)."""
+        """Apply new traffic settings; loads versions that are not loaded yet (checksums verified).
+
+        Without ``stable_version`` the model's current ``champion`` is the stable version.
+        """
         import tempfile
 
         from raymlops.train.package import Predictor
 
+        if "stable_version" not in config:
+            config = {**config, "stable_version": self.registry.resolve(self.model_name, "champion")}
         policy = TrafficPolicy.from_user_config(config)
         for version in policy.live_versions - set(self.predictors):
             with tempfile.TemporaryDirectory() as directory:

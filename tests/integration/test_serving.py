@@ -153,3 +153,18 @@ def test_live_weight_change_under_load_drops_nothing(served, ray_cluster):
     arms = [predict(served, {"instances": [ROW]}).headers["x-raymlops-arm"] for _ in range(600)]
     assert abs(arms.count("canary") / 600 - 0.75) <= 4 * (0.75 * 0.25 / 600) ** 0.5
     set_traffic(MODEL, {"canary_weight": 0.25})
+
+
+def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray_cluster):
+    """What a user's own `serve deploy` file gets with no user_config: the champion, alone."""
+    from raymlops.serve import deploy as d
+
+    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", "app_name=plain", "route_prefix=/plain"])
+    app = d.application_config(cfg, d.registry_settings(cfg), {})
+    del app["deployments"][0]["user_config"]
+    state = d._current(ray_cluster)
+    d._put(ray_cluster, [*d._others(state, "plain"), app], d._http_options(ray_cluster, state))
+    d._wait_running(ray_cluster, "plain", 120)
+    response = served.post(f"/plain/v1/models/{MODEL}/predict", json={"instances": [ROW]})
+    assert response.status_code == 200 and response.json()["version"] == 1 and response.json()["arm"] == "stable"
+    assert predict(served, {"instances": [ROW]}).status_code == 200  # the other application was kept
