@@ -15,9 +15,9 @@ def tune(cfg: TuneConfig) -> TrainOutcome:
     from raymlops.tune.tuner import run_tuning
 
     check_space(cfg.search_space, cfg.base)  # a bad search space or data fails before any trial starts
-    prepare_inputs(cfg.base)
+    inputs = prepare_inputs(cfg.base)
     ray.init()
-    return run_tuning(cfg)
+    return run_tuning(cfg, inputs)
 
 
 def describe(outcome: TrainOutcome) -> str:

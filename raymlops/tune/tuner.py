@@ -16,7 +16,7 @@ from raymlops.config import TrainConfig, TuneConfig
 from raymlops.errors import JobError
 from raymlops.registry import Trigger
 from raymlops.train.release import TrainOutcome, load_state_from_checkpoint, release
-from raymlops.train.trainer import build_trainer, prepare_inputs
+from raymlops.train.trainer import PreparedInputs, build_trainer, prepare_inputs
 from raymlops.tune.space import apply_params, check_space, to_ray_space
 
 
@@ -43,7 +43,7 @@ def _trial_summaries(results) -> list[dict[str, Any]]:
     return summaries
 
 
-def run_tuning(cfg: TuneConfig) -> TrainOutcome:
+def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> TrainOutcome:
     """Search, then register the best trial with every trial's parameters and final metrics.
 
     Raises:
@@ -54,8 +54,9 @@ def run_tuning(cfg: TuneConfig) -> TrainOutcome:
     from ray.train import Checkpoint
     from ray.tune.schedulers import ASHAScheduler
 
-    check_space(cfg.search_space, cfg.base)
-    prepare_inputs(cfg.base)
+    if base_inputs is None:  # the job entrypoint checks before connecting and passes its result
+        check_space(cfg.search_space, cfg.base)
+        prepare_inputs(cfg.base)
     run = f"{cfg.base.model_name}-tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     settings = cfg.tune
     storage_fs, storage_path = filesystem.resolve(cfg.base.storage.path)
