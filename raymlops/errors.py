@@ -13,6 +13,8 @@ processes (the fields travel, the message is rebuilt on the other side)::
     ├── NotAvailableError      a feature or optional dependency that is not installed here
     ├── InvalidNameError       a model or alias name outside ^[a-z0-9][a-z0-9_-]{0,63}$
     ├── InvalidRequestError    a prediction request that does not match the model's signature
+    ├── AuthenticationError    a request without usable credentials (401 at the HTTP edge)
+    ├── PermissionDeniedError  credentials that are not allowed to do this (403 at the HTTP edge)
     └── RegistryError          the model registry refused or failed an operation
         ├── NotFoundError          no such model, version or alias
         ├── AliasConflictError     compare-and-set on an alias lost: it moved meanwhile
@@ -138,6 +140,30 @@ class InvalidRequestError(RaymlopsError):
     required = ("field", "problem")
 
 
+class AuthenticationError(RaymlopsError):
+    """A request that carries no usable credentials.
+
+    Fields:
+        scheme: what the endpoint expects, e.g. ``Bearer`` or ``x-api-key``.
+        problem: what is missing or malformed.
+    """
+
+    template = "{problem} (expected {scheme})"
+    required = ("scheme", "problem")
+
+
+class PermissionDeniedError(RaymlopsError):
+    """Credentials that were read but are not allowed to do this.
+
+    Fields:
+        action: what was attempted, e.g. ``change traffic``.
+        problem: why it is refused.
+    """
+
+    template = "may not {action}: {problem}"
+    required = ("action", "problem")
+
+
 class RegistryError(RaymlopsError):
     """The model registry refused or failed an operation."""
 
@@ -175,6 +201,8 @@ __all__ = [
     "ArtifactIntegrityError",
     "InvalidNameError",
     "InvalidRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
     "NotFoundError",
     "RegistryError",
     "SchemaVersionError",

@@ -141,7 +141,7 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     temp_dir = cfg.temp_dir or default_temp_dir()
     auth.ensure_ray_token()
     auth.ensure_admin_token()
-    env = {**os.environ, **auth.client_environment(addresses.loopback)}
+    env = {**cfg.serve_settings, **os.environ, **auth.client_environment(addresses.loopback)}
     env.pop("RAY_ADDRESS", None)
     # Job entrypoints such as `python jobs/train.py` must find this installation's python.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

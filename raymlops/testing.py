@@ -34,3 +34,38 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
         artifact = write_artifact(Path(directory) / "model", state_dict_of(model), spec, inputs.preprocessor,
                                   inputs.schema, inputs.train_table.slice(0, 50), {"backend": "alibi"})
         return registry.register(name, artifact, metrics={}, description=f"untrained seed {seed}")
+
+
+class RecordCollector:
+    """A record consumer for tests and benchmarks: wrap it with ``ray.remote`` and point the
+    ``actor`` record sink at it. Counts every row; keeps the batches when ``keep``."""
+
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
+        self.rows = 0
+        self.batches: list[dict[str, list]] = []
+
+    def ingest(self, batch: dict[str, list]) -> None:
+        """Take one columnar batch (the RecordSink protocol's ``actor`` method)."""
+        from raymlops.serve.records import batch_rows
+
+        self.rows += batch_rows(batch)
+        if self.keep:
+            self.batches.append(batch)
+
+    def count(self) -> int:
+        """Rows received so far."""
+        return self.rows
+
+    def columns(self) -> dict[str, list]:
+        """Every kept row, as one columnar batch."""
+        from raymlops.serve.records import RecordBuffer
+
+        buffer = RecordBuffer(capacity=10**9)
+        for batch in self.batches:
+            for name, values in batch.items():
+                buffer._column(name).extend(values)
+            buffer.size += len(next(iter(batch.values()), []))
+            for column in buffer.columns.values():
+                column.extend([None] * (buffer.size - len(column)))
+        return buffer.columns

@@ -101,3 +101,31 @@ class Event:
     time: float
     actor: str
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One answered (or rejected) row of a prediction request, as the monitor sees it.
+
+    Attributes:
+        request_id: the ``x-request-id`` of the request.
+        time: UNIX time the request was answered.
+        model, version, arm: which version answered and as what (``stable``, ``canary``,
+            ``pinned`` or ``shadow``); version is ``None`` when no version was chosen.
+        latency_ms: time spent predicting.
+        status: the HTTP status of the answer.
+        prediction: the predicted class (``None`` for a rejected request).
+        confidence: the predicted class's probability.
+        features: the row's input features.
+    """
+
+    request_id: str
+    time: float
+    model: str
+    version: int | None
+    arm: str
+    latency_ms: float
+    status: int
+    prediction: Any = None
+    confidence: float | None = None
+    features: dict[str, Any] = field(default_factory=dict)

@@ -65,10 +65,17 @@ def down() -> None:
 
 
 @friendly_errors
-def env_command() -> None:
+def env_command(
+    admin_token: bool = typer.Option(False, "--admin-token", help="Print only the admin bearer token (for "
+                                     "`Authorization: Bearer` on /admin endpoints), creating it if missing."),
+) -> None:
     """Print shell exports that let the plain Ray CLI reach the cluster: eval "$(raymlops env)"."""
     from raymlops import auth
     from raymlops.cluster import resolve_addresses
+
+    if admin_token:
+        typer.echo(auth.ensure_admin_token())
+        return
 
     addresses = resolve_addresses()
     typer.echo(f"export RAY_ADDRESS={addresses.dashboard}")

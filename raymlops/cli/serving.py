@@ -1,4 +1,4 @@
-"""`raymlops deploy` and `raymlops traffic set`."""
+"""`raymlops deploy`, `raymlops traffic set` and `raymlops apikey create`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import typer
 from raymlops.cli.options import CONFIG_OPTION, SET_OPTION, friendly_errors, load
 
 traffic_app = typer.Typer(help="Change a deployed model's traffic split live.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for inference endpoints (`access.require_api_key`).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the serving commands to ``app``."""
     app.command()(deploy)
     app.add_typer(traffic_app, name="traffic")
+    app.add_typer(apikey_app, name="apikey")
 
 
 @friendly_errors
@@ -28,6 +30,7 @@ def deploy(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION)
     canary = f", canary v{user['canary_version']} at {user['canary_weight']:.0%}" if user.get("canary_version") else ""
     typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}")
     typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.app_name}/predict   docs: {deployed.url}/docs")
+    typer.echo("admin:   PUT  .../admin/models/NAME/traffic with `Authorization: Bearer $(raymlops env --admin-token)`")
 
 
 @traffic_app.command("set")
@@ -51,3 +54,18 @@ def traffic_set(
         raise typer.Exit(2)
     deployed = set_traffic(name, changes)
     typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in deployed.user_config.items() if v is not None))
+
+
+@apikey_app.command("create")
+def apikey_create() -> None:
+    """Print a new random API key and the digest to list under `access.api_key_sha256` in serve.yaml.
+
+    Give the key to the caller; keep only the digest in config (or pass keys at deploy time in
+    `$RAYMLOPS_API_KEYS`, comma-separated).
+    """
+    from raymlops.serve.access import digest, new_api_key
+
+    key = new_api_key()
+    typer.echo(f"key:    {key}")
+    typer.echo(f"digest: {digest(key)}")
+    typer.echo("add to serve.yaml:  access: {require_api_key: true, api_key_sha256: [<digest>]}  then `raymlops deploy`")

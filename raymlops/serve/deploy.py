@@ -21,10 +21,12 @@ from raymlops.config import RegistryConfig, ServeConfig, load_config
 from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
 from raymlops.registry import Registry
 from raymlops.registry.registry import resolve_locations
+from raymlops.serve.access import api_key_digests_from_env, digest
+from raymlops.serve.app import AppArgs
+from raymlops.serve.control import DEPLOYMENT, version_deployment, with_traffic
 from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"
-DEPLOYMENT = "ModelServer"
 
 
 @dataclass(frozen=True)
@@ -65,25 +67,55 @@ def traffic_user_config(cfg: ServeConfig, registry: Registry) -> dict[str, Any]:
     }
 
 
+def app_args(cfg: ServeConfig, registry: dict[str, Any], live_versions: set[int]) -> dict[str, Any]:
+    """The ``args`` of :func:`raymlops.serve.app.build_app`: settings, the admin token's digest and
+    the digests of the API keys (from config and ``$RAYMLOPS_API_KEYS``) — never a secret itself."""
+    api_keys = sorted({*cfg.access.api_key_sha256, *api_key_digests_from_env()})
+    return AppArgs(
+        model_name=cfg.model_name, layout=cfg.layout,
+        versions=sorted(live_versions) if cfg.layout == "separate" else [],
+        registry=registry, limits=cfg.limits, batching=cfg.batching, records=cfg.records,
+        access=cfg.access.model_copy(update={"api_key_sha256": api_keys}),
+        admin_token_sha256=digest(auth.ensure_admin_token()),
+        shadow_max_in_flight=cfg.traffic.shadow_max_in_flight,
+    ).model_dump(mode="json")
+
+
+def _autoscaling(min_replicas: int, max_replicas: int, replicas) -> dict[str, Any]:
+    return {"min_replicas": min_replicas, "max_replicas": max_replicas,
+            "target_ongoing_requests": replicas.target_ongoing_requests,
+            "upscale_delay_s": replicas.upscale_delay_s, "downscale_delay_s": replicas.downscale_delay_s}
+
+
 def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: dict[str, Any]) -> dict[str, Any]:
-    """One Serve application entry for the model."""
+    """One Serve application entry for the model, in the configured layout."""
     replicas = cfg.replicas
+    live = TrafficPolicy.from_user_config(user_config).live_versions if cfg.layout == "separate" else set()
+    model_options = {
+        "max_ongoing_requests": replicas.max_ongoing_requests,
+        "health_check_period_s": replicas.health_check_period_s,
+        "graceful_shutdown_timeout_s": replicas.graceful_shutdown_timeout_s,
+        "autoscaling_config": _autoscaling(replicas.min_replicas, replicas.max_replicas, replicas),
+    }
+    if cfg.layout == "colocated":
+        deployments = [{"name": DEPLOYMENT, "user_config": user_config,
+                        "ray_actor_options": {"num_cpus": replicas.num_cpus}, **model_options}]
+    else:
+        router = cfg.router
+        deployments = [{"name": DEPLOYMENT, "user_config": user_config,
+                        "max_ongoing_requests": replicas.max_ongoing_requests,
+                        "graceful_shutdown_timeout_s": replicas.graceful_shutdown_timeout_s,
+                        "ray_actor_options": {"num_cpus": router.num_cpus},
+                        "autoscaling_config": _autoscaling(router.min_replicas, router.max_replicas, replicas)}]
+        deployments += [{"name": version_deployment(version), **model_options,
+                         "ray_actor_options": {"num_cpus": replicas.num_cpus, "num_gpus": replicas.num_gpus}}
+                        for version in sorted(live)]
     return {
         "name": cfg.app_name or cfg.model_name,
         "route_prefix": cfg.route_prefix,
         "import_path": "raymlops.serve.app:build_app",
-        "args": {"model_name": cfg.model_name, "registry": registry, "limits": cfg.limits.model_dump(mode="json")},
-        "deployments": [{
-            "name": DEPLOYMENT,
-            "user_config": user_config,
-            "max_ongoing_requests": replicas.max_ongoing_requests,
-            "ray_actor_options": {"num_cpus": replicas.num_cpus},
-            "autoscaling_config": {
-                "min_replicas": replicas.min_replicas, "max_replicas": replicas.max_replicas,
-                "target_ongoing_requests": replicas.target_ongoing_requests,
-                "upscale_delay_s": replicas.upscale_delay_s, "downscale_delay_s": replicas.downscale_delay_s,
-            },
-        }],
+        "args": app_args(cfg, registry, live),
+        "deployments": deployments,
     }
 
 
@@ -112,6 +144,7 @@ def _put(addresses: ClusterAddresses, applications: list[dict[str, Any]], http_o
 
 
 def _others(state: dict[str, Any], app_name: str) -> list[dict[str, Any]]:
+    """The other applications' configs, kept as they are."""
     return [app["deployed_app_config"] for name, app in (state.get("applications") or {}).items()
             if name != app_name and app.get("deployed_app_config")]
 
@@ -152,19 +185,11 @@ def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddres
 
     Raises:
         NotFoundError: no such application on the cluster.
+        InvalidRequestError: an impossible split, naming the setting.
     """
     addresses = addresses or resolve_addresses()
     state = _current(addresses)
-    app = ((state.get("applications") or {}).get(app_name) or {}).get("deployed_app_config")
-    if app is None:
-        raise NotFoundError(what="Serve application", name=app_name)
-    deployment = next(d for d in app["deployments"] if d["name"] == DEPLOYMENT)
-    user_config = {**deployment.get("user_config", {}), **changes}
-    try:
-        TrafficPolicy.from_user_config(user_config)  # refuse an impossible split before Serve sees it
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RaymlopsError(message=f"invalid traffic settings: {exc}") from None
-    deployment["user_config"] = user_config
-    _put(addresses, [*_others(state, app_name), app], _http_options(addresses, state))
+    applications, _, user_config = with_traffic(state, app_name, changes)
+    _put(addresses, applications, _http_options(addresses, state))
     _wait_running(addresses, app_name, timeout_s)
     return Deployed(app_name, addresses.serve_http or "", user_config)

@@ -1,24 +1,26 @@
-"""The prediction stream: every answered request becomes a row, buffered in the replica and
-flushed in columnar batches to a pluggable sink, fire-and-forget. Pure.
+"""The prediction stream: every answered request becomes rows of PredictionRecords, buffered
+in the replica and flushed in columnar batches to a pluggable sink, fire-and-forget. Pure.
 
-The buffer is bounded: when the sink is slow and it is full, new rows are dropped and
-counted — a request never waits for monitoring.
+A batch is a dict of equally long lists: the request columns of :data:`RECORD_FIELDS`,
+``prediction`` and ``confidence`` per row, and one ``f.<feature>`` column per input
+feature (``None`` where a row has no value, e.g. a rejected request). The buffer is
+bounded: when the sink is slow and it is full, new rows are dropped and counted — a
+request never waits for monitoring.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Sequence
 
-RECORD_FIELDS = ("request_id", "time", "model", "version", "arm", "latency_ms", "status", "prediction")
+from raymlops.types import PredictionRecord
 
-
-class RecordSink(Protocol):
-    """Where flushed batches go (the drift monitor actor, a file, a test list)."""
-
-    def send(self, batch: dict[str, list]) -> None:
-        """Accept one columnar batch; must not block (fire-and-forget)."""
+#: Per-request columns, repeated on every row of the request.
+RECORD_FIELDS = ("request_id", "time", "model", "version", "arm", "latency_ms", "status")
+#: Per-row columns.
+ROW_FIELDS = ("prediction", "confidence")
+FEATURE_PREFIX = "f."
 
 
 @dataclass
@@ -33,24 +35,40 @@ class RecordBuffer:
     dropped: int = 0
     oldest: float | None = None
 
+    def _column(self, name: str) -> list:
+        column = self.columns.get(name)
+        if column is None:
+            column = self.columns[name] = [None] * self.size
+        return column
+
     def add(self, meta: dict[str, Any], features: dict[str, Sequence], predictions: Sequence[Any],
-            clock: float | None = None) -> int:
-        """Append the rows of one answered request; returns how many were dropped for lack of room."""
+            confidences: Sequence[float] | None = None, clock: float | None = None) -> int:
+        """Append the rows of one request; returns how many were dropped for lack of room.
+
+        Args:
+            meta: the :data:`RECORD_FIELDS` of the request.
+            features: feature name → one value per row (may be empty for a rejected request).
+            predictions: one prediction per row (``[None]`` for a rejected request).
+            confidences: the predicted class's probability per row, when there is one.
+        """
         rows = len(predictions)
-        room = max(self.capacity - self.size, 0)
-        taken = min(rows, room)
+        taken = min(rows, max(self.capacity - self.size, 0))
         self.dropped += rows - taken
         if taken == 0:
             return rows
         if self.size == 0:
             self.oldest = clock if clock is not None else time.monotonic()
-        for name in RECORD_FIELDS:
-            if name != "prediction":
-                self.columns.setdefault(name, []).extend([meta[name]] * taken)
-        self.columns.setdefault("prediction", []).extend(list(predictions)[:taken])
+        given = {name: [meta.get(name)] * taken for name in RECORD_FIELDS}
+        given["prediction"] = list(predictions[:taken])
+        given["confidence"] = list(confidences[:taken]) if confidences is not None else [None] * taken
         for name, values in features.items():
-            self.columns.setdefault(f"f.{name}", []).extend(list(values)[:taken])
+            given[FEATURE_PREFIX + name] = list(values[:taken])
+        for name, values in given.items():
+            self._column(name).extend(values)
         self.size += taken
+        for name, column in self.columns.items():
+            if len(column) < self.size:  # a feature this request did not have
+                column.extend([None] * (self.size - len(column)))
         return rows - taken
 
     def due(self, clock: float | None = None) -> bool:
@@ -64,3 +82,19 @@ class RecordBuffer:
         """Take every buffered row as one columnar batch and empty the buffer."""
         batch, self.columns, self.size, self.oldest = self.columns, {}, 0, None
         return batch
+
+
+def batch_rows(batch: dict[str, list]) -> int:
+    """The number of rows of a columnar batch."""
+    return len(next(iter(batch.values()), []))
+
+
+def records_of(batch: dict[str, list]) -> Iterator[PredictionRecord]:
+    """The rows of a columnar batch as :class:`PredictionRecord` objects (for tools and tests;
+    consumers on the hot path should stay columnar)."""
+    features = [name for name in batch if name.startswith(FEATURE_PREFIX)]
+    for i in range(batch_rows(batch)):
+        yield PredictionRecord(
+            **{name: batch[name][i] for name in RECORD_FIELDS + ROW_FIELDS},
+            features={name[len(FEATURE_PREFIX):]: batch[name][i] for name in features},
+        )

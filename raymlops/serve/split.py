@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-Arm = Literal["stable", "canary"]
+Arm = Literal["stable", "canary", "pinned"]
 
 
 @dataclass(frozen=True)

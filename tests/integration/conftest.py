@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+# Ray reads this when it is imported: with it, a driver in this process finds the loopback-only
+# session cluster (node IP 127.0.0.1) instead of looking for it on the external interface.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def pytest_collection_modifyitems(items):
@@ -58,10 +62,12 @@ def ray_cluster(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("raymlops-home")
     saved = {k: os.environ.get(k) for k in ("RAYMLOPS_HOME", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS",
-                                            "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")}
+                                            "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S",
+                                            "RAY_metrics_report_interval_ms")}
     os.environ["RAYMLOPS_HOME"] = str(home)
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(home / "ray_auth_token")
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.5"
+    os.environ["RAY_metrics_report_interval_ms"] = "2000"  # metrics reach /metrics within seconds
     os.environ.pop("RAY_ADDRESS", None)
     cfg = LocalClusterConfig(**SESSION_PORTS, temp_dir=f"/tmp/rmo-s{os.getpid()}", num_cpus=2)
     result = up(cfg)
@@ -87,6 +93,19 @@ def shell_env(ray_cluster):
     env["RAY_ADDRESS"] = ray_cluster.dashboard
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     return env
+
+
+@pytest.fixture(scope="session")
+def ray_driver(ray_cluster):
+    """This test process connected to the session cluster as a driver (namespace ``raymlops``)."""
+    import ray
+
+    from raymlops.auth import client_environment
+
+    os.environ.update(client_environment(loopback=True))
+    ray.init(address=ray_cluster.gcs, namespace="raymlops", log_to_driver=False)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""The colocated model server on the session cluster, over real HTTP."""
+"""The model server on the session cluster, over real HTTP: the colocated layout with batching,
+shadow traffic and the record stream; admin endpoints and API keys; the separate layout and
+autoscaling; metrics on the cluster's Prometheus endpoint; property-based fuzzing."""
 
 import threading
 import time
@@ -15,19 +17,36 @@ ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flippe
 MODEL = "servetest"
 
 
+COLLECTOR = "collector-servetest"
+
+
 @pytest.fixture(scope="module")
-def served(ray_cluster, penguins_data):
+def collector(ray_driver):
+    from raymlops.testing import RecordCollector
+
+    actor = ray_driver.remote(RecordCollector).options(name=COLLECTOR, namespace="raymlops", num_cpus=0).remote()
+    yield actor
+    ray_driver.kill(actor)
+
+
+@pytest.fixture(scope="module")
+def served(ray_cluster, penguins_data, collector):
+    """v1 champion (stable), v2 candidate (canary at 25%), v3 a constant model shadowing half the requests."""
     from raymlops.config import RegistryConfig
     from raymlops.registry import Registry
 
     registry = Registry.from_config(RegistryConfig())
     register_untrained_version(registry, MODEL, penguins_data, seed=0)
     register_untrained_version(registry, MODEL, penguins_data, seed=1)
+    register_untrained_version(registry, MODEL, penguins_data, seed=2, constant_class=2)
     registry.set_alias(MODEL, "champion", 1)
     registry.set_alias(MODEL, "candidate", 2)
     registry.close()
-    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", "route_prefix=/", "traffic.canary_weight=0.25",
-                                         "limits.max_rows=50", "replicas.max_replicas=1"])
+    cfg = load_config(None, ServeConfig, [
+        f"model_name={MODEL}", "route_prefix=/", "traffic.canary_weight=0.25", "limits.max_rows=50",
+        "replicas.max_replicas=1", "traffic.shadow_version=3", "traffic.shadow_share=0.5",
+        "batching.enabled=true", "batching.max_batch_size=8", "batching.batch_wait_timeout_s=0.002",
+        "records.sink=actor", f"records.options={{actor_name: {COLLECTOR}}}", "records.flush_ms=50"])
     deployed = deploy(cfg)
     with httpx.Client(base_url=deployed.url, timeout=30) as client:
         yield client
@@ -92,7 +111,7 @@ def test_open_inference_protocol_v2(served):
     assert served.get("/v2/health/live").json() == {"live": True}
     assert served.get("/v2/health/ready").json() == {"ready": True}
     meta = served.get(f"/v2/models/{MODEL}").json()
-    assert meta["versions"] == ["1", "2"] and {i["name"] for i in meta["inputs"]} == set(ROW)
+    assert meta["versions"] == ["1", "2", "3"] and {i["name"] for i in meta["inputs"]} == set(ROW)
     assert served.get(f"/v2/models/{MODEL}/ready").json()["ready"] is True
     tensors = [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]}
                for k, v in ROW.items()]
@@ -168,3 +187,232 @@ def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray
     response = served.post(f"/plain/v1/models/{MODEL}/predict", json={"instances": [ROW]})
     assert response.status_code == 200 and response.json()["version"] == 1 and response.json()["arm"] == "stable"
     assert predict(served, {"instances": [ROW]}).status_code == 200  # the other application was kept
+
+
+# --------------------------------------------------------------------------- shadow and records
+
+def _wait_for(condition, timeout_s=20.0, every_s=0.25):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    return condition()
+
+
+def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, collector, ray_driver):
+    tensors = [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]}
+               for k, v in ROW.items()]
+    pinned = {v: served.post(f"/v2/models/{MODEL}/versions/{v}/infer", json={"inputs": tensors}).json()["outputs"][0]
+              ["data"][0] for v in (1, 2, 3)}
+    assert pinned[3] == "Gentoo"  # the constant shadow model
+    answered = {}
+    for i in range(80):
+        response = predict(served, {"instances": [ROW]}, **{"x-request-id": f"shadow-{i}"})
+        assert response.status_code == 200
+        data = response.json()
+        assert data["version"] in (1, 2), "the shadow version never answers"
+        assert data["predictions"][0]["class"] == pinned[data["version"]]
+        answered[data["request_id"]] = data["version"]
+    bad = predict(served, {"instances": [{"island": "Dream"}]}, **{"x-request-id": "shadow-bad"})
+    assert bad.status_code == 422
+
+    def recorded():
+        columns = ray_driver.get(collector.columns.remote())
+        ids = columns.get("request_id", [])
+        return columns if set(answered) | {"shadow-bad"} <= set(ids) else None
+
+    columns = _wait_for(recorded)
+    assert columns, "records did not reach the sink"
+    rows = list(zip(columns["request_id"], columns["arm"], columns["version"], columns["status"],
+                    columns["prediction"], columns["f.island"]))
+    live = {r[0]: r for r in rows if r[1] in ("stable", "canary") and r[0] in answered}
+    assert {rid: r[2] for rid, r in live.items()} == answered
+    assert all(r[3] == 200 and r[5] == "Dream" for r in live.values())
+    shadows = [r for r in rows if r[1] == "shadow" and r[0] in answered]
+    assert 15 <= len(shadows) <= 65, len(shadows)  # about half of 80
+    assert all(r[2] == 3 and r[4] == "Gentoo" for r in shadows)
+    assert [r[3] for r in rows if r[0] == "shadow-bad"] == [422]
+
+
+# --------------------------------------------------------------------------- admin endpoints and API keys
+
+def test_admin_traffic_endpoint_needs_the_bearer_token(served, registry):
+    from raymlops.auth import ensure_admin_token
+
+    url = f"/admin/models/{MODEL}/traffic"
+    assert served.put(url, json={"canary_weight": 0.5}).status_code == 401
+    assert served.put(url, json={"canary_weight": 0.5}, headers={"authorization": "Bearer nope"}).status_code == 403
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    bad = served.put(url, json={"canary_weight": 2}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "traffic"
+    unknown = served.put(url, json={"weight": 0.5}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "weight"
+    started = time.time()
+    ok = served.put(url, json={"canary_weight": 0.5}, headers=admin)
+    assert ok.status_code == 200, ok.text
+    assert _wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.5, timeout_s=10)
+    assert time.time() - started < 5
+    events = registry.events(MODEL, kinds=["traffic_changed"])
+    assert events and events[-1].payload["changes"] == {"canary_weight": 0.5}
+    assert served.put(url, json={"canary_weight": 0.25}, headers=admin).status_code == 200
+    _wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.25, timeout_s=10)
+
+
+def test_inference_api_keys_401_403_200(served, ray_cluster):
+    from raymlops.serve.access import digest
+
+    key = "rmo_test-key"
+    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", "app_name=secured", "route_prefix=/secured",
+                                         "replicas.max_replicas=1", "access.require_api_key=true",
+                                         f"access.api_key_sha256=[{digest(key)}]"])
+    deploy(cfg)
+    url = f"/secured/v1/models/{MODEL}/predict"
+    try:
+        assert served.post(url, json={"instances": [ROW]}).status_code == 401
+        assert served.post(url, json={"instances": [ROW]}, headers={"x-api-key": "rmo_wrong"}).status_code == 403
+        assert served.post(url, json={"instances": [ROW]}, headers={"x-api-key": key}).status_code == 200
+        assert served.post(url, json={"instances": [ROW]}, headers={"authorization": f"Bearer {key}"}).status_code == 200
+    finally:
+        _remove_app(ray_cluster, "secured")
+
+
+def _remove_app(addresses, name):
+    from raymlops.serve import deploy as d
+
+    state = d._current(addresses)
+    d._put(addresses, d._others(state, name), d._http_options(addresses, state))
+
+
+# --------------------------------------------------------------------------- metrics
+
+def test_metrics_reach_the_clusters_prometheus_endpoint(served, ray_cluster):
+    for _ in range(20):
+        predict(served, {"instances": [ROW]})
+    wanted = ["ray_raymlops_requests_total", "ray_raymlops_request_latency_ms_bucket", "ray_raymlops_traffic_weight",
+              "ray_raymlops_shadow_comparisons_total", "ray_raymlops_shadow_disagreements_total",
+              "ray_raymlops_records_sent_total"]
+
+    def exported():
+        text = httpx.get(ray_cluster.metrics, timeout=10).text
+        lines = [line for line in text.splitlines() if f'model="{MODEL}"' in line]
+        return lines if all(any(line.startswith(name) for line in lines) for name in wanted) else None
+
+    lines = _wait_for(exported, timeout_s=40, every_s=1)
+    assert lines, "raymlops metrics not on the metrics endpoint"
+    assert any('status="200"' in line and 'arm="stable"' in line for line in lines
+               if line.startswith("ray_raymlops_requests_total")), lines
+    assert any('version="3"' in line and 'arm="shadow"' in line for line in lines
+               if line.startswith("ray_raymlops_traffic_weight")), lines
+
+
+# --------------------------------------------------------------------------- fuzzing over HTTP
+
+def test_fuzzed_bodies_get_4xx_never_5xx_and_the_replica_survives(served):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                        st.text(max_size=8), st.sampled_from(["Dream", "male", "1e999", ""]))
+    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                               | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=10)
+    feature = st.sampled_from([*ROW, "wings", ""])
+    row = st.dictionaries(feature, json_values | scalars, max_size=8)
+    near_valid = st.fixed_dictionaries({}, optional={
+        "instances": st.lists(row | st.builds(lambda extra: {**ROW, **extra}, row), max_size=4) | json_values,
+        "inputs": st.dictionaries(feature, st.lists(scalars, max_size=3) | scalars, max_size=7) | json_values,
+    })
+    v2 = st.fixed_dictionaries({"inputs": st.lists(st.fixed_dictionaries(
+        {"name": feature, "shape": st.lists(st.integers(-2, 3), max_size=2),
+         "datatype": st.sampled_from(["FP64", "FP32", "BYTES", "INT64", "BOOL", "nope"]),
+         "data": st.lists(scalars, max_size=3)}), max_size=7)})
+
+    @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(body=near_valid | json_values, v2_body=v2)
+    def check(body, v2_body):
+        response = predict(served, body)
+        assert response.status_code in (200, 413, 422), (body, response.text)
+        if response.status_code != 200:
+            assert response.json()["error"]["field"]
+        infer = served.post(f"/v2/models/{MODEL}/infer", json=v2_body)
+        assert infer.status_code in (200, 413, 422), (v2_body, infer.text)
+
+    check()
+    assert predict(served, {"instances": [ROW]}).status_code == 200
+    assert served.get("/v2/health/ready").json() == {"ready": True}
+
+
+# --------------------------------------------------------------------------- separate layout, autoscaling
+
+def _replicas(addresses, app, deployment):
+    from raymlops.serve import deploy as d
+
+    details = d._current(addresses)["applications"][app]["deployments"][deployment]
+    return sum(r["state"] == "RUNNING" for r in details.get("replicas", []))
+
+
+def _load(url, body, stop, seconds):
+    """Eight concurrent callers for at most ``seconds``, bounded; returns the failures."""
+    import asyncio
+
+    async def caller(client, failures):
+        deadline = time.time() + seconds
+        while not stop.is_set() and time.time() < deadline:
+            response = await client.post(url, json=body)
+            if response.status_code != 200:
+                failures.append(response.status_code)
+
+    async def main():
+        failures = []
+        async with httpx.AsyncClient(timeout=30) as client:
+            await asyncio.gather(*(caller(client, failures) for _ in range(8)))
+        return failures
+
+    return asyncio.run(main())
+
+
+def test_separate_layout_splits_over_version_deployments_and_autoscales(served, ray_cluster):
+    from raymlops.auth import ensure_admin_token
+
+    cfg = load_config(None, ServeConfig, [
+        f"model_name={MODEL}", "app_name=separate", "route_prefix=/separate", "layout=separate",
+        "traffic.canary_weight=0.5", "batching.enabled=true", "replicas.min_replicas=1", "replicas.max_replicas=2",
+        "replicas.target_ongoing_requests=1", "replicas.upscale_delay_s=1", "replicas.downscale_delay_s=4",
+        "replicas.num_cpus=0.1", "router.num_cpus=0.1", "router.max_replicas=1"])
+    deployed = deploy(cfg)
+    base = f"{deployed.url}/v1/models/{MODEL}/predict"
+    try:
+        state = _current_app(ray_cluster, "separate")
+        assert set(state["deployments"]) == {"ModelServer", "Version1", "Version2"}
+        versions = [httpx.post(base, json={"instances": [ROW]}).json()["version"] for _ in range(200)]
+        assert 0.35 <= versions.count(2) / 200 <= 0.65
+        admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+        moved = httpx.put(f"{deployed.url}/admin/models/{MODEL}/traffic", json={"canary_weight": 1.0}, headers=admin)
+        assert moved.status_code == 200, moved.text
+        assert _wait_for(lambda: httpx.post(base, json={"instances": [ROW]}).json()["version"] == 2, timeout_s=10)
+        not_deployed = httpx.put(f"{deployed.url}/admin/models/{MODEL}/traffic", json={"canary_version": 3},
+                                 headers=admin)
+        assert not_deployed.status_code == 422 and "[3]" in not_deployed.json()["error"]["problem"]
+
+        stop = threading.Event()
+        results = []
+        loader = threading.Thread(target=lambda: results.append(_load(base, {"instances": [ROW] * 20}, stop, 60)))
+        loader.start()
+        try:
+            scaled_up = _wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") >= 2, timeout_s=50, every_s=1)
+        finally:
+            stop.set()
+            loader.join(90)
+        assert scaled_up, "Version2 did not scale up under load"
+        assert results == [[]], "requests failed while scaling"
+        assert _wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") == 1, timeout_s=60, every_s=1), \
+            "Version2 did not scale back down"
+    finally:
+        _remove_app(ray_cluster, "separate")
+
+
+def _current_app(addresses, name):
+    from raymlops.serve import deploy as d
+
+    return d._current(addresses)["applications"][name]

@@ -15,6 +15,8 @@ EXAMPLES = {
     errors.InvalidNameError: {"what": "model name", "value": "../x"},
     errors.RegistryError: {"message": "registry failed"},
     errors.InvalidRequestError: {"field": "instances[0].x", "problem": "must be a number"},
+    errors.AuthenticationError: {"scheme": "Bearer", "problem": "no Authorization header"},
+    errors.PermissionDeniedError: {"action": "change traffic", "problem": "wrong admin token"},
     errors.NotFoundError: {"what": "model", "name": "iris"},
     errors.AliasConflictError: {"model": "iris", "alias": "champion", "expected": 1, "actual": 2},
     errors.ArtifactIntegrityError: {"uri": "/r/iris/v1", "file": "model.safetensors", "problem": "sha256 differs"},

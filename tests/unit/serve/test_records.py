@@ -1,16 +1,30 @@
-from raymlops.serve.records import RecordBuffer
+from raymlops.serve.records import RecordBuffer, batch_rows, records_of
 
 META = {"request_id": "r1", "time": 1.0, "model": "m", "version": 2, "arm": "canary", "latency_ms": 3.5, "status": 200}
 
 
 def test_rows_become_columns_with_request_metadata():
     buffer = RecordBuffer()
-    buffer.add(META, {"x": [1.0, 2.0], "c": ["a", "b"]}, ["p", "q"], clock=0)
+    buffer.add(META, {"x": [1.0, 2.0], "c": ["a", "b"]}, ["p", "q"], [0.9, 0.6], clock=0)
     batch = buffer.drain()
     assert batch["f.x"] == [1.0, 2.0] and batch["f.c"] == ["a", "b"]
-    assert batch["prediction"] == ["p", "q"]
+    assert batch["prediction"] == ["p", "q"] and batch["confidence"] == [0.9, 0.6]
     assert batch["version"] == [2, 2] and batch["arm"] == ["canary", "canary"] and batch["request_id"] == ["r1", "r1"]
     assert buffer.size == 0 and buffer.drain() == {}
+
+
+def test_rejected_requests_keep_the_columns_aligned():
+    buffer = RecordBuffer()
+    buffer.add(META, {"x": [1.0]}, ["p"], clock=0)
+    buffer.add({**META, "status": 422, "version": None}, {}, [None], clock=0)
+    buffer.add(META, {"x": [2.0], "y": [5.0]}, ["q"], clock=0)
+    batch = buffer.drain()
+    assert {len(column) for column in batch.values()} == {3}
+    assert batch["f.x"] == [1.0, None, 2.0] and batch["f.y"] == [None, None, 5.0]
+    assert batch["status"] == [200, 422, 200]
+    records = list(records_of(batch))
+    assert records[1].status == 422 and records[1].prediction is None
+    assert records[2].features == {"x": 2.0, "y": 5.0} and batch_rows(batch) == 3
 
 
 def test_flush_is_due_by_rows_or_by_age():

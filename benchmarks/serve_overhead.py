@@ -1,0 +1,262 @@
+"""Serving overhead over HTTP: the same model (0) in plain FastAPI + uvicorn, (a) in one bare Ray
+Serve deployment, (b) behind the raymlops model server with a 90/10 split and the record
+stream on, (c) the same with dynamic batching — at concurrency 1, 8 and 32, under Serve's
+default settings and under raymlops' settings (LocalClusterConfig.serve_settings), each on
+its own local cluster, in one run.
+
+    python benchmarks/serve_overhead.py [--seconds 6] [--layouts colocated,separate] [--write]
+
+The load generator is one aiohttp process with a bounded number of requests, aimed only at
+127.0.0.1. Prints a markdown table and, with --write, replaces the serving section of
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks_common import machine_description, write_section
+
+ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
+       "body_mass_g": 3500.0, "sex": "female"}
+BODY = {"instances": [ROW]}
+MODEL = "bench"
+PORTS = {"gcs_port": 26379, "dashboard_port": 26265, "serve_http_port": 26100, "metrics_export_port": 26090,
+         "client_server_port": 26001, "dashboard_agent_port": 26365}
+PLAIN_PORT = 26500
+CONCURRENCY = (1, 8, 32)
+
+
+# --------------------------------------------------------------------------- load generator
+
+def _load_process(url: str, concurrency: int, seconds: float, max_requests: int, results) -> None:
+    import aiohttp
+
+    async def run():
+        latencies, errors = [], 0
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def caller(deadline, record):
+                nonlocal errors
+                while time.perf_counter() < deadline and len(latencies) < max_requests:
+                    started = time.perf_counter()
+                    async with session.post(url, json=BODY) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                    if record:
+                        latencies.append(time.perf_counter() - started)
+
+            warm = time.perf_counter() + 1.0
+            await asyncio.gather(*(caller(warm, False) for _ in range(concurrency)))
+            started = time.perf_counter()
+            await asyncio.gather(*(caller(started + seconds, True) for _ in range(concurrency)))
+            return latencies, errors, time.perf_counter() - started
+
+    latencies, errors, elapsed = asyncio.run(run())
+    results.put((latencies, errors, elapsed))
+
+
+def measure(url: str, concurrency: int, seconds: float) -> dict:
+    """Requests/s and latency percentiles of ``concurrency`` callers for ``seconds``."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_load_process, args=(url, concurrency, seconds, 200_000, results))
+    process.start()
+    latencies, errors, elapsed = results.get(timeout=seconds + 120)
+    process.join(30)
+    latencies.sort()
+    pick = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
+    return {"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
+
+
+# --------------------------------------------------------------------------- the systems under test
+
+def _plain_server(model_dir: str, port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    from raymlops.serve.validation import parse_body
+    from raymlops.train.package import Predictor
+
+    predictor = Predictor.load(model_dir)
+    app = FastAPI()
+
+    @app.post(f"/v1/models/{MODEL}/predict")
+    async def predict(request: Request) -> JSONResponse:
+        columns = parse_body(await request.json(), predictor.schema, 1000)
+        result = predictor.predict(columns)
+        return JSONResponse({"predictions": [{"class": c} for c in result["class"]]})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _wait_http(url: str, timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            if httpx.post(url, json=BODY, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def bare_deployment(model_dir: str):
+    """One Serve deployment doing exactly what the plain server does."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from ray import serve
+
+    app = FastAPI()
+
+    @serve.deployment(num_replicas=1, max_ongoing_requests=32, ray_actor_options={"num_cpus": 0.25})
+    @serve.ingress(app)
+    class Bare:
+        def __init__(self, directory: str) -> None:
+            from raymlops.train.package import Predictor
+
+            self.predictor = Predictor.load(directory)
+
+        @app.post(f"/v1/models/{MODEL}/predict")
+        async def predict(self, request: Request) -> JSONResponse:
+            from raymlops.serve.validation import parse_body
+
+            columns = parse_body(await request.json(), self.predictor.schema, 1000)
+            result = self.predictor.predict(columns)
+            return JSONResponse({"predictions": [{"class": c} for c in result["class"]]})
+
+    return Bare.bind(model_dir)
+
+
+def raymlops_config(layout: str, batching: bool):
+    from raymlops.config import ServeConfig, load_config
+
+    return load_config(None, ServeConfig, [
+        f"model_name={MODEL}", "app_name=rmo", "route_prefix=/rmo", f"layout={layout}", "traffic.canary_weight=0.1",
+        "replicas.min_replicas=1", "replicas.max_replicas=1", "router.max_replicas=1",
+        "records.sink=actor", "records.options={actor_name: bench-collector}", f"batching.enabled={str(batching).lower()}",
+        "batching.max_batch_size=16", "batching.batch_wait_timeout_s=0.001"])
+
+
+def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], seconds: float, model_dir: str,
+                rows: list) -> None:
+    """Start a cluster with ``serve_settings``, measure (a), (b) and (c) on it, stop it."""
+    import ray
+    from ray import serve
+
+    from raymlops.auth import client_environment
+    from raymlops.config import LocalClusterConfig
+    from raymlops.local_head import down, up
+    from raymlops.serve.deploy import deploy
+    from raymlops.testing import RecordCollector
+
+    result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-bench", serve_settings=serve_settings))
+    try:
+        os.environ.update(client_environment(loopback=True))
+        ray.init(address=result.addresses.gcs, namespace="raymlops", log_to_driver=False)
+        collector = ray.remote(RecordCollector).options(name="bench-collector", num_cpus=0).remote(keep=False)
+        base = result.addresses.serve_http
+        serve.run(bare_deployment(model_dir), name="bare", route_prefix="/bare")
+        url = f"{base}/bare/v1/models/{MODEL}/predict"
+        _wait_http(url)
+        for c in CONCURRENCY:
+            rows.append((label, "(a) bare Serve deployment", c, measure(url, c, seconds)))
+        serve.delete("bare")
+        for layout in layouts:
+            for batching in (False, True):
+                deploy(raymlops_config(layout, batching), result.addresses)
+                url = f"{base}/rmo/v1/models/{MODEL}/predict"
+                _wait_http(url)
+                name = f"({'c' if batching else 'b'}) raymlops {layout}, 90/10, records" + (", batching" if batching else "")
+                for c in CONCURRENCY:
+                    rows.append((label, name, c, measure(url, c, seconds)))
+        streamed = ray.get(collector.count.remote())
+        rows.append((label, f"records delivered to the sink: {streamed}", 0, None))
+        ray.shutdown()
+    finally:
+        down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per point")
+    parser.add_argument("--layouts", default="colocated,separate", help="raymlops layouts to measure")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    home = tempfile.mkdtemp(prefix="rmo-bench-home-")
+    os.environ["RAYMLOPS_HOME"] = home
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(home) / "ray_auth_token")
+    os.environ.pop("RAY_ADDRESS", None)
+
+    from raymlops.config import FAST_SERVE_SETTINGS, PrepareConfig, RegistryConfig
+    from raymlops.data import prepare_dataset
+    from raymlops.registry import Registry
+    from raymlops.testing import register_untrained_version
+
+    data = prepare_dataset(PrepareConfig()).directory
+    registry = Registry.from_config(RegistryConfig())
+    for seed in (0, 1):
+        register_untrained_version(registry, MODEL, data, seed=seed, hidden=(64, 64))
+    registry.set_alias(MODEL, "champion", 1)
+    registry.set_alias(MODEL, "candidate", 2)
+    model_dir = str(registry.download(f"{MODEL}:1", Path(home) / "model"))
+    registry.close()
+
+    rows: list = []
+    context = multiprocessing.get_context("spawn")
+    plain = context.Process(target=_plain_server, args=(model_dir, PLAIN_PORT), daemon=True)
+    plain.start()
+    try:
+        url = f"http://127.0.0.1:{PLAIN_PORT}/v1/models/{MODEL}/predict"
+        _wait_http(url)
+        for c in CONCURRENCY:
+            rows.append(("-", "(0) plain FastAPI + uvicorn", c, measure(url, c, args.seconds)))
+    finally:
+        plain.terminate()
+        plain.join(10)
+    layouts = [layout for layout in args.layouts.split(",") if layout]
+    run_cluster("Serve defaults", {}, layouts, args.seconds, model_dir, rows)
+    run_cluster("raymlops settings", dict(FAST_SERVE_SETTINGS), layouts, args.seconds, model_dir, rows)
+
+    text = table(rows, FAST_SERVE_SETTINGS)
+    print(text)
+    if args.write:
+        write_section("Serving overhead", f"Machine: {machine_description()}\n\n{text}")
+
+
+def table(rows: list, settings: dict[str, str]) -> str:
+    """Markdown: every point with its ratio to the bare deployment (same settings) and to plain FastAPI."""
+    plain = {c: m["rps"] for label, name, c, m in rows if name.startswith("(0)")}
+    bare = {(label, c): m["rps"] for label, name, c, m in rows if name.startswith("(a)")}
+    lines = ["| Serve settings | system | concurrency | req/s | p50 ms | p99 ms | errors | × bare (a) | × plain (0) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
+    for label, name, c, m in rows:
+        if m is None:
+            notes.append(f"- {label}: {name}")
+            continue
+        vs_bare = f"{m['rps'] / bare[(label, c)]:.2f}" if (label, c) in bare else "-"
+        lines.append(f"| {label} | {name} | {c} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {m['errors']} | "
+                     f"{vs_bare} | {m['rps'] / plain[c]:.2f} |")
+    settings_text = ", ".join(f"`{k}={v}`" for k, v in settings.items())
+    return "\n".join(lines + [""] + notes + ["", f"raymlops settings: {settings_text}. Load: one aiohttp process, "
+                                             "1-row requests, after 1 s of warm-up."])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()

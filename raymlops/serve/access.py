@@ -1,0 +1,97 @@
+"""Who may call the HTTP endpoints. Pure: no Ray, no FastAPI.
+
+Secrets never travel in configs: the admin token and the API keys are compared by their
+SHA-256 digests, which are all a replica is given. Ray's token protects the dashboard and
+the Jobs API but not Serve's HTTP routes, so these checks are the ingress's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from raymlops.errors import AuthenticationError, PermissionDeniedError
+
+API_KEYS_ENV = "RAYMLOPS_API_KEYS"
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 hex digest a replica stores in place of a secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    """A fresh random API key (``rmo_`` + 32 url-safe random bytes)."""
+    return "rmo_" + secrets.token_urlsafe(32)
+
+
+def api_key_digests_from_env() -> list[str]:
+    """Digests of the comma-separated keys in ``$RAYMLOPS_API_KEYS`` (empty when unset)."""
+    raw = os.environ.get(API_KEYS_ENV, "")
+    return [digest(key.strip()) for key in raw.split(",") if key.strip()]
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthenticationError(scheme="Bearer", problem="no Authorization header")
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise AuthenticationError(scheme="Bearer", problem="the Authorization header is not `Bearer <token>`")
+    return credential.strip()
+
+
+def _matches(secret: str, digests: frozenset[str]) -> bool:
+    presented = digest(secret)
+    # compare_digest against every entry: no early exit that would time which one matched
+    return any([hmac.compare_digest(presented, known) for known in digests])
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The credentials a model server accepts.
+
+    Attributes:
+        admin_token_sha256: digest of the admin bearer token; ``None`` disables admin endpoints.
+        api_key_sha256: digests of the API keys accepted on inference endpoints.
+        require_api_key: whether inference endpoints need one of those keys.
+    """
+
+    admin_token_sha256: str | None = None
+    api_key_sha256: frozenset[str] = field(default_factory=frozenset)
+    require_api_key: bool = False
+
+    def check_admin(self, authorization: str | None) -> None:
+        """Allow an admin call or raise.
+
+        Raises:
+            AuthenticationError: no bearer token (401).
+            PermissionDeniedError: a wrong token, or admin endpoints disabled (403).
+        """
+        token = _bearer(authorization)
+        if self.admin_token_sha256 is None:
+            raise PermissionDeniedError(action="use admin endpoints",
+                                        problem="no admin token was configured when this model was deployed")
+        if not _matches(token, frozenset({self.admin_token_sha256})):
+            raise PermissionDeniedError(action="use admin endpoints", problem="the bearer token is not the admin token")
+
+    def check_inference(self, api_key: str | None, authorization: str | None) -> None:
+        """Allow an inference call or raise (a no-op unless ``require_api_key``).
+
+        The key comes from the ``x-api-key`` header or ``Authorization: Bearer <key>``.
+
+        Raises:
+            AuthenticationError: no key (401).
+            PermissionDeniedError: an unknown key (403).
+        """
+        if not self.require_api_key:
+            return
+        if api_key is None:
+            if authorization is None:
+                raise AuthenticationError(scheme="x-api-key header or Authorization: Bearer <key>",
+                                          problem="this model requires an API key")
+            api_key = _bearer(authorization)
+        if not _matches(api_key, self.api_key_sha256):
+            raise PermissionDeniedError(action="call this model", problem="unknown API key")

@@ -1,0 +1,108 @@
+"""Changing a deployed model's traffic: one pure merge, two transports.
+
+``raymlops traffic set`` sends the merged config through the dashboard's REST API (from
+outside the cluster, with Ray's token); ``PUT /admin/models/{name}/traffic`` applies it
+from inside a replica through the Serve controller. Either way only the ``user_config`` of
+the ``ModelServer`` deployment changes, which Serve turns into ``reconfigure()`` on every
+running replica — no replica restarts.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from raymlops.errors import InvalidRequestError, NotFoundError
+from raymlops.serve.split import TrafficPolicy
+
+#: The deployment that holds the traffic settings (the ingress, in both layouts).
+DEPLOYMENT = "ModelServer"
+#: Prefix of the per-version deployments of the ``separate`` layout.
+VERSION_DEPLOYMENT_PREFIX = "Version"
+#: The keys of ``user_config`` a traffic change may set.
+TRAFFIC_KEYS = ("stable_version", "canary_version", "canary_weight", "shadow_version", "shadow_share", "sticky_field")
+
+
+def version_deployment(version: int) -> str:
+    """The deployment name of one version in the ``separate`` layout."""
+    return f"{VERSION_DEPLOYMENT_PREFIX}{version}"
+
+
+def deployed_versions(app: dict[str, Any]) -> set[int] | None:
+    """The versions with their own deployment (``separate`` layout), or ``None`` (colocated)."""
+    names = [d["name"] for d in app.get("deployments", [])]
+    versions = {int(n[len(VERSION_DEPLOYMENT_PREFIX):]) for n in names
+                if n.startswith(VERSION_DEPLOYMENT_PREFIX) and n[len(VERSION_DEPLOYMENT_PREFIX):].isdigit()}
+    return versions or None
+
+
+def checked_traffic(current: dict[str, Any], changes: dict[str, Any], deployed: set[int] | None) -> dict[str, Any]:
+    """The new ``user_config``: ``current`` with ``changes`` applied, refused when impossible.
+
+    Raises:
+        InvalidRequestError: an unknown key, an impossible split, or (``separate`` layout) a
+            version that has no deployment — naming the field.
+    """
+    for key in changes:
+        if key not in TRAFFIC_KEYS:
+            raise InvalidRequestError(field=key, problem=f"not a traffic setting; use one of {list(TRAFFIC_KEYS)}")
+    merged = {**current, **changes}
+    # Clearing a version clears its share, unless the same change sets that share explicitly.
+    if merged.get("canary_version") is None and "canary_weight" not in changes:
+        merged["canary_weight"] = 0.0
+    if merged.get("shadow_version") is None and "shadow_share" not in changes:
+        merged["shadow_share"] = 0.0
+    try:
+        policy = TrafficPolicy.from_user_config(merged)
+    except KeyError as exc:
+        raise InvalidRequestError(field=str(exc.args[0]), problem="is required") from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequestError(field="traffic", problem=str(exc)) from None
+    if deployed is not None and not policy.live_versions <= deployed:
+        missing = sorted(policy.live_versions - deployed)
+        raise InvalidRequestError(field="version", problem=f"versions {missing} have no deployment in the separate "
+                                  "layout; run `raymlops deploy` after moving the aliases")
+    return merged
+
+
+def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any]) -> tuple[list[dict], dict, dict]:
+    """Serve's whole declarative config with one app's traffic changed.
+
+    Args:
+        state: Serve's instance details (the dashboard's ``GET /api/serve/applications/``).
+
+    Returns:
+        (applications, http_options, the new user_config); the other apps are kept as they are.
+
+    Raises:
+        NotFoundError: no such application.
+        InvalidRequestError: see :func:`checked_traffic`.
+    """
+    apps = state.get("applications") or {}
+    app = copy.deepcopy((apps.get(app_name) or {}).get("deployed_app_config"))
+    if app is None:
+        raise NotFoundError(what="Serve application", name=app_name)
+    deployment = next((d for d in app.get("deployments", []) if d["name"] == DEPLOYMENT), None)
+    if deployment is None:
+        raise NotFoundError(what="raymlops deployment in Serve application", name=app_name)
+    user_config = checked_traffic(deployment.get("user_config") or {}, changes, deployed_versions(app))
+    deployment["user_config"] = user_config
+    others = [a["deployed_app_config"] for name, a in apps.items() if name != app_name and a.get("deployed_app_config")]
+    return [*others, app], state.get("http_options") or {}, user_config
+
+
+def apply_in_cluster(app_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply a traffic change from inside the cluster (a replica) through the Serve controller.
+
+    Blocking: call it off the event loop. Returns the new user_config.
+    """
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    client = _get_global_client()
+    applications, http_options, user_config = with_traffic(client.get_serve_details(), app_name, changes)
+    body = {"applications": applications}
+    if http_options:
+        body["http_options"] = http_options
+    client.deploy_apps(ServeDeploySchema.model_validate(body))
+    return user_config

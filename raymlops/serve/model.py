@@ -1,0 +1,34 @@
+"""One model version as its own Serve deployment (the ``separate`` layout): for large or GPU
+models that should autoscale on their own. The router reaches it through a handle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+
+@serve.deployment(name="Version")
+class VersionModel:
+    """Serves one registered version: ``predict(columns)`` (batched when configured) and its signature."""
+
+    def __init__(self, model_name: str, version: int, registry: dict[str, Any], batching: dict[str, Any]) -> None:
+        from raymlops.config import RegistryConfig
+        from raymlops.registry import Registry
+        from raymlops.serve.versions import LocalVersions
+
+        self.version = version
+        self.local = LocalVersions(Registry.from_config(RegistryConfig.model_validate(registry)), model_name, batching)
+        self.local.sync({version})
+
+    async def predict(self, columns: dict[str, list]) -> dict[str, list]:
+        """Classes and probabilities for the rows of ``columns``."""
+        return await self.local.predict(self.version, columns)
+
+    def signature(self) -> str:
+        """The version's input signature as JSON."""
+        return self.local.predictors[self.version].schema.to_json()
+
+    def check_health(self) -> None:
+        """Fail when the model cannot predict a probe row."""
+        self.local.check_health()

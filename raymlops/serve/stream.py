@@ -1,0 +1,194 @@
+"""A replica's prediction stream: the bounded :class:`RecordBuffer`, an asyncio task that
+flushes it, and the pluggable sinks the batches go to.
+
+Sinks are chosen by the ``records.sink`` key of ``configs/serve.yaml`` through :data:`SINKS`,
+or ``package.module:Class`` for your own. ``send`` must return at once: a sink that cannot
+keep up drops and counts, it never makes a request wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from typing import Any, Protocol
+
+from raymlops.errors import ConfigError
+from raymlops.serve.records import RecordBuffer, batch_rows
+
+log = logging.getLogger(__name__)
+
+
+class RecordSink(Protocol):
+    """Where flushed batches go (the drift monitor actor, a file, a test collector)."""
+
+    def send(self, batch: dict[str, list]) -> None:
+        """Accept one columnar batch without blocking (fire-and-forget)."""
+
+    def failed_rows(self) -> int:
+        """Rows this sink accepted but could not deliver, so far."""
+
+
+class NullSink:
+    """Discards every batch (the stream still counts rows and drops)."""
+
+    def send(self, batch: dict[str, list]) -> None:
+        """Discard the batch."""
+
+    def failed_rows(self) -> int:
+        """Never fails."""
+        return 0
+
+
+class ActorSink:
+    """Calls ``actor.<method>.remote(batch)`` on a named Ray actor, fire-and-forget.
+
+    The calls are not awaited on the request path, but they are not forgotten either: the
+    sink keeps at most ``max_pending`` calls in flight, counts the rows of calls that
+    failed or that it had to skip because the actor was missing or too slow.
+
+    Args:
+        actor_name: the actor's name, e.g. ``raymlops-monitor-penguins``.
+        namespace: its Ray namespace.
+        method: the method that takes one columnar batch.
+        max_pending: calls in flight at most; beyond, batches are dropped and counted.
+        lookup_interval_s: how often a missing actor is looked up again.
+    """
+
+    def __init__(self, actor_name: str, namespace: str = "raymlops", method: str = "ingest",
+                 max_pending: int = 16, lookup_interval_s: float = 5.0) -> None:
+        self.actor_name, self.namespace, self.method = actor_name, namespace, method
+        self.max_pending, self.lookup_interval_s = max_pending, lookup_interval_s
+        self._actor = None
+        self._looked_up = float("-inf")
+        self._pending: dict[Any, int] = {}
+        self._failed = 0
+
+    def _target(self):
+        import ray
+
+        if self._actor is None and time.monotonic() - self._looked_up >= self.lookup_interval_s:
+            self._looked_up = time.monotonic()
+            try:
+                self._actor = ray.get_actor(self.actor_name, namespace=self.namespace)
+            except ValueError:
+                log.warning("record sink: no actor %s in namespace %s yet", self.actor_name, self.namespace)
+        return self._actor
+
+    def _reap(self) -> None:
+        import ray
+
+        if not self._pending:
+            return
+        done, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
+        for ref in done:
+            rows = self._pending.pop(ref)
+            try:
+                ray.get(ref, timeout=0)
+            except Exception as exc:  # noqa: BLE001 - any failure of the consumer is counted, never raised
+                self._failed += rows
+                self._actor = None  # look it up again: it may have been restarted under a new handle
+                log.warning("record sink: %s rows not delivered to %s: %s", rows, self.actor_name, exc)
+
+    def send(self, batch: dict[str, list]) -> None:
+        """Send the batch, or count it as failed when the actor is missing or backed up."""
+        self._reap()
+        rows = batch_rows(batch)
+        actor = self._target()
+        if actor is None or len(self._pending) >= self.max_pending:
+            self._failed += rows
+            return
+        self._pending[getattr(actor, self.method).remote(batch)] = rows
+
+    def failed_rows(self) -> int:
+        """Rows not delivered so far (failed calls, missing actor, too many calls in flight)."""
+        self._reap()
+        return self._failed
+
+
+#: Sink backends by the name used in ``records.sink``.
+SINKS: dict[str, type] = {"none": NullSink, "actor": ActorSink}
+
+
+def build_sink(name: str, options: dict[str, Any] | None = None) -> RecordSink:
+    """The sink called ``name`` (a key of :data:`SINKS` or ``package.module:Class``).
+
+    Raises:
+        ConfigError: unknown name, unimportable class or bad options.
+    """
+    options = options or {}
+    if name in SINKS:
+        cls = SINKS[name]
+    elif ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(file="<serve config>", problems=[("records.sink", f"cannot import {name}: {exc}")]) from None
+    else:
+        raise ConfigError(file="<serve config>", problems=[
+            ("records.sink", f"unknown sink {name!r}; use one of {sorted(SINKS)} or package.module:Class")])
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(file="<serve config>", problems=[("records.options", str(exc))]) from None
+
+
+class RecordStream:
+    """The buffer of one replica plus the task that flushes it to the sink.
+
+    ``add`` never waits: it appends to the buffer (or drops and counts) and starts the
+    flush task the first time it runs inside an event loop.
+    """
+
+    def __init__(self, sink: RecordSink, buffer: RecordBuffer) -> None:
+        self.sink = sink
+        self.buffer = buffer
+        self.sent_rows = 0
+        self.send_errors = 0
+        self._task: asyncio.Task | None = None
+
+    def add(self, meta: dict[str, Any], features: dict[str, Any], predictions: list,
+            confidences: list | None = None) -> int:
+        """Buffer the rows of one request; returns how many rows were dropped."""
+        if self._task is None:
+            try:
+                self._task = asyncio.get_running_loop().create_task(self._run())
+            except RuntimeError:
+                pass  # no loop (a plain call): flush() must be called by the owner
+        return self.buffer.add(meta, features, predictions, confidences)
+
+    async def _run(self) -> None:
+        period = max(self.buffer.flush_ms / 2000, 0.005)
+        while True:
+            await asyncio.sleep(period)
+            if self.buffer.due():
+                self.flush()
+
+    def flush(self) -> int:
+        """Send whatever is buffered now; returns the number of rows handed to the sink."""
+        if self.buffer.size == 0:
+            return 0
+        batch = self.buffer.drain()
+        rows = batch_rows(batch)
+        try:
+            self.sink.send(batch)
+        except Exception as exc:  # noqa: BLE001 - monitoring failures are counted, never raised to callers
+            self.send_errors += rows
+            log.warning("record sink %s failed on %s rows: %s", type(self.sink).__name__, rows, exc)
+            return 0
+        self.sent_rows += rows
+        return rows
+
+    @property
+    def lost_rows(self) -> int:
+        """Rows dropped by the full buffer, refused by the sink, or not delivered by it."""
+        return self.buffer.dropped + self.send_errors + self.sink.failed_rows()
+
+    async def close(self) -> None:
+        """Stop the flush task and send what is left (on graceful shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.flush()

@@ -1,0 +1,139 @@
+"""Where a model server gets its predictions: the versions loaded in this replica
+(``colocated`` layout, and each version deployment of the ``separate`` layout), or handles
+to one deployment per version (``separate`` layout's router).
+
+Both offer the same three calls — ``sync`` the live set, the ``schema`` of a version, and
+``predict`` — so the HTTP code is the same for both layouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from typing import Any
+
+from ray import serve
+
+from raymlops.data.schema import DatasetSchema
+from raymlops.errors import InvalidRequestError
+
+
+def probe_columns(schema: DatasetSchema) -> dict[str, list]:
+    """One harmless row of the signature, for health checks."""
+    return {f.name: [0.0 if f.kind == "numeric" else ""] for f in schema.features}
+
+
+def concat_columns(parts: list[dict[str, list]]) -> dict[str, list]:
+    """Columns of several requests as one batch (same features in every part)."""
+    return {name: [value for part in parts for value in part[name]] for name in parts[0]}
+
+
+def split_result(result: dict[str, list], sizes: list[int]) -> list[dict[str, list]]:
+    """Undo :func:`concat_columns` on a prediction result."""
+    answers, start = [], 0
+    for size in sizes:
+        answers.append({key: values[start:start + size] for key, values in result.items()})
+        start += size
+    return answers
+
+
+class LocalVersions:
+    """Predictors of live versions loaded in this replica, with optional ``@serve.batch``.
+
+    Args:
+        registry: the registry to download versions from (checksums are verified).
+        model_name: the registered model.
+        batching: ``BatchSettings`` fields; with ``enabled``, concurrent calls are grouped
+            by version into one model call.
+    """
+
+    def __init__(self, registry, model_name: str, batching: dict[str, Any] | None = None) -> None:
+        self.registry = registry
+        self.model_name = model_name
+        self.predictors: dict[int, Any] = {}
+        batching = batching or {}
+        self.batched = bool(batching.get("enabled"))
+        if self.batched:
+            self._batch.set_max_batch_size(int(batching.get("max_batch_size", 16)))
+            self._batch.set_batch_wait_timeout_s(float(batching.get("batch_wait_timeout_s", 0.002)))
+
+    @property
+    def versions(self) -> set[int]:
+        """The versions loaded now."""
+        return set(self.predictors)
+
+    def sync(self, versions: set[int]) -> None:
+        """Load the versions not loaded yet, then drop the ones no longer live."""
+        from raymlops.train.package import Predictor
+
+        for version in sorted(versions - set(self.predictors)):
+            with tempfile.TemporaryDirectory() as directory:
+                local = self.registry.download(f"{self.model_name}:{version}", directory)
+                self.predictors[version] = Predictor.load(local)
+        for version in set(self.predictors) - versions:
+            del self.predictors[version]
+
+    async def schema(self, version: int) -> DatasetSchema:
+        """The signature of a loaded version."""
+        return self.predictors[version].schema
+
+    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> dict[str, list]:
+        """Predict classes and probabilities; ``background`` runs off the event loop (shadow calls)."""
+        if background:
+            return await asyncio.to_thread(self.predictors[version].predict, columns)
+        if self.batched:
+            return await self._batch((version, columns))
+        return self.predictors[version].predict(columns)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batch(self, calls: list[tuple[int, dict[str, list]]]) -> list[dict[str, list]]:
+        answers: list[dict[str, list] | None] = [None] * len(calls)
+        for version in {version for version, _ in calls}:
+            indices = [i for i, (v, _) in enumerate(calls) if v == version]
+            parts = [calls[i][1] for i in indices]
+            result = self.predictors[version].predict(concat_columns(parts))
+            for i, answer in zip(indices, split_result(result, [len(next(iter(p.values()))) for p in parts])):
+                answers[i] = answer
+        return answers
+
+    def check_health(self) -> None:
+        """Raise when any loaded version cannot predict a probe row."""
+        for predictor in self.predictors.values():
+            predictor.predict_proba(probe_columns(predictor.schema))
+
+
+class DeploymentVersions:
+    """Handles to the per-version deployments of the ``separate`` layout (one hop per request)."""
+
+    def __init__(self, handles: dict[int, Any]) -> None:
+        self.handles = {int(version): handle for version, handle in handles.items()}
+        self._schemas: dict[int, DatasetSchema] = {}
+
+    @property
+    def versions(self) -> set[int]:
+        """The versions that have a deployment."""
+        return set(self.handles)
+
+    def sync(self, versions: set[int]) -> None:
+        """Check that every live version has a deployment.
+
+        Raises:
+            InvalidRequestError: a live version without one (redeploy to add it).
+        """
+        missing = versions - set(self.handles)
+        if missing:
+            raise InvalidRequestError(field="version", problem=f"versions {sorted(missing)} have no deployment; "
+                                      "run `raymlops deploy` to add them")
+
+    async def schema(self, version: int) -> DatasetSchema:
+        """The signature of a version, asked once from its deployment."""
+        if version not in self._schemas:
+            self._schemas[version] = DatasetSchema.from_json(await self.handles[version].signature.remote())
+        return self._schemas[version]
+
+    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> dict[str, list]:
+        """Predict on the version's own deployment."""
+        return await self.handles[version].predict.remote(columns)
+
+    def check_health(self) -> None:
+        """Each version deployment runs its own health check."""

@@ -1,0 +1,54 @@
+import asyncio
+
+import pytest
+
+from raymlops.errors import ConfigError
+from raymlops.serve.records import RecordBuffer
+from raymlops.serve.stream import NullSink, RecordStream, build_sink
+
+META = {"request_id": "r", "time": 0.0, "model": "m", "version": 1, "arm": "stable", "latency_ms": 1.0, "status": 200}
+
+
+class ListSink:
+    def __init__(self, fail=False):
+        self.batches, self.fail = [], fail
+
+    def send(self, batch):
+        if self.fail:
+            raise RuntimeError("sink down")
+        self.batches.append(batch)
+
+    def failed_rows(self):
+        return 0
+
+
+def test_the_flush_task_delivers_every_row_in_batches():
+    sink = ListSink()
+
+    async def scenario():
+        stream = RecordStream(sink, RecordBuffer(flush_rows=10, flush_ms=20))
+        for i in range(25):
+            stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.1)
+        await stream.close()
+        return stream
+
+    stream = asyncio.run(scenario())
+    ids = [i for batch in sink.batches for i in batch["request_id"]]
+    assert ids == [str(i) for i in range(25)] and stream.sent_rows == 25 and stream.lost_rows == 0
+
+
+def test_a_failing_sink_is_counted_not_raised():
+    stream = RecordStream(ListSink(fail=True), RecordBuffer())
+    stream.add(META, {"x": [1.0, 2.0]}, ["a", "b"])
+    assert stream.flush() == 0 and stream.lost_rows == 2
+
+
+def test_sinks_are_chosen_by_name_or_import_path():
+    assert isinstance(build_sink("none"), NullSink)
+    assert isinstance(build_sink("raymlops.serve.stream:NullSink"), NullSink)
+    with pytest.raises(ConfigError, match="records.sink"):
+        build_sink("kafka")
+    with pytest.raises(ConfigError, match="records.options"):
+        build_sink("none", {"bogus": 1})
