@@ -264,7 +264,8 @@ class DetectorSettings(StrictModel):
     backend: Literal["alibi", "scipy"] = Field("alibi", description="Detector backend.")
     p_val: float = Field(0.05, gt=0, lt=1, description="Significance level of the feature-wise tests.")
     correction: Literal["bonferroni", "fdr"] = Field("bonferroni", description="Multiple-testing correction.")
-    reference_rows: int = Field(1000, ge=10, description="Rows of the stratified reference sample.")
+    reference_rows: int = Field(5000, ge=10, description="Rows of the stratified reference sample (capped by the "
+                                "training split; more rows keep false alarms nearer the significance level).")
 
 
 class GateConfig(StrictModel):
@@ -400,8 +401,9 @@ class BatchSettings(StrictModel):
 class RecordSettings(StrictModel):
     """The prediction stream every replica sends to its sink."""
 
-    sink: str = Field("none", description="`none`, `actor` (fire-and-forget `ingest(batch)` calls to a named Ray "
-                      "actor, e.g. the drift monitor) or `package.module:Class` implementing RecordSink.")
+    sink: str = Field("none", description="`monitor` (the model's drift monitor actor, started by `raymlops deploy`), "
+                      "`none`, `actor` (fire-and-forget `ingest(batch)` calls to the named Ray actor in `options`) or "
+                      "`package.module:Class` implementing RecordSink.")
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the sink, e.g. "
                                     "`{actor_name: raymlops-monitor-penguins}` for `actor`.")
     capacity: int = Field(10_000, ge=1, description="Rows a replica buffers at most; beyond, rows are dropped "
@@ -447,6 +449,8 @@ class ServeConfig(StrictModel):
         "behind a router, each autoscaling on its own (for large or GPU models).",
     )
     registry: str | None = Field("configs/registry.yaml", description="Registry config file; unset = defaults.")
+    monitor: str | None = Field("configs/monitor.yaml", description="Drift monitor config, used when "
+                                "`records.sink` is `monitor`; unset = defaults.")
     traffic: TrafficSettings = Field(default_factory=TrafficSettings, description="Traffic split.")
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings, description="Replicas and autoscaling.")
     router: RouterSettings = Field(default_factory=RouterSettings, description="Router replicas (`separate`).")
@@ -454,6 +458,73 @@ class ServeConfig(StrictModel):
     records: RecordSettings = Field(default_factory=RecordSettings, description="Prediction stream.")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys.")
     limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+
+
+class WindowSettings(StrictModel):
+    """How the monitor cuts each version's stream into test windows."""
+
+    size: int = Field(500, ge=10, description="Rows per window; a full window is checked at once.")
+    min_samples: int = Field(100, ge=5, description="A partial window is checked after `max_wait_s` only when it "
+                             "has at least this many rows.")
+    max_wait_s: float = Field(60.0, gt=0, description="Check a partial window after this long.")
+    sample_rate: float = Field(1.0, gt=0, le=1, description="Share of ingested rows that enter the windows.")
+
+
+class MMDSettings(StrictModel):
+    """The multivariate MMD test (alibi-detect, PyTorch backend, permutation test)."""
+
+    enabled: bool = Field(True, description="Run it.")
+    every: int = Field(5, ge=1, description="Run on every N-th window of a version (it is slower).")
+    reference_rows: int = Field(1000, ge=50, description="Reference rows used (subsampled: cost grows fast).")
+    n_permutations: int = Field(100, ge=10, description="Permutations of the test (p-value resolution 1/N).")
+
+
+class OnlineSettings(StrictModel):
+    """The online detector, updated per sampled row, calibrated once per version."""
+
+    enabled: bool = Field(True, description="Run it.")
+    kind: Literal["mmd", "cvm"] = Field("mmd", description="alibi-detect MMDDriftOnline or CVMDriftOnline.")
+    ert: float = Field(1000.0, gt=1, description="Expected run time (rows) between false alarms.")
+    window_size: int = Field(20, ge=2, description="Test window of the online detector.")
+    n_bootstraps: int = Field(5000, ge=100, description="Bootstrap streams for calibration.")
+    reference_rows: int = Field(1000, ge=50, description="Reference rows used.")
+    sample_rate: float = Field(0.2, gt=0, le=1, description="Share of window rows fed to it (it costs ~0.5 ms a row).")
+
+
+class DetectorCadence(StrictModel):
+    """Which detectors run and how often."""
+
+    backend: Literal["alibi", "scipy"] | None = Field(None, description="Feature-wise backend; unset = the one saved "
+                                                      "with each version.")
+    feature_wise: bool = Field(True, description="KS (numeric) / Chi-squared (categorical) per feature.")
+    output: bool = Field(True, description="Predicted-class distribution vs the reference predictions.")
+    mmd: MMDSettings = Field(default_factory=MMDSettings, description="Multivariate MMD.")
+    online: OnlineSettings = Field(default_factory=OnlineSettings, description="Online detector.")
+
+
+class PredictionLogSettings(StrictModel):
+    """Parquet prediction log on the artifact store (what retraining reads)."""
+
+    enabled: bool = Field(True, description="Write it.")
+    root: str | None = Field(None, description="URI of the log; unset = `<artifact_root>/_predictions`.")
+    flush_every_s: float = Field(30.0, gt=0, description="Write buffered records this often.")
+    max_buffered_rows: int = Field(50_000, ge=100, description="Flush early at this many rows.")
+
+
+class MonitorConfig(StrictModel):
+    """``configs/monitor.yaml``: the drift monitor actor of one served model."""
+
+    model_name: str = Field("penguins", description="Registry name of the monitored model.")
+    registry: str | None = Field("configs/registry.yaml", description="Registry config file; unset = defaults.")
+    window: WindowSettings = Field(default_factory=WindowSettings, description="Windows.")
+    detectors: DetectorCadence = Field(default_factory=DetectorCadence, description="Detectors.")
+    queue_windows: int = Field(64, ge=1, description="Full windows waiting for detection at most; beyond, the "
+                               "oldest is dropped and counted (ingest never waits for a test).")
+    snapshot_every_s: float = Field(10.0, gt=0, description="Save windows, online state and counters this often.")
+    state_root: str | None = Field(None, description="URI for snapshots and calibrated detectors; unset = "
+                                   "`<artifact_root>/_monitor`.")
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings, description="Prediction log.")
+    num_cpus: float = Field(0.25, gt=0, description="CPUs reserved for the actor.")
 
 
 # --------------------------------------------------------------------------- loading
@@ -466,6 +537,7 @@ CONFIG_MODELS: dict[str, type[StrictModel]] = {
     "train": TrainConfig,
     "tune": TuneConfig,
     "serve": ServeConfig,
+    "monitor": MonitorConfig,
 }
 
 

@@ -14,9 +14,10 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
     real preprocessing and signature). With ``constant_class``, the model always predicts it."""
     import torch
 
-    from raymlops.config import TrainConfig
+    from raymlops.config import DetectorSettings, TrainConfig
     from raymlops.models import build_model
-    from raymlops.train.package import ModelSpec, state_dict_of, write_artifact
+    from raymlops.train.package import ModelSpec, Predictor, state_dict_of, write_artifact
+    from raymlops.train.release import reference_sample
     from raymlops.train.trainer import prepare_inputs
 
     inputs = prepare_inputs(TrainConfig(data={"path": data_dir}))
@@ -30,9 +31,12 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
             last.weight.zero_()
             last.bias.fill_(-10.0)
             last.bias[constant_class] = 10.0
+    model.eval()
+    predictor = Predictor(model, inputs.preprocessor, inputs.schema, spec)
+    reference = reference_sample(inputs, predictor, rows=1000, seed=seed)
     with tempfile.TemporaryDirectory() as directory:
         artifact = write_artifact(Path(directory) / "model", state_dict_of(model), spec, inputs.preprocessor,
-                                  inputs.schema, inputs.train_table.slice(0, 50), {"backend": "alibi"})
+                                  inputs.schema, reference, DetectorSettings().model_dump())
         return registry.register(name, artifact, metrics={}, description=f"untrained seed {seed}")
 
 

@@ -129,3 +129,66 @@ class PredictionRecord:
     prediction: Any = None
     confidence: float | None = None
     features: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The result of one drift check of one version's window.
+
+    Attributes:
+        model, version: what was checked.
+        detector: ``feature`` (KS / Chi-squared per feature), ``output`` (predicted classes),
+            ``mmd`` (multivariate) or ``online``.
+        backend: ``alibi`` or ``scipy``.
+        p_values: per feature (``feature``), or one entry named after the detector.
+        distances: the test statistic per entry (KS D, Chi-squared, MMD², online statistic).
+        threshold: the p-value threshold after correction (online: the statistic threshold).
+        drift: the decision.
+        window_rows: rows in the tested window.
+        time: UNIX time of the check.
+        duration_ms: how long the check took.
+    """
+
+    model: str
+    version: int
+    detector: str
+    backend: str
+    p_values: dict[str, float]
+    distances: dict[str, float]
+    threshold: float
+    drift: bool
+    window_rows: int
+    time: float
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ArmStats:
+    """Health of one version over a period, from the prediction stream.
+
+    Attributes:
+        version: the version.
+        requests: rows answered or rejected.
+        errors: rows with a 5xx status (4xx are the caller's fault and not counted).
+        error_rate: errors / requests (0 when there were none).
+        latency_p50_ms, latency_p99_ms: of answered rows.
+        predictions: predicted class → count.
+        since: start of the period (UNIX time).
+    """
+
+    version: int
+    requests: int
+    errors: int
+    error_rate: float
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    predictions: dict[str, int]
+    since: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)

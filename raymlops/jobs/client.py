@@ -49,6 +49,19 @@ def job_environment() -> dict[str, str]:
     return env
 
 
+def require_script(script: str) -> None:
+    """Refuse to submit a job whose script is not in the working directory that would be uploaded.
+
+    Raises:
+        JobError: naming the script and the fix.
+    """
+    from pathlib import Path
+
+    if not Path(script).exists():
+        raise JobError(job_id="(not submitted)", problem=f"{script} not found in {Path.cwd()}: run this from the "
+                       "project directory (it is uploaded as the job's working dir)")
+
+
 def entrypoint_for(script: str, config: str | Path, overrides: list[str] = ()) -> list[str]:
     """``python SCRIPT --config CONFIG --set K=V ...`` as an argument list."""
     entrypoint = ["python", script, "--config", str(config)]

@@ -35,6 +35,19 @@ def default_actor() -> str:
         return "unknown"
 
 
+def absolute_settings(path: str | None) -> dict[str, Any]:
+    """The registry config read from ``path`` (defaults when unset or missing) with its database
+    URL and artifact root made absolute, as processes elsewhere in the cluster must see them."""
+    from pathlib import Path
+
+    from raymlops.config import load_config
+
+    path = path if path and Path(path).exists() else None
+    registry_cfg = load_config(path, RegistryConfig)
+    url, root = resolve_locations(registry_cfg)
+    return registry_cfg.model_copy(update={"database_url": url, "artifact_root": root}).model_dump(mode="json")
+
+
 def resolve_locations(cfg: RegistryConfig) -> tuple[str, str]:
     """Database URL and artifact root: environment, then config, then under ``$RAYMLOPS_HOME``."""
     base = home_dir() / "registry"

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from raymlops import auth
 from raymlops.cluster import ClusterAddresses, dashboard_get, resolve_addresses
-from raymlops.config import RegistryConfig, ServeConfig, load_config
+from raymlops.config import RegistryConfig, ServeConfig
 from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
 from raymlops.registry import Registry
-from raymlops.registry.registry import resolve_locations
+from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import api_key_digests_from_env, digest
 from raymlops.serve.app import AppArgs
 from raymlops.serve.control import DEPLOYMENT, version_deployment, with_traffic
@@ -40,10 +39,7 @@ class Deployed:
 
 def registry_settings(cfg: ServeConfig) -> dict[str, Any]:
     """The registry config with locations made absolute, as replicas must see them."""
-    path = cfg.registry if cfg.registry and Path(cfg.registry).exists() else None
-    registry_cfg = load_config(path, RegistryConfig)
-    url, root = resolve_locations(registry_cfg)
-    return registry_cfg.model_copy(update={"database_url": url, "artifact_root": root}).model_dump(mode="json")
+    return absolute_settings(cfg.registry)
 
 
 def traffic_user_config(cfg: ServeConfig, registry: Registry) -> dict[str, Any]:
@@ -164,8 +160,16 @@ def _wait_running(addresses: ClusterAddresses, app_name: str, timeout_s: float) 
 
 
 def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_s: float = 180) -> Deployed:
-    """Deploy (or update) the model's application and wait until it is RUNNING."""
+    """Deploy (or update) the model's application and wait until it is RUNNING.
+
+    With ``records.sink: monitor`` the model's drift monitor is started first (a Ray job that
+    creates the detached actor when it is not running yet).
+    """
     addresses = addresses or resolve_addresses()
+    if cfg.records.sink == "monitor":
+        from raymlops.monitor.client import start_monitor
+
+        start_monitor(cfg.model_name, cfg.monitor)
     registry_cfg = registry_settings(cfg)
     registry = Registry.from_config(RegistryConfig.model_validate(registry_cfg))
     try:

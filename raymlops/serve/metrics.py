@@ -7,11 +7,11 @@ ours add ``model``, ``version`` and ``arm``.
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 from raymlops.serve.split import TrafficPolicy
 
-WEIGHTS_REFRESH_S = 5.0
+GAUGE_REFRESH_S = 2.0
 LATENCY_BOUNDARIES_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 
 
@@ -48,12 +48,27 @@ class ServerMetrics:
             tag_keys=("model",))
         self._weights: set[tuple[str, str]] = set()
         self._policy: TrafficPolicy | None = None
-        self._weights_set_at = 0.0
+        self._lost = 0
+        self._refresher: asyncio.Task | None = None
+
+    def _start_refresher(self) -> None:
+        """Re-set the gauges every few seconds: Ray's exporter drops gauge series not recorded lately."""
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(GAUGE_REFRESH_S)
+                if self._policy is not None:
+                    self.set_weights(self._policy)
+                self.records_lost.set(self._lost, tags={"model": self.model})
+
+        try:
+            self._refresher = asyncio.get_running_loop().create_task(refresh())
+        except RuntimeError:
+            pass  # no event loop: plain calls only
 
     def observe_request(self, version: int | None, arm: str, status: int, latency_ms: float) -> None:
         """Count one answered request and its latency."""
-        if self._policy is not None and time.monotonic() - self._weights_set_at > WEIGHTS_REFRESH_S:
-            self.set_weights(self._policy)  # gauges unset for long expire in the exporter
+        if self._refresher is None:
+            self._start_refresher()
         tags = {"model": self.model, "version": str(version) if version is not None else "none", "arm": arm}
         self.requests.inc(1, tags={**tags, "status": str(status)})
         if status < 400:
@@ -82,10 +97,11 @@ class ServerMetrics:
         for (version, arm), value in current.items():
             self.weight.set(value, tags={"model": self.model, "version": version, "arm": arm})
         self._weights = {key for key, value in current.items() if value > 0}
-        self._policy, self._weights_set_at = policy, time.monotonic()
+        self._policy = policy
 
     def records(self, sent: int, lost: int) -> None:
         """Publish the record stream's counts (sent is a delta, lost a running total)."""
         if sent:
             self.records_sent.inc(sent, tags={"model": self.model})
+        self._lost = lost
         self.records_lost.set(lost, tags={"model": self.model})

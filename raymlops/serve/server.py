@@ -84,7 +84,14 @@ class ModelServer:
         else:
             self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump())
         records = args.records
-        self.stream = RecordStream(build_sink(records.sink, records.options),
+        if records.sink == "monitor":
+            from raymlops.monitor.actor import NAMESPACE, monitor_name
+
+            sink = build_sink("actor", {"actor_name": monitor_name(self.model_name), "namespace": NAMESPACE,
+                                        **records.options})
+        else:
+            sink = build_sink(records.sink, records.options)
+        self.stream = RecordStream(sink,
                                    RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
         self.metrics = ServerMetrics(self.model_name)
         self.shadow_max_in_flight = args.shadow_max_in_flight
@@ -260,6 +267,38 @@ class ModelServer:
         return {"stable_version": policy.stable_version, "canary_version": policy.canary_version,
                 "canary_weight": policy.canary_weight, "shadow_version": policy.shadow_version,
                 "shadow_share": policy.shadow_share, "sticky_field": self.sticky_field}
+
+    # ------------------------------------------------------------------ drift
+
+    async def _monitor(self):
+        import ray
+
+        from raymlops.monitor.actor import NAMESPACE, monitor_name
+
+        try:
+            return ray.get_actor(monitor_name(self.model_name), namespace=NAMESPACE)
+        except ValueError:
+            raise NotFoundError(what="drift monitor of model", name=self.model_name) from None
+
+    @api.get("/v1/models/{name}/drift")
+    async def drift(self, name: str, request: Request) -> JSONResponse:
+        """Drift state, latest reports per version and detector, and the monitor's counters."""
+        async def handler(_request, _request_id, _outcome):
+            self._check_model(name)
+            monitor = await self._monitor()
+            return JSONResponse(await asyncio.wait_for(monitor.status.remote(), timeout=10))
+        return await self._guarded(handler, request, inference=False)
+
+    @api.post("/admin/models/{name}/drift/check")
+    async def drift_check(self, name: str, request: Request, min_rows: int = 1) -> JSONResponse:
+        """Check every open window of at least `min_rows` rows now (bearer admin token)."""
+        async def handler(_request, _request_id, _outcome):
+            self.access.check_admin(request.headers.get("authorization"))
+            self._check_model(name)
+            self.stream.flush()
+            monitor = await self._monitor()
+            return JSONResponse(await asyncio.wait_for(monitor.flush.remote(min_rows), timeout=300))
+        return await self._guarded(handler, request, inference=False)
 
     # ------------------------------------------------------------------ admin
 

@@ -1,0 +1,118 @@
+"""`raymlops monitor start`, `raymlops drift status` and `raymlops predictions export`."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from raymlops.cli.options import SET_OPTION, fail, friendly_errors
+
+monitor_app = typer.Typer(help="The drift monitor actor of a served model.", no_args_is_help=True)
+drift_app = typer.Typer(help="Drift state of a served model.", no_args_is_help=True)
+predictions_app = typer.Typer(help="The prediction log (what retraining reads).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the monitoring commands to ``app``."""
+    app.add_typer(monitor_app, name="monitor")
+    app.add_typer(drift_app, name="drift")
+    app.add_typer(predictions_app, name="predictions")
+
+
+@monitor_app.command("start")
+@friendly_errors
+def monitor_start(name: str = typer.Argument(..., help="Registered model name."),
+                  config: Path = typer.Option(Path("configs/monitor.yaml"), "--config", "-c", help="Monitor config."),
+                  set_: List[str] = SET_OPTION) -> None:
+    """Start the model's DriftMonitor actor through the Jobs API (a no-op when it runs already)."""
+    from raymlops.config import MonitorConfig, load_config
+    from raymlops.monitor.client import start_monitor
+
+    load_config(config if config.exists() else None, MonitorConfig, set_)  # typos fail here, before submitting
+    job_id = start_monitor(name, str(config), set_, echo=lambda text: typer.echo(text, nl=False))
+    typer.echo(f"job {job_id} succeeded")
+
+
+@drift_app.command("status")
+@friendly_errors
+def drift_status(name: str = typer.Argument(..., help="Served model name."),
+                 app_prefix: str = typer.Option("", "--route-prefix", help="The application's route prefix."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the monitor's status as JSON.")) -> None:
+    """Drift state and latest p-values per version, from the model server's /v1/models/NAME/drift."""
+    import httpx
+
+    from raymlops.cluster import resolve_addresses
+
+    addresses = resolve_addresses()
+    url = f"{addresses.serve_http}{app_prefix.rstrip('/')}/v1/models/{name}/drift"
+    try:
+        response = httpx.get(url, timeout=30)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url} ({exc}); is the model deployed? (`raymlops status`)")
+    if response.status_code != 200:
+        fail(f"{url}: {response.status_code} {response.text[:300]}")
+    status = response.json()
+    if as_json:
+        typer.echo(json.dumps(status, indent=2))
+        return
+    counters = status["counters"]
+    typer.echo(f"{name}: {counters.get('rows_ingested', 0)} rows ingested, {counters.get('windows_checked', 0)} "
+               f"windows checked, {counters.get('rows_dropped', 0)} rows dropped")
+    for version, info in status["versions"].items():
+        state = "DRIFT (" + ", ".join(info["drifting"]) + ")" if info["drifting"] else "no drift"
+        typer.echo(f"  v{version}: {state}; open window {info['open_window_rows']} rows; "
+                   f"online detector {info['online_detector']}")
+        for detector, report in sorted(info["reports"].items()):
+            worst = min(report["p_values"].items(), key=lambda kv: kv[1]) if report["p_values"] else None
+            lowest = f"lowest p {worst[1]:.4g} ({worst[0]})" if worst else f"statistic {report['distances']}"
+            typer.echo(f"    {detector:8s} {'drift' if report['drift'] else 'ok':5s} {lowest}; "
+                       f"{report['window_rows']} rows")
+
+
+def _parse_since(text: Optional[str]) -> Optional[float]:
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--since {text!r}: use an ISO date/time (2026-11-25, 2026-11-25T10:00) or an age like 30m, 6h, 2d")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+@predictions_app.command("export")
+@friendly_errors
+def predictions_export(
+    name: str = typer.Argument(..., help="Model name."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (.parquet or .csv)."),
+    since: Optional[str] = typer.Option(None, help="From this UTC time (ISO) or age (30m, 6h, 2d) on."),
+    version: Optional[int] = typer.Option(None, help="Only this version."),
+    registry: Path = typer.Option(Path("configs/registry.yaml"), help="Registry config (locates the log)."),
+    log_root: Optional[str] = typer.Option(None, help="Log URI, when not <artifact_root>/_predictions."),
+) -> None:
+    """Write the logged prediction records of a model to one file."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from raymlops import filesystem
+    from raymlops.monitor.storage import read_prediction_log
+    from raymlops.registry.registry import absolute_settings
+
+    root = log_root or filesystem.join(absolute_settings(str(registry))["artifact_root"], "_predictions")
+    table = read_prediction_log(root, name, _parse_since(since), version)
+    if table.num_rows == 0:
+        fail(f"no logged predictions of {name} under {root}" + (f" since {since}" if since else ""))
+    if output.suffix == ".csv":
+        pacsv.write_csv(table, output)
+    else:
+        pq.write_table(table, output)
+    typer.echo(f"{table.num_rows} records → {output}")

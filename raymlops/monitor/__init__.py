@@ -1,0 +1,1 @@
+"""The drift monitor: windows, detectors and health stats over the prediction stream."""

@@ -1,0 +1,168 @@
+"""Drift checks of one version's windows against that version's reference, and the drift
+state that decides when an event is due. No Ray here.
+
+The reference is the sample saved with the version at training time (features plus the
+model's own predictions) and the detector settings saved beside it, so a version is always
+tested against the data it was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raymlops.data.schema import DatasetSchema
+from raymlops.monitor.detectors import (PREDICTION, MMDTest, TabularReference, build_feature_drift, online_input)
+from raymlops.monitor.window import Window
+from raymlops.types import DriftReport
+
+
+@dataclass(frozen=True)
+class VersionReference:
+    """What a version was trained on, as the monitor needs it."""
+
+    schema: DatasetSchema
+    features: dict[str, list]
+    predictions: list[str]
+    detector: dict[str, Any]
+
+    @classmethod
+    def from_artifact(cls, directory: str | Path) -> VersionReference:
+        """Read reference.parquet, signature.json and detector.json of a downloaded version."""
+        import pyarrow.parquet as pq
+
+        directory = Path(directory)
+        schema = DatasetSchema.from_json((directory / "signature.json").read_text())
+        table = pq.read_table(directory / "reference.parquet")
+        features = {name: table.column(name).to_pylist() for name in schema.feature_names}
+        predictions = [schema.classes[int(i)] for i in table.column(PREDICTION).to_pylist()]
+        detector = json.loads((directory / "detector.json").read_text())
+        return cls(schema, features, predictions, detector)
+
+    @classmethod
+    def from_registry(cls, registry, model: str, version: int) -> VersionReference:
+        """Download (checksums verified) and read a version's reference."""
+        with tempfile.TemporaryDirectory() as directory:
+            return cls.from_artifact(registry.download(f"{model}:{version}", directory))
+
+    def tabular(self) -> TabularReference:
+        numeric = [f.name for f in self.schema.features if f.kind == "numeric"]
+        categorical = [f.name for f in self.schema.features if f.kind == "categorical"]
+        return TabularReference.build(self.features, numeric, categorical)
+
+
+class VersionChecker:
+    """Every configured detector for one version.
+
+    Args:
+        model, version: what is checked.
+        reference: the version's reference.
+        cadence: ``DetectorCadence`` fields (which detectors, how often, backend override).
+    """
+
+    def __init__(self, model: str, version: int, reference: VersionReference, cadence: dict[str, Any]) -> None:
+        self.model, self.version, self.cadence = model, version, cadence
+        self.p_val = float(reference.detector.get("p_val", 0.05))
+        self.correction = reference.detector.get("correction", "bonferroni")
+        self.backend = cadence.get("backend") or reference.detector.get("backend", "alibi")
+        self.reference = reference.tabular()
+        self.feature = build_feature_drift(self.backend, self.reference, self.p_val, self.correction)
+        output_reference = TabularReference.build({PREDICTION: reference.predictions}, [], [PREDICTION])
+        self.output = build_feature_drift(self.backend, output_reference, self.p_val, self.correction)
+        self._mmd: MMDTest | None = None
+        self.windows_checked = 0
+        self.online = None  # a calibrated online detector, set by the owner when ready
+
+    def _report(self, detector: str, backend: str, p_values: dict, distances: dict, threshold: float, drift: bool,
+                rows: int, started: float) -> DriftReport:
+        return DriftReport(self.model, self.version, detector, backend, p_values, distances, threshold, drift, rows,
+                           time.time(), (time.perf_counter() - started) * 1000)
+
+    def check(self, window: Window) -> list[DriftReport]:
+        """Run the detectors due for this window."""
+        reports = []
+        self.windows_checked += 1
+        features = {name: window.columns.get(name, [None] * window.rows) for name in self.reference.features}
+        if any(value is None for values in features.values() for value in values):
+            features = _complete_rows(features)
+        rows = len(next(iter(features.values()), []))
+        if rows == 0:
+            return reports
+        if self.cadence.get("feature_wise", True):
+            started = time.perf_counter()
+            test = self.feature.test(features)
+            reports.append(self._report("feature", self.feature.name, test.p_values, test.distances, test.threshold,
+                                        test.drift, rows, started))
+        if self.cadence.get("output", True):
+            started = time.perf_counter()
+            test = self.output.test({PREDICTION: [str(p) for p in window.columns[PREDICTION]]})
+            reports.append(self._report("output", self.output.name, {"prediction": test.p_values[PREDICTION]},
+                                        {"prediction": test.distances[PREDICTION]}, test.threshold, test.drift,
+                                        window.rows, started))
+        mmd = self.cadence.get("mmd", {})
+        if mmd.get("enabled", True) and self.windows_checked % int(mmd.get("every", 5)) == 0:
+            started = time.perf_counter()
+            if self._mmd is None:
+                self._mmd = MMDTest(self.reference, int(mmd.get("reference_rows", 1000)), self.p_val,
+                                    int(mmd.get("n_permutations", 100)))
+            result = self._mmd.test(features)
+            reports.append(self._report("mmd", "alibi", {"mmd": result["p_value"]}, {"mmd": result["distance"]},
+                                        result["threshold"], result["drift"], rows, started))
+        return reports
+
+    def feed_online(self, window: Window, sample_rate: float, kind: str, rng: np.random.Generator) -> DriftReport | None:
+        """Feed a sample of the window's rows to the online detector, row by row; report what it saw."""
+        if self.online is None:
+            return None
+        features = _complete_rows({name: window.columns.get(name, []) for name in self.reference.features})
+        rows = len(next(iter(features.values()), []))
+        chosen = np.where(rng.random(rows) < sample_rate)[0]
+        if len(chosen) == 0:
+            return None
+        started = time.perf_counter()
+        x = online_input(kind, self.reference, {k: [v[i] for i in chosen] for k, v in features.items()})
+        detected, statistic, threshold = False, 0.0, float("nan")
+        for row in x:
+            result = self.online.predict(row)["data"]
+            statistic = float(np.max(result["test_stat"]))
+            threshold = float(np.max(result["threshold"])) if result["threshold"] is not None else float("nan")
+            if result["is_drift"]:
+                detected = True
+                self.online.reset_state()
+        return self._report("online", "alibi", {}, {"online": statistic}, threshold, detected, len(chosen), started)
+
+
+def _complete_rows(features: dict[str, list]) -> dict[str, list]:
+    """Only the rows where every feature has a value."""
+    names = list(features)
+    rows = zip(*(features[name] for name in names))
+    kept = [row for row in rows if all(value is not None for value in row)]
+    return {name: [row[i] for row in kept] for i, name in enumerate(names)}
+
+
+@dataclass
+class DriftStates:
+    """The current drift decision per (version, detector); an event is due only when it flips."""
+
+    states: dict[str, bool] = field(default_factory=dict)
+
+    @staticmethod
+    def key(version: int, detector: str) -> str:
+        return f"{version}/{detector}"
+
+    def update(self, report: DriftReport) -> bool:
+        """Record a report's decision; True when it differs from the previous one (first drift included)."""
+        key = self.key(report.version, report.detector)
+        previous = self.states.get(key, False)
+        self.states[key] = report.drift
+        return previous != report.drift
+
+    def drifting(self, version: int) -> list[str]:
+        """The detectors that currently say ``version`` drifts."""
+        return sorted(k.split("/", 1)[1] for k, v in self.states.items() if v and k.split("/", 1)[0] == str(version))

@@ -1,0 +1,235 @@
+"""Drift detectors behind small protocols, so the backend is a choice.
+
+``alibi`` (default) wraps alibi-detect's TabularDrift (KS for numeric, Chi-squared for
+categorical features) and is the only backend of the multivariate MMD test and the online
+detectors. ``scipy`` runs the same feature-wise tests with scipy.stats under a permissive
+licence; on the same data both give the same p-values (tests hold them to 1e-4). alibi-detect
+releases from 0.11.5 are under the Business Source License (non-production use is free).
+
+Categorical values are coded against the reference's categories; values never seen in the
+reference get fresh codes, so they count as drift rather than vanishing. Multivariate
+detectors see numeric features standardised by the reference and categorical ones one-hot.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from raymlops.errors import ConfigError, NotAvailableError
+
+PREDICTION = "__prediction__"
+
+
+@dataclass(frozen=True)
+class FeatureTest:
+    """Per-feature outcome of a feature-wise test."""
+
+    p_values: dict[str, float]
+    distances: dict[str, float]
+    threshold: float
+    drift: bool
+
+
+def corrected(p_values: np.ndarray, p_val: float, correction: str) -> tuple[bool, float]:
+    """The decision and threshold after a multiple-testing correction, exactly as alibi-detect
+    decides them (Bonferroni: any p < p_val / n; FDR: Benjamini-Hochberg)."""
+    n = len(p_values)
+    if correction == "bonferroni":
+        threshold = p_val / n
+        return bool((p_values < threshold).any()), threshold
+    ranks = np.arange(1, n + 1)
+    q_threshold = p_val * ranks / n
+    below = np.sort(p_values) < q_threshold
+    if below.any():
+        return True, float(q_threshold[np.where(below)[0].max()])
+    return False, float(q_threshold.min())
+
+
+@dataclass(frozen=True)
+class TabularReference:
+    """A reference sample, coded once: numeric matrix and categorical codes."""
+
+    numeric: list[str]
+    categorical: list[str]
+    categories: dict[str, list]
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def build(cls, columns: dict[str, Sequence], numeric: list[str], categorical: list[str]) -> TabularReference:
+        categories = {name: sorted({str(v) for v in columns[name]}) for name in categorical}
+        values = {name: np.asarray(columns[name], dtype=np.float64) for name in numeric}
+        for name in categorical:
+            values[name] = code(columns[name], categories[name])
+        return cls(numeric, categorical, categories, values)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def coded(self, columns: dict[str, Sequence]) -> dict[str, np.ndarray]:
+        """A window's columns coded like the reference."""
+        out = {name: np.asarray(columns[name], dtype=np.float64) for name in self.numeric}
+        for name in self.categorical:
+            out[name] = code(columns[name], self.categories[name])
+        return out
+
+    def matrix(self, coded: dict[str, np.ndarray]) -> np.ndarray:
+        """Columns side by side in feature order (for alibi's TabularDrift)."""
+        return np.column_stack([coded[name] for name in self.features])
+
+    def embedding(self, coded: dict[str, np.ndarray]) -> np.ndarray:
+        """Numeric standardised by the reference, categorical one-hot: the multivariate detectors' input."""
+        parts = []
+        for name in self.numeric:
+            ref = self.values[name]
+            parts.append(((coded[name] - ref.mean()) / (ref.std() or 1.0))[:, None])
+        for name in self.categorical:
+            width = len(self.categories[name])
+            codes = coded[name].astype(np.int64)
+            onehot = np.zeros((len(codes), width), dtype=np.float64)
+            known = codes < width
+            onehot[np.where(known)[0], codes[known]] = 1.0
+            parts.append(onehot)
+        return np.hstack(parts).astype(np.float32)
+
+
+def code(values: Sequence, categories: list[str]) -> np.ndarray:
+    """Integer codes of categorical values; unseen values get codes past the reference's."""
+    index = {c: i for i, c in enumerate(categories)}
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        key = str(value)
+        if key not in index:
+            index[key] = len(index)
+        out[i] = index[key]
+    return out
+
+
+class FeatureDrift(Protocol):
+    """A feature-wise drift test against one version's reference."""
+
+    name: str
+
+    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+        """Test a window (feature name → values)."""
+
+
+class ScipyFeatureDrift:
+    """KS / Chi-squared with scipy.stats and the same corrections as alibi-detect."""
+
+    name = "scipy"
+
+    def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
+        self.reference, self.p_val, self.correction = reference, p_val, correction
+
+    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+        from scipy.stats import chi2_contingency, ks_2samp
+
+        coded = self.reference.coded(window)
+        p_values, distances = {}, {}
+        for name in self.reference.numeric:
+            result = ks_2samp(self.reference.values[name], coded[name], method="asymp")
+            distances[name], p_values[name] = float(result.statistic), float(result.pvalue)
+        for name in self.reference.categorical:
+            ref, cur = self.reference.values[name], coded[name]
+            present = np.union1d(np.unique(ref), np.unique(cur))
+            table = np.vstack([[np.sum(ref == v) for v in present], [np.sum(cur == v) for v in present]])
+            if table.shape[1] < 2:
+                distances[name], p_values[name] = 0.0, 1.0
+                continue
+            statistic, p, _, _ = chi2_contingency(table)
+            distances[name], p_values[name] = float(statistic), float(p)
+        ordered = np.array([p_values[name] for name in self.reference.features])
+        drift, threshold = corrected(ordered, self.p_val, self.correction)
+        return FeatureTest(p_values, distances, threshold, drift)
+
+
+class AlibiFeatureDrift:
+    """alibi-detect's TabularDrift (KS numeric, Chi-squared categorical), built once per version."""
+
+    name = "alibi"
+
+    def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
+        try:
+            from alibi_detect.cd import TabularDrift
+        except ImportError as exc:  # pragma: no cover - alibi-detect is a core dependency
+            raise NotAvailableError(feature="alibi drift backend", reason=f"alibi-detect is not importable ({exc}); "
+                                    "set detectors.backend: scipy") from None
+        self.reference = reference
+        categorical = {i: None for i, name in enumerate(reference.features) if name in reference.categorical}
+        self.detector = TabularDrift(reference.matrix(reference.values), p_val=p_val, correction=correction,
+                                     categories_per_feature=categorical or None)
+
+    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+        result = self.detector.predict(self.reference.matrix(self.reference.coded(window)), drift_type="batch",
+                                       return_p_val=True, return_distance=True)["data"]
+        names = self.reference.features
+        return FeatureTest({n: float(p) for n, p in zip(names, result["p_val"])},
+                           {n: float(d) for n, d in zip(names, result["distance"])},
+                           float(np.min(result["threshold"])), bool(result["is_drift"]))
+
+
+#: Feature-wise backends by the name used in ``detectors.backend`` / the version's detector.json.
+BACKENDS: dict[str, type] = {"alibi": AlibiFeatureDrift, "scipy": ScipyFeatureDrift}
+
+
+def build_feature_drift(backend: str, reference: TabularReference, p_val: float, correction: str) -> FeatureDrift:
+    """The feature-wise test called ``backend`` (a key of :data:`BACKENDS` or ``package.module:Class``).
+
+    Raises:
+        ConfigError: an unknown backend.
+    """
+    if backend in BACKENDS:
+        cls = BACKENDS[backend]
+    elif ":" in backend:
+        module, _, attr = backend.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    else:
+        raise ConfigError(file="<detector config>", problems=[
+            ("backend", f"unknown drift backend {backend!r}; use one of {sorted(BACKENDS)} or package.module:Class")])
+    return cls(reference, p_val, correction)
+
+
+class MMDTest:
+    """alibi-detect's MMDDrift (PyTorch backend, permutation test) on a subsampled reference."""
+
+    def __init__(self, reference: TabularReference, rows: int, p_val: float, n_permutations: int, seed: int = 0) -> None:
+        from alibi_detect.cd import MMDDrift
+
+        self.reference = reference
+        x_ref = reference.embedding(reference.values)
+        if len(x_ref) > rows:
+            x_ref = x_ref[np.random.default_rng(seed).choice(len(x_ref), rows, replace=False)]
+        self.detector = MMDDrift(x_ref, backend="pytorch", p_val=p_val, n_permutations=n_permutations)
+
+    def test(self, window: dict[str, Sequence]) -> dict[str, Any]:
+        result = self.detector.predict(self.reference.embedding(self.reference.coded(window)))["data"]
+        return {"p_value": float(result["p_val"]), "distance": float(result["distance"]),
+                "threshold": float(result["threshold"]), "drift": bool(result["is_drift"])}
+
+
+def build_online(kind: str, reference: TabularReference, rows: int, ert: float, window_size: int, n_bootstraps: int,
+                 seed: int = 0):
+    """A freshly calibrated alibi-detect online detector (slow: seconds to a minute; do it once per version)."""
+    x_ref = reference.embedding(reference.values)
+    if len(x_ref) > rows:
+        x_ref = x_ref[np.random.default_rng(seed).choice(len(x_ref), rows, replace=False)]
+    if kind == "mmd":
+        from alibi_detect.cd import MMDDriftOnline
+
+        return MMDDriftOnline(x_ref, ert=ert, window_size=window_size, backend="pytorch", n_bootstraps=n_bootstraps,
+                              verbose=False)
+    from alibi_detect.cd import CVMDriftOnline
+
+    numeric = x_ref[:, :len(reference.numeric)]
+    return CVMDriftOnline(numeric, ert=ert, window_sizes=[window_size], n_bootstraps=n_bootstraps, verbose=False)
+
+
+def online_input(kind: str, reference: TabularReference, window: dict[str, Sequence]) -> np.ndarray:
+    """Rows for an online detector built by :func:`build_online`."""
+    x = reference.embedding(reference.coded(window))
+    return x if kind == "mmd" else x[:, :len(reference.numeric)]

@@ -1,0 +1,46 @@
+"""The drift monitor's Prometheus metrics through Ray's metrics API (created in the actor)."""
+
+from __future__ import annotations
+
+from raymlops.types import DriftReport
+
+
+class MonitorMetrics:
+    """Gauges and counters of one model's monitor, tagged by model, version and detector."""
+
+    def __init__(self, model: str) -> None:
+        from ray.util import metrics
+
+        self.model = model
+        self.p_value = metrics.Gauge("raymlops_drift_p_value", description="Latest p-value per feature and detector.",
+                                     tag_keys=("model", "version", "detector", "feature"))
+        self.distance = metrics.Gauge("raymlops_drift_distance", description="Latest test statistic per feature.",
+                                      tag_keys=("model", "version", "detector", "feature"))
+        self.flag = metrics.Gauge("raymlops_drift_detected", description="1 while the detector says the version drifts.",
+                                  tag_keys=("model", "version", "detector"))
+        self.duration = metrics.Histogram("raymlops_drift_check_ms", description="Duration of one drift check.",
+                                          boundaries=[1, 5, 20, 50, 200, 1000, 5000, 30000],
+                                          tag_keys=("model", "detector"))
+        self.ingested = metrics.Counter("raymlops_monitor_rows_ingested_total", description="Records ingested.",
+                                        tag_keys=("model",))
+        self.dropped = metrics.Counter("raymlops_monitor_rows_dropped_total",
+                                       description="Rows dropped by the monitor (full check queue).",
+                                       tag_keys=("model",))
+
+    def report(self, report: DriftReport, observe_duration: bool = True) -> None:
+        """Publish one drift report (``observe_duration=False`` when re-publishing an old one)."""
+        tags = {"model": self.model, "version": str(report.version), "detector": report.detector}
+        for feature, value in report.p_values.items():
+            self.p_value.set(value, tags={**tags, "feature": feature})
+        for feature, value in report.distances.items():
+            self.distance.set(value, tags={**tags, "feature": feature})
+        self.flag.set(1.0 if report.drift else 0.0, tags=tags)
+        if observe_duration:
+            self.duration.observe(report.duration_ms, tags={"model": self.model, "detector": report.detector})
+
+    def rows(self, ingested: int, dropped: int) -> None:
+        """Count ingested and dropped rows."""
+        if ingested:
+            self.ingested.inc(ingested, tags={"model": self.model})
+        if dropped:
+            self.dropped.inc(dropped, tags={"model": self.model})

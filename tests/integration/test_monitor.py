@@ -1,0 +1,195 @@
+"""The drift monitor on the session cluster: records from the model server's replicas reach
+the DriftMonitor actor; in-distribution traffic leaves it calm, shifted traffic is flagged
+once; the prediction log is exported; a SIGKILLed monitor comes back from its snapshot."""
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from raymlops.config import ServeConfig, load_config
+from raymlops.data.tables import read_table, split_uri
+from raymlops.monitor.client import start_monitor
+from raymlops.serve.deploy import deploy
+from raymlops.testing import register_untrained_version
+
+MODEL = "monitored"
+FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "detectors.mmd.every=2",
+        "detectors.mmd.n_permutations=20", "detectors.mmd.reference_rows=200", "detectors.online.ert=50",
+        "detectors.online.window_size=10", "detectors.online.n_bootstraps=300", "detectors.online.reference_rows=200",
+        "detectors.online.sample_rate=0.5", "snapshot_every_s=1", "prediction_log.flush_every_s=1"]
+
+
+@pytest.fixture(scope="module")
+def monitored(ray_cluster, ray_driver, penguins_data):
+    from raymlops.auth import ensure_admin_token
+    from raymlops.config import RegistryConfig
+    from raymlops.monitor.actor import NAMESPACE, monitor_name
+    from raymlops.registry import Registry
+
+    registry = Registry.from_config(RegistryConfig())
+    register_untrained_version(registry, MODEL, penguins_data, seed=0)
+    registry.set_alias(MODEL, "champion", 1)
+    registry.close()
+    start_monitor(MODEL, None, FAST)
+    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", f"app_name={MODEL}", f"route_prefix=/{MODEL}",
+                                         "records.sink=monitor", "records.flush_ms=50", "replicas.max_replicas=1"])
+    deployed = deploy(cfg)  # the monitor already runs: deploy's own start is a no-op
+    rows = read_table(split_uri(penguins_data, "test")).drop_null().to_pylist()
+    features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    rows = [{k: row[k] for k in features} for row in rows]
+    client = httpx.Client(base_url=deployed.url, timeout=60)
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    actor = ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE)
+    yield client, rows, admin, actor
+    client.close()
+    ray_driver.kill(actor, no_restart=True)
+
+
+def send(client, rows, count, shift=0.0):
+    for i in range(count):
+        row = dict(rows[i % len(rows)])
+        if shift:
+            row["bill_length_mm"] += shift
+            row["body_mass_g"] += 100 * shift
+        response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]})
+        assert response.status_code == 200, response.text
+
+
+def check_now(client, admin):
+    time.sleep(0.3)  # the replica flushes its records every 50 ms
+    response = client.post(f"/admin/models/{MODEL}/drift/check", headers=admin)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def drift_events(kind="drift_detected"):
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+
+    registry = Registry.from_config(RegistryConfig())
+    try:
+        return [e for e in registry.events(MODEL, kinds=[kind], limit=None)]
+    finally:
+        registry.close()
+
+
+def test_in_distribution_traffic_is_calm_and_shifted_traffic_is_flagged_once(monitored, ray_driver):
+    client, rows, admin, actor = monitored
+    send(client, rows, 200)
+    status = check_now(client, admin)
+    v1 = status["versions"]["1"]
+    assert status["counters"]["rows_ingested"] >= 200 and status["counters"].get("windows_checked", 0) >= 2, \
+        status["last_error"]
+    assert v1["reports"]["feature"]["drift"] is False, v1["reports"]["feature"]
+    assert set(v1["reports"]["feature"]["p_values"]) == set(rows[0])
+    assert "output" in v1["reports"] and "mmd" in v1["reports"]
+    assert drift_events() == []
+
+    send(client, rows, 200, shift=15.0)
+    status = check_now(client, admin)
+    v1 = status["versions"]["1"]
+    assert "feature" in v1["drifting"], v1
+    assert v1["reports"]["feature"]["p_values"]["bill_length_mm"] < 0.001
+    send(client, rows, 200, shift=15.0)
+    check_now(client, admin)
+    feature_events = [e for e in drift_events() if e.payload["detector"] == "feature"]
+    assert len(feature_events) == 1 and feature_events[0].version == 1, "a drift event is written once, on the change"
+    assert feature_events[0].payload["report"]["drift"] is True
+
+    health = ray_driver.get(actor.health.remote())
+    assert health["1"]["requests"] >= 600 and health["1"]["error_rate"] == 0.0
+    assert health["1"]["latency_p99_ms"] is not None and sum(health["1"]["predictions"].values()) >= 600
+
+    drift = client.get(f"/v1/models/{MODEL}/drift")
+    assert drift.status_code == 200 and drift.json()["versions"]["1"]["drifting"]
+
+
+def test_drift_metrics_reach_the_prometheus_endpoint(monitored, ray_cluster):
+    wanted = ["ray_raymlops_drift_p_value", "ray_raymlops_drift_detected", "ray_raymlops_monitor_rows_ingested_total"]
+    deadline, lines = time.time() + 40, []
+    while time.time() < deadline:
+        text = httpx.get(ray_cluster.metrics, timeout=10).text
+        lines = [line for line in text.splitlines() if f'model="{MODEL}"' in line]
+        if all(any(line.startswith(name) for line in lines) for name in wanted):
+            break
+        time.sleep(1)
+    assert all(any(line.startswith(name) for line in lines) for name in wanted), wanted
+    flags = [line for line in lines if line.startswith("ray_raymlops_drift_detected") and 'detector="feature"' in line]
+    assert flags and flags[0].rstrip().endswith("1.0"), flags
+
+
+def test_online_detector_is_calibrated_once_and_kept_with_the_version(monitored, ray_driver):
+    client, rows, admin, actor = monitored
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status = ray_driver.get(actor.status.remote())
+        if status["versions"]["1"]["online_detector"] == "ready":
+            break
+        time.sleep(1)
+    assert status["versions"]["1"]["online_detector"] == "ready", status["versions"]["1"]
+    send(client, rows, 100, shift=15.0)
+    report = check_now(client, admin)["versions"]["1"]["reports"].get("online")
+    assert report is not None and report["window_rows"] > 0
+
+
+def test_drift_status_cli_and_prediction_export(monitored, run_cli, shell_env, tmp_path):
+    done = run_cli(f"raymlops drift status {MODEL} --route-prefix /{MODEL}", shell_env)
+    assert done.returncode == 0, done.stderr
+    assert "v1: DRIFT" in done.stdout and "feature" in done.stdout
+    out = tmp_path / "log.parquet"
+    done = run_cli(f"raymlops predictions export {MODEL} --since 1h -o {out}", shell_env)
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out)
+    assert table.num_rows >= 600 and {"request_id", "version", "prediction", "f.bill_length_mm"} <= set(table.column_names)
+    bad = run_cli(f"raymlops predictions export {MODEL} --since yesterday -o {out}", shell_env)
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_sigkilled_monitor_restores_its_snapshot_and_keeps_going(monitored, ray_driver):
+    client, rows, admin, actor = monitored
+    before = ray_driver.get(actor.status.remote())
+    events_before = len(drift_events())
+    stop = threading.Event()
+    failures = []
+
+    def load():
+        deadline = time.time() + 60
+        i = 0
+        while not stop.is_set() and time.time() < deadline:
+            row = dict(rows[i % len(rows)], bill_length_mm=rows[i % len(rows)]["bill_length_mm"] + 15.0)
+            if client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]}).status_code != 200:
+                failures.append(i)
+            i += 1
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        time.sleep(1.5)
+        os.kill(ray_driver.get(actor.pid.remote()), signal.SIGKILL)
+        deadline = time.time() + 60
+        after = None
+        while time.time() < deadline:
+            try:
+                after = ray_driver.get(actor.status.remote(), timeout=5)
+                if after["counters"].get("restarts", 0) > before["counters"].get("restarts", 0):
+                    break
+            except Exception:  # noqa: BLE001 - restarting
+                pass
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        stop.set()
+        loader.join(90)
+    assert failures == [], "callers must never see the monitor's death"
+    assert after is not None and after["restored_snapshot_age_s"] is not None
+    assert after["counters"]["rows_ingested"] >= before["counters"]["rows_ingested"] - 200
+    status = check_now(client, admin)
+    assert status["counters"]["rows_ingested"] > after["counters"]["rows_ingested"], "ingestion resumed"
+    assert "feature" in status["versions"]["1"]["drifting"]
+    assert len(drift_events()) == events_before, "no drift event is written twice after a restart"

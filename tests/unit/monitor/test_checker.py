@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from raymlops.config import DetectorCadence, ShiftConfig, SynthConfig
+from raymlops.data.synth import generate, synth_schema
+from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
+from raymlops.monitor.window import Window
+
+CFG = SynthConfig(rows=6000, seed=3)
+SCHEMA = synth_schema(CFG)
+
+
+def window(table, start, rows, prediction="0"):
+    w = Window(version=1, started=0.0)
+    for i in range(start, start + rows):
+        w.add_row({**{n: table.column(n)[i].as_py() for n in SCHEMA.feature_names}, "__prediction__": prediction})
+    return w
+
+
+@pytest.fixture(scope="module")
+def reference():
+    table = generate(CFG)
+    features = {n: table.column(n).to_pylist()[:2000] for n in SCHEMA.feature_names}
+    predictions = ["0", "1"] * 1000
+    return VersionReference(SCHEMA, features, predictions, {"backend": "scipy", "p_val": 0.05, "correction": "fdr"})
+
+
+def cadence(**changes):
+    return DetectorCadence(**changes).model_dump()
+
+
+def test_feature_output_and_mmd_reports(reference):
+    checker = VersionChecker("m", 1, reference, cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200}))
+    same = generate(CFG)
+    first = checker.check(window(same, 2000, 200, prediction="0"))
+    assert [r.detector for r in first] == ["feature", "output"]
+    feature, output = first
+    assert not feature.drift and set(feature.p_values) == set(SCHEMA.feature_names) and feature.backend == "scipy"
+    assert output.drift, "every prediction is class 0 while the reference predicts half and half"
+    second = checker.check(window(same, 2200, 200, prediction="1"))
+    assert [r.detector for r in second] == ["feature", "output", "mmd"]
+    shifted = generate(CFG.model_copy(update={"shift": ShiftConfig(features=[0, 1, 2], magnitude=1.0)}))
+    checker.check(window(shifted, 2400, 200))
+    reports = checker.check(window(shifted, 2600, 200))
+    assert {r.detector: r.drift for r in reports}["feature"] and {r.detector: r.drift for r in reports}["mmd"]
+
+
+def test_online_detector_flags_an_abrupt_shift(reference):
+    from raymlops.monitor.detectors import build_online
+
+    checker = VersionChecker("m", 1, reference, cadence())
+    checker.online = build_online("mmd", checker.reference, 300, ert=50, window_size=10, n_bootstraps=300)
+    rng = np.random.default_rng(0)
+    calm = checker.feed_online(window(generate(CFG), 2000, 30), 1.0, "mmd", rng)
+    assert calm is not None and calm.detector == "online" and calm.window_rows == 30
+    shifted = generate(CFG.model_copy(update={"shift": ShiftConfig(features=list(range(10)), magnitude=2.0)}))
+    report = checker.feed_online(window(shifted, 2000, 60), 1.0, "mmd", rng)
+    assert report.drift
+
+
+def test_drift_state_flips_only_on_change():
+    from raymlops.types import DriftReport
+
+    def report(drift, detector="feature", version=1):
+        return DriftReport("m", version, detector, "scipy", {}, {}, 0.05, drift, 100, 0.0)
+
+    states = DriftStates()
+    assert states.update(report(False)) is False
+    assert states.update(report(True)) is True
+    assert states.update(report(True)) is False
+    assert states.update(report(True, "mmd")) is True
+    assert states.drifting(1) == ["feature", "mmd"] and states.drifting(2) == []
+    assert states.update(report(False)) is True and states.drifting(1) == ["mmd"]
