@@ -14,8 +14,10 @@ def start(cfg: MonitorConfig) -> dict:
     from raymlops.monitor.actor import get_or_create
     from raymlops.registry.registry import absolute_settings
 
-    ray.init()
-    monitor = get_or_create(cfg.model_dump(mode="json"), absolute_settings(cfg.registry))
+    context = ray.init()
+    dashboard = context.dashboard_url
+    jobs_address = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
+    monitor = get_or_create(cfg.model_dump(mode="json"), absolute_settings(cfg.registry), jobs_address)
     return ray.get(monitor.status.remote(), timeout=120)
 
 

@@ -28,6 +28,8 @@ class DemoContext:
     data_dir: str = "data/penguins"
     started_cluster: bool = False
     serve_url: str = ""
+    app_url: str = ""
+    model: str = "penguins"
 
 
 def _config(kind: str, model, *overrides: str):
@@ -86,34 +88,86 @@ def step_tune(ctx: DemoContext) -> str:
     return _job_step("jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
+#: A demo-sized monitor: small windows, a quickly calibrated online detector.
+DEMO_MONITOR = ["window.size=100", "window.min_samples=50", "window.max_wait_s=5", "detectors.mmd.every=2",
+                "detectors.mmd.n_permutations=50", "detectors.online.ert=200", "detectors.online.n_bootstraps=1000",
+                "detectors.online.reference_rows=300"]
+
+
 def step_deploy(ctx: DemoContext) -> str:
-    """Serve champion (stable) and candidate (canary at 20%) from the registry."""
+    """Start the drift monitor, then serve champion (stable) and candidate (canary at 20%) from the registry."""
     from raymlops.config import ServeConfig
+    from raymlops.monitor.client import start_monitor
     from raymlops.serve.deploy import deploy
 
-    deployed = deploy(_config("serve", ServeConfig, "traffic.canary_weight=0.2"))
+    cfg = _config("serve", ServeConfig, "traffic.canary_weight=0.2")
+    ctx.model = cfg.model_name
+    if cfg.records.sink == "monitor":
+        start_monitor(cfg.model_name, cfg.monitor, DEMO_MONITOR)  # deploy's own start is then a no-op
+    deployed = deploy(cfg)
+    ctx.app_url = deployed.url
     ctx.serve_url = f"{deployed.url}/v1/models/{deployed.app_name}/predict"
     user = deployed.user_config
     canary = f", canary v{user['canary_version']} at 20%" if user.get("canary_version") else " (no distinct candidate yet)"
     return f"stable v{user['stable_version']}{canary} at {ctx.serve_url}"
 
 
-def step_traffic(ctx: DemoContext) -> str:
-    """Drive a bounded amount of traffic (300 requests) from the test split."""
+def _drive(ctx: DemoContext, requests: int, shift: float = 0.0) -> str:
+    """Send a bounded number of test-split rows (optionally shifted) to the model."""
     import collections
 
     import httpx
 
     from raymlops.data.tables import read_table, split_uri
 
-    test = read_table(split_uri(ctx.data_dir, "test")).to_pylist()
+    test = read_table(split_uri(ctx.data_dir, "test")).drop_null().to_pylist()
     counts: collections.Counter = collections.Counter()
     with httpx.Client(timeout=30) as client:
-        for index in range(300):
+        for index in range(requests):
             row = {k: v for k, v in test[index % len(test)].items() if k != "species"}
+            if shift:
+                row["bill_length_mm"] += shift
+                row["body_mass_g"] += 100 * shift
             response = client.post(ctx.serve_url, json={"instances": [row]})
             counts[(response.status_code, response.headers.get("x-raymlops-arm"), response.headers.get("x-raymlops-version"))] += 1
     return ", ".join(f"{n} × HTTP {status} from {arm} v{version}" for (status, arm, version), n in sorted(counts.items()))
+
+
+def _drift_summary(ctx: DemoContext) -> str:
+    """Ask the monitor to test what it holds now, and summarise its verdict per version."""
+    import time
+
+    import httpx
+
+    from raymlops import auth
+
+    time.sleep(0.5)  # replicas flush their records every 100 ms
+    url = f"{ctx.app_url}/admin/models/{ctx.model}/drift/check?min_rows=50"
+    response = httpx.post(url, headers={"authorization": f"Bearer {auth.ensure_admin_token()}"}, timeout=300)
+    if response.status_code != 200:
+        raise RaymlopsError(message=f"drift check failed: {response.status_code} {response.text[:200]}")
+    parts = []
+    for version, info in response.json()["versions"].items():
+        feature = info["reports"].get("feature")
+        lowest = min(feature["p_values"].items(), key=lambda kv: kv[1]) if feature else None
+        state = f"DRIFT ({', '.join(info['drifting'])})" if info["drifting"] else "no drift"
+        detail = f", lowest p {lowest[1]:.2g} ({lowest[0]})" if lowest else ""
+        parts.append(f"v{version}: {state}{detail}")
+    return "; ".join(parts) or "no versions seen yet"
+
+
+def step_traffic(ctx: DemoContext) -> str:
+    """Drive a bounded amount of in-distribution traffic (300 requests) from the test split."""
+    answered = _drive(ctx, 300)
+    if not ctx.app_url:
+        return answered
+    return f"{answered}\n    monitor: {_drift_summary(ctx)}"
+
+
+def step_shift(ctx: DemoContext) -> str:
+    """Shift the traffic (longer bills, heavier birds) and show the monitor flag it."""
+    answered = _drive(ctx, 300, shift=12.0)
+    return f"{answered}\n    monitor: {_drift_summary(ctx)}"
 
 
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
@@ -122,11 +176,12 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("train a model (Ray Train, submitted as a Ray job)", step_train),
     ("tune it (Ray Tune with ASHA, submitted as a Ray job)", step_tune),
     ("deploy stable + canary on Ray Serve", step_deploy),
-    ("drive traffic through the split", step_traffic),
+    ("drive traffic through the split; the drift monitor watches", step_traffic),
+    ("shift the traffic's distribution; drift is detected", step_shift),
 ]
 
 NOT_YET = [
-    "shift the traffic, detect drift, retrain, canary and promote (the monitor and rollout stages)",
+    "retrain on drift, canary the new version and promote it (the rollout stage)",
 ]
 
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from raymlops.cli import cluster, config, data, jobs, monitoring, registry, serving
+from raymlops.cli import cluster, config, data, jobs, monitoring, registry, rollouts, serving
 from raymlops.cli.options import friendly_errors
 
 app = typer.Typer(help="raymlops: train, register, serve, monitor and roll out models on Ray.", no_args_is_help=True)
@@ -19,6 +19,7 @@ cluster.register(app)
 jobs.register(app)
 serving.register(app)
 monitoring.register(app)
+rollouts.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
 app.add_typer(registry.app, name="registry")

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
+from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
+from raymlops.monitor.triggers import RetrainTrigger
 from raymlops.monitor.window import Window, WindowSet
 from raymlops.types import DriftReport
 
@@ -38,7 +40,7 @@ def monitor_name(model: str) -> str:
 class DriftMonitor:
     """Drift detection and health stats over one model's prediction stream (wrap with ``ray.remote``)."""
 
-    def __init__(self, config: dict[str, Any], registry: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None) -> None:
         from raymlops import filesystem
         from raymlops.config import MonitorConfig, RegistryConfig
         from raymlops.monitor.metrics import MonitorMetrics
@@ -48,6 +50,7 @@ class DriftMonitor:
         self.cfg = MonitorConfig.model_validate(config)
         self.model = self.cfg.model_name
         registry_cfg = RegistryConfig.model_validate(registry)
+        self.registry_settings = registry
         self.registry = Registry.from_config(registry_cfg)
         root = registry_cfg.artifact_root
         self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model)
@@ -68,6 +71,13 @@ class DriftMonitor:
         self.restored_snapshot_age_s: float | None = None
         self._online_states: dict[int, Any] = {}
         self.last_error: str | None = None
+        self.feedback_join = FeedbackJoin()
+        self.label_column = "label"
+        retrain = self.cfg.retrain
+        self.trigger = RetrainTrigger(tuple(retrain.detectors), retrain.k, retrain.n, retrain.cooldown_s,
+                                      retrain.max_per_day)
+        self.jobs_address = jobs_address
+        self._champion: tuple[float, int | None] = (0.0, None)
         self._tasks: list[asyncio.Task] = []
         self._restore()
 
@@ -81,6 +91,7 @@ class DriftMonitor:
             self.counters.update(snapshot["counters"])
             self.last_reports = snapshot["last_reports"]
             self._online_states = snapshot.get("online", {})
+            self.trigger.restore(snapshot.get("trigger", {}))
             self.restored_snapshot_age_s = time.time() - snapshot["time"]
             self.counters["restarts"] += 1
         # The registry's events are the truth about drift states: never write one twice.
@@ -92,7 +103,8 @@ class DriftMonitor:
     def _snapshot_state(self) -> dict[str, Any]:
         online = {v: c.online for v, c in self.checkers.items() if c.online is not None}
         return {"time": time.time(), "windows": self.windows.state(), "health": self.health_stats.state(),
-                "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online}
+                "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online,
+                "trigger": self.trigger.state()}
 
     # ------------------------------------------------------------------ ingestion
 
@@ -108,6 +120,7 @@ class DriftMonitor:
         rows = len(next(iter(batch.values()), []))
         self.counters["rows_ingested"] += rows
         self.health_stats.add(batch)
+        self.feedback_join.add(batch)
         if self.cfg.prediction_log.enabled:
             self.prediction_log.add(batch)
         dropped = 0
@@ -197,12 +210,164 @@ class DriftMonitor:
     async def _publish(self, report: DriftReport) -> None:
         self.metrics.report(report)
         self.last_reports[DriftStates.key(report.version, report.detector)] = report.to_dict()
+        event = None
         if self.states.update(report):
             kind = "drift_detected" if report.drift else "drift_cleared"
-            await asyncio.to_thread(self.registry.add_event, self.model, kind, report.version,
-                                    {"detector": report.detector, "report": report.to_dict()})
+            event = await asyncio.to_thread(self.registry.add_event, self.model, kind, report.version,
+                                            {"detector": report.detector, "report": report.to_dict()})
             self.counters[kind] += 1
             await self._snapshot()  # the new state is saved at once, next to its event
+        if self.cfg.retrain.enabled:
+            await self._maybe_retrain(report, event)
+
+    # ------------------------------------------------------------------ retraining
+
+    async def _champion_version(self) -> int | None:
+        checked, version = self._champion
+        if time.time() - checked > 10:
+            try:
+                version = await asyncio.to_thread(self.registry.resolve, self.model, "champion")
+            except Exception:  # noqa: BLE001 - no champion: nothing to retrain from
+                version = None
+            self._champion = (time.time(), version)
+        return version
+
+    async def _maybe_retrain(self, report: DriftReport, event) -> None:
+        champion = await self._champion_version()
+        why = self.trigger.observe(report, champion, time.time()) if champion is not None else None
+        if why is None:
+            return
+        try:
+            job_id, event = await asyncio.to_thread(self._submit_retraining, champion, why,
+                                                    event.id if event is not None and report.drift else None)
+        except Exception as exc:  # noqa: BLE001 - counted and visible in status; the trigger tries again later
+            self.counters["retrain_failed"] += 1
+            self.last_error = f"retraining not submitted: {type(exc).__name__}: {exc}"
+            log.exception("retraining of %s not submitted", self.model)
+            return
+        self.trigger.fired(job_id, time.time())
+        self.counters["retrain_submitted"] += 1
+        asyncio.get_running_loop().create_task(self._follow_retraining(job_id, event.id))
+        await self._snapshot()
+
+    def _submit_retraining(self, champion: int, why: str, drift_event: int | None):
+        """Write the labelled rows, submit jobs/train.py with lineage to the drift event; blocking."""
+        from raymlops.cluster import ClusterAddresses
+        from raymlops.jobs import entrypoint_for
+        from raymlops.jobs.client import job_client, submit
+
+        if drift_event is None:  # the state flipped on an earlier check: the latest counted detection
+            drift = [e for e in self.registry.events(self.model, kinds=["drift_detected"], limit=None)
+                     if e.version == champion and (e.payload or {}).get("detector") in self.trigger.detectors]
+            drift_event = drift[-1].id if drift else None
+        retrain = self.cfg.retrain
+        overrides = [f"model_name={self.model}", "lineage.trigger=drift", f"lineage.parent_version={champion}",
+                     *retrain.train_overrides]
+        if drift_event is not None:
+            overrides.append(f"lineage.drift_event_id={drift_event}")
+        self._write_labels()
+        labels = self.labels_root()
+        if retrain.include_labelled_log and self.counters.get("labelled_rows_written", 0):
+            overrides.append(f"data.extra_train=[{labels}]")
+        client = job_client(ClusterAddresses(dashboard=self.jobs_address) if self.jobs_address else None)
+        job_id = submit(entrypoint_for("jobs/train.py", retrain.train_config, overrides), ".", client)
+        event = self.registry.add_event(self.model, "retrain_submitted", champion,
+                                        {"job_id": job_id, "reason": why, "drift_event_id": drift_event,
+                                         "overrides": overrides}, actor="drift-monitor")
+        return job_id, event
+
+    async def _follow_retraining(self, job_id: str, event_id: int) -> None:
+        """Wait for the retraining job; with auto_rollout, start a rollout of the new candidate."""
+        from raymlops.cluster import ClusterAddresses
+        from raymlops.jobs.client import job_client
+
+        client = await asyncio.to_thread(job_client, ClusterAddresses(dashboard=self.jobs_address)
+                                         if self.jobs_address else None)
+        status = "PENDING"
+        while status not in ("SUCCEEDED", "FAILED", "STOPPED"):
+            await asyncio.sleep(2)
+            status = str(await asyncio.to_thread(client.get_job_status, job_id)).split(".")[-1]
+        self.trigger.finished()
+        self.counters[f"retrain_{status.lower()}"] += 1
+        payload = {"job_id": job_id, "status": status, "submitted_event_id": event_id}
+        if status == "SUCCEEDED" and self.cfg.retrain.auto_rollout:
+            payload["rollout"] = await asyncio.to_thread(self._start_rollout)
+        await asyncio.to_thread(self.registry.add_event, self.model, "retrain_finished", None, payload,
+                                "drift-monitor")
+        await self._snapshot()
+
+    def _start_rollout(self) -> str:
+        """Start a rollout of the new candidate, when the job made one; blocking."""
+        import ray
+
+        from raymlops.config import RolloutConfig, load_config
+        from raymlops.serve.controller import get_or_create_controller
+
+        champion = self.registry.resolve(self.model, "champion")
+        try:
+            candidate = self.registry.resolve(self.model, "candidate")
+        except Exception:  # noqa: BLE001 - the new version failed its offline gate
+            return "no candidate: the new version did not pass the offline gate"
+        if candidate == champion:
+            return "the candidate is already the champion"
+        path = self.cfg.retrain.rollout_config
+        from pathlib import Path
+
+        cfg = load_config(path if Path(path).exists() else None, RolloutConfig,
+                          [*self.cfg.retrain.rollout_overrides, f"model_name={self.model}"])
+        controller = get_or_create_controller(self.model, self.registry_settings)
+        state = ray.get(controller.start.remote(cfg.model_dump(mode="json")))
+        return f"rollout of v{candidate} started ({state['state']['phase']})"
+
+    # ------------------------------------------------------------------ feedback
+
+    def labels_root(self) -> str:
+        from raymlops import filesystem
+
+        return filesystem.join(self.log_root, "_labels", f"model={self.model}")
+
+    def _write_labels(self) -> int:
+        rows = self.feedback_join.drain_labelled()
+        if not rows:
+            return 0
+        import io
+        import uuid
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from raymlops import filesystem
+        from raymlops.monitor.storage import write_atomically
+
+        names = list(dict.fromkeys(name for row in rows for name in row))
+        table = pa.table({name: [row.get(name) for row in rows] for name in names})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        write_atomically(filesystem.join(self.labels_root(), f"part-{time.strftime('%Y%m%dT%H%M%S')}-"
+                                         f"{uuid.uuid4().hex[:8]}.parquet"), sink.getvalue())
+        self.counters["labelled_rows_written"] += len(rows)
+        return len(rows)
+
+    async def feedback(self, items: list[dict[str, Any]], label_column: str) -> dict[str, Any]:
+        """Join labels to logged answers. ``items``: ``{"request_id", "labels": [...]}`` each.
+
+        Nothing is recorded unless every request id is known and every request gets one label
+        per row; the answer says which ids were unknown or why the labels did not fit.
+        """
+        self.label_column = label_column
+        unknown = self.feedback_join.unknown([item["request_id"] for item in items])
+        if unknown:
+            return {"accepted": 0, "unknown": unknown}
+        try:
+            rows = self.feedback_join.label([(i["request_id"], i["labels"]) for i in items], time.time(), label_column)
+        except ValueError as exc:
+            return {"accepted": 0, "unknown": [], "problem": str(exc)}
+        self.counters["labels"] += rows
+        return {"accepted": rows, "unknown": []}
+
+    async def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
+        """Per version: labelled rows and accuracy since a UNIX time."""
+        return self.feedback_join.accuracy(since)
 
     # ------------------------------------------------------------------ background persistence
 
@@ -242,6 +407,8 @@ class DriftMonitor:
                                              or time.monotonic() - last >= settings.flush_every_s):
                 await self._flush_log()
                 last = time.monotonic()
+            if self.feedback_join.labelled_rows and time.monotonic() - last >= settings.flush_every_s:
+                await asyncio.to_thread(self._write_labels)
 
     # ------------------------------------------------------------------ queries
 
@@ -255,6 +422,7 @@ class DriftMonitor:
         while self.queue:
             await self._check(self.queue.popleft())
         await self._flush_log()
+        await asyncio.to_thread(self._write_labels)
         await self._snapshot()
         return await self.status()
 
@@ -275,6 +443,7 @@ class DriftMonitor:
             "restored_snapshot_age_s": self.restored_snapshot_age_s,
             "prediction_log": self.log_root,
             "last_error": self.last_error,
+            "retrain": {"enabled": self.cfg.retrain.enabled, **self.trigger.state()},
         }
 
     async def health(self, since: float | None = None) -> dict[str, dict]:
@@ -292,7 +461,7 @@ class DriftMonitor:
         return os.getpid()
 
 
-def get_or_create(config: dict[str, Any], registry: dict[str, Any]):
+def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None):
     """The model's monitor actor, created (detached, restartable) when it does not exist yet.
 
     Needs a connected Ray driver.
@@ -305,4 +474,4 @@ def get_or_create(config: dict[str, Any], registry: dict[str, Any]):
     remote = ray.remote(DriftMonitor)
     return remote.options(name=monitor_name(cfg.model_name), namespace=NAMESPACE, lifetime="detached",
                           get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
-                          max_concurrency=64).remote(config, registry)
+                          max_concurrency=64).remote(config, registry, jobs_address)

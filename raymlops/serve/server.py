@@ -29,7 +29,7 @@ from ray import serve
 from raymlops.errors import (AuthenticationError, InvalidRequestError, NotFoundError, PermissionDeniedError,
                              RaymlopsError)
 from raymlops.serve.split import Route, TrafficPolicy, route
-from raymlops.serve.validation import columns_from_v2, parse_body
+from raymlops.serve.validation import columns_from_v2, parse_body, parse_feedback
 
 log = logging.getLogger("ray.serve")
 
@@ -77,6 +77,7 @@ class ModelServer:
         self.model_name = args.model_name
         self.limits = args.limits
         self.registry = Registry.from_config(RegistryConfig.model_validate(args.registry))
+        self.registry_settings = args.registry
         self.access = AccessPolicy(args.admin_token_sha256, frozenset(args.access.api_key_sha256),
                                    args.access.require_api_key)
         if handles is not None:
@@ -299,6 +300,80 @@ class ModelServer:
             monitor = await self._monitor()
             return JSONResponse(await asyncio.wait_for(monitor.flush.remote(min_rows), timeout=300))
         return await self._guarded(handler, request, inference=False)
+
+    # ------------------------------------------------------------------ feedback
+
+    @api.post("/v1/models/{name}/feedback")
+    async def feedback(self, name: str, request: Request) -> JSONResponse:
+        """Labels for answered requests: `{"request_id": ..., "label": ...}`, `"labels": [...]` for
+        multi-row requests, or a list of those. Joined to the logged predictions by the monitor."""
+        return await self._guarded(self._feedback, request, name=name)
+
+    async def _feedback(self, request: Request, request_id: str, outcome: Outcome, name: str) -> JSONResponse:
+        self._check_model(name)
+        body = await self._body(request)
+        outcome.recorded = True  # feedback is not a prediction: no record of its own
+        schema = await self.backend.schema(self.policy.stable_version)
+        items = parse_feedback(body, schema.classes, self.limits.max_rows)
+        monitor = await self._monitor()
+        result = await asyncio.wait_for(monitor.feedback.remote(items, schema.label), timeout=30)
+        if result["unknown"]:
+            raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(result["unknown"][:20]))
+        if result.get("problem"):
+            raise InvalidRequestError(field="labels", problem=result["problem"] + " (nothing was recorded)")
+        return JSONResponse({"model": name, "accepted": result["accepted"], "request_id": request_id})
+
+    # ------------------------------------------------------------------ rollouts (admin)
+
+    @api.get("/admin/models/{name}/rollout")
+    async def rollout_status(self, name: str, request: Request) -> JSONResponse:
+        """The current rollout, its last decision and its numbers (bearer admin token)."""
+        return await self._guarded(self._rollout, request, inference=False, name=name, action="status")
+
+    @api.post("/admin/models/{name}/rollout/{action}")
+    async def rollout_action(self, name: str, action: str, request: Request) -> JSONResponse:
+        """`start` (body: rollout config fields), `pause`, `resume`, `promote`, `abort`, `rollback`."""
+        return await self._guarded(self._rollout, request, inference=False, name=name, action=action)
+
+    async def _rollout(self, request: Request, request_id: str, _outcome: Outcome, name: str,
+                       action: str) -> JSONResponse:
+        import ray
+
+        from raymlops.serve.controller import NAMESPACE, controller_name, get_or_create_controller
+
+        self.access.check_admin(request.headers.get("authorization"))
+        self._check_model(name)
+        actions = ("status", "start", "pause", "resume", "promote", "abort", "rollback")
+        if action not in actions:
+            raise NotFoundError(what="rollout action", name=f"{action} (use one of {', '.join(actions[1:])})")
+        if action == "start":
+            from pydantic import ValidationError
+
+            from raymlops.config import RolloutConfig
+
+            body = await self._body(request) if (await request.body()) else {}
+            try:
+                cfg = RolloutConfig.model_validate({**(body or {}), "model_name": name,
+                                                    "app_name": serve.get_replica_context().app_name})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise InvalidRequestError(field=".".join(str(p) for p in first["loc"]), problem=first["msg"]) from None
+            controller = await asyncio.to_thread(get_or_create_controller, name, self.registry_settings, cfg.num_cpus)
+            call = controller.start.remote(cfg.model_dump(mode="json"))
+        else:
+            try:
+                controller = ray.get_actor(controller_name(name), namespace=NAMESPACE)
+            except ValueError:
+                raise NotFoundError(what="rollout of model", name=name) from None
+            call = controller.status.remote() if action == "status" else controller.command.remote(action)
+        try:
+            result = await asyncio.wait_for(call, timeout=60)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.as_instanceof_cause()
+            if isinstance(cause, ValueError):
+                raise InvalidRequestError(field="rollout", problem=str(cause).splitlines()[-1], status=409) from None
+            raise
+        return JSONResponse(result)
 
     # ------------------------------------------------------------------ admin
 

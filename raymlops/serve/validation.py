@@ -111,3 +111,49 @@ def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, lis
     if has_rows:
         return columns_from_instances(body["instances"], schema, max_rows)
     return columns_from_inputs(body["inputs"], schema, max_rows)
+
+
+def _feedback_item(item: Any, classes: tuple[str, ...] | list[str], path: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidRequestError(field=path, problem="must be an object with `request_id` and `label` (or `labels`)")
+    unknown = set(item) - {"request_id", "label", "labels"}
+    if unknown:
+        raise InvalidRequestError(field=f"{path}.{sorted(unknown)[0]}", problem="unknown field")
+    request_id = item.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        raise InvalidRequestError(field=f"{path}.request_id", problem="must be the non-empty request id of an answer")
+    if ("label" in item) == ("labels" in item):
+        raise InvalidRequestError(field=f"{path}.label", problem="give exactly one of `label` or `labels`")
+    labels = [item["label"]] if "label" in item else item["labels"]
+    if not isinstance(labels, list) or not labels:
+        raise InvalidRequestError(field=f"{path}.labels", problem="must be a non-empty list, one label per row")
+    for i, label in enumerate(labels):
+        where = f"{path}.label" if "label" in item else f"{path}.labels[{i}]"
+        if not isinstance(label, str) or label not in classes:
+            raise InvalidRequestError(field=where, problem=f"{label!r} is not a class of this model "
+                                      f"({', '.join(classes)})")
+    return {"request_id": request_id, "labels": labels}
+
+
+def parse_feedback(body: Any, classes: tuple[str, ...] | list[str], max_items: int) -> list[dict[str, Any]]:
+    """Feedback bodies → ``[{"request_id", "labels"}]``: one item, a list, or ``{"feedback": [...]}``.
+
+    Raises:
+        InvalidRequestError: naming the item and field (413 for too many items).
+    """
+    if isinstance(body, dict) and "feedback" in body:
+        if set(body) != {"feedback"}:
+            raise InvalidRequestError(field=sorted(set(body) - {"feedback"})[0], problem="unknown field")
+        body, prefix = body["feedback"], "feedback"
+        if not isinstance(body, list):
+            raise InvalidRequestError(field="feedback", problem="must be a list of {request_id, label}")
+    elif isinstance(body, list):
+        prefix = ""
+    else:
+        return [_feedback_item(body, classes, "body")]
+    if not body:
+        raise InvalidRequestError(field=prefix or "body", problem="is empty")
+    if len(body) > max_items:
+        raise InvalidRequestError(field=prefix or "body", problem=f"{len(body)} items is more than the limit of "
+                                  f"{max_items}", status=413)
+    return [_feedback_item(item, classes, f"{prefix}[{i}]") for i, item in enumerate(body)]

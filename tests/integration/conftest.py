@@ -34,7 +34,7 @@ def cli_env(tmp_path):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli():
     """Run a shell command line; returns the CompletedProcess (text, both streams)."""
 

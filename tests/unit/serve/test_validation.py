@@ -82,3 +82,47 @@ def test_any_json_body_is_either_valid_or_a_named_request_error(body):
         assert set(columns) == {"mass", "island"}
         assert len(columns["mass"]) == len(columns["island"]) >= 1
         assert all(isinstance(v, float) and math.isfinite(v) for v in columns["mass"])
+
+
+# ------------------------------------------------------------------ feedback
+
+from raymlops.serve.validation import parse_feedback  # noqa: E402
+
+CLASSES = ("Adelie", "Gentoo")
+
+
+def test_feedback_shapes():
+    one = parse_feedback({"request_id": "r1", "label": "Adelie"}, CLASSES, 10)
+    assert one == [{"request_id": "r1", "labels": ["Adelie"]}]
+    many = parse_feedback({"feedback": [{"request_id": "a", "label": "Gentoo"},
+                                        {"request_id": "b", "labels": ["Adelie", "Gentoo"]}]}, CLASSES, 10)
+    assert [i["labels"] for i in many] == [["Gentoo"], ["Adelie", "Gentoo"]]
+    assert parse_feedback([{"request_id": "a", "label": "Gentoo"}], CLASSES, 10)[0]["request_id"] == "a"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"request_id": "r", "label": "Emperor"}, "body.label"),
+    ({"request_id": "", "label": "Adelie"}, "body.request_id"),
+    ({"label": "Adelie"}, "body.request_id"),
+    ({"request_id": "r"}, "body.label"),
+    ({"request_id": "r", "label": "Adelie", "labels": ["Adelie"]}, "body.label"),
+    ({"request_id": "r", "labels": []}, "body.labels"),
+    ({"request_id": "r", "labels": ["Adelie", 3]}, "body.labels[1]"),
+    ({"feedback": [{"request_id": "a", "label": "Adelie"}, {"request_id": 5, "label": "Adelie"}]},
+     "feedback[1].request_id"),
+    ({"feedback": []}, "feedback"),
+    ({"feedback": {}}, "feedback"),
+    ({"feedback": [], "x": 1}, "x"),
+    ([], "body"),
+    ("text", "body"),
+])
+def test_bad_feedback_names_the_field(body, field):
+    with pytest.raises(InvalidRequestError) as info:
+        parse_feedback(body, CLASSES, 10)
+    assert info.value.field == field
+
+
+def test_too_much_feedback_is_413():
+    with pytest.raises(InvalidRequestError) as info:
+        parse_feedback([{"request_id": str(i), "label": "Adelie"} for i in range(11)], CLASSES, 10)
+    assert info.value.fields["status"] == 413

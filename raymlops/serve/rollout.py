@@ -1,0 +1,205 @@
+"""The progressive rollout state machine. Pure: no Ray, no clock of its own.
+
+A rollout walks the canary through weight steps (e.g. 5 → 25 → 50 → 100 %). Each step lasts
+at least ``min_duration_s`` and must see ``min_canary_requests`` canary requests before its
+gates are judged; low traffic never passes a step on no data — the step is extended, and
+after ``deadline_s`` the rollout is held or aborted as configured. A failed gate rolls back at
+once. Passing the last step promotes the canary.
+
+:func:`decide` is the whole policy: (state, evidence, now) → decision. The controller actor
+applies decisions (weights, aliases, events) and persists the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Phase = Literal["running", "paused", "held", "promoted", "rolled_back", "aborted"]
+Action = Literal["wait", "advance", "promote", "rollback", "hold", "abort"]
+FINAL_PHASES = ("promoted", "rolled_back", "aborted")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One canary weight and how much evidence it needs."""
+
+    weight: float
+    min_duration_s: float = 60.0
+    min_canary_requests: int = 100
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What the canary must show against the stable version at every step.
+
+    Attributes:
+        max_error_rate_delta: canary 5xx rate ≤ stable's + this.
+        max_latency_ratio: canary p99 latency ≤ stable's × this.
+        max_accuracy_drop: with labels, canary accuracy ≥ stable's − this.
+        min_labels: labelled canary rows needed before accuracy is judged.
+        block_on_output_drift: the canary's predictions must not drift from the stable's.
+        min_requests: canary requests before any gate is judged (a handful proves nothing).
+        latency_slack_ms: absolute slack on the latency gate (sub-millisecond p99s are noise).
+    """
+
+    max_error_rate_delta: float = 0.01
+    max_latency_ratio: float = 1.5
+    min_requests: int = 20
+    latency_slack_ms: float = 5.0
+    max_accuracy_drop: float = 0.02
+    min_labels: int = 30
+    block_on_output_drift: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Steps, gates and what to do when a step cannot gather its evidence in time."""
+
+    steps: tuple[Step, ...]
+    gates: Gates = Gates()
+    deadline_s: float = 3600.0
+    on_deadline: Literal["hold", "abort"] = "hold"
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("a rollout needs at least one step")
+        weights = [s.weight for s in self.steps]
+        if any(not 0 < w <= 1 for w in weights) or weights != sorted(weights):
+            raise ValueError(f"step weights must rise within (0, 1], got {weights}")
+
+
+@dataclass(frozen=True)
+class ArmEvidence:
+    """What one arm showed during the current step."""
+
+    requests: int = 0
+    error_rate: float = 0.0
+    latency_p99_ms: float | None = None
+    labelled: int = 0
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Stable and canary during the current step, plus the canary's output drift verdict."""
+
+    stable: ArmEvidence
+    canary: ArmEvidence
+    canary_output_drift: bool = False
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Where a rollout is."""
+
+    model: str
+    stable_version: int
+    canary_version: int
+    phase: Phase = "running"
+    step: int = 0
+    step_started: float = 0.0
+    started: float = 0.0
+    finished: float | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do now, why, and the numbers it rests on."""
+
+    action: Action
+    state: RolloutState
+    weight: float
+    reasons: tuple[str, ...] = ()
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def failed_gates(gates: Gates, evidence: Evidence) -> list[str]:
+    """The gates the canary fails, each with its numbers (empty: all pass)."""
+    stable, canary = evidence.stable, evidence.canary
+    failures = []
+    if canary.error_rate > stable.error_rate + gates.max_error_rate_delta:
+        failures.append(f"error rate {canary.error_rate:.4f} > stable {stable.error_rate:.4f} + "
+                        f"{gates.max_error_rate_delta}")
+    if canary.latency_p99_ms is not None and stable.latency_p99_ms is not None \
+            and canary.latency_p99_ms > stable.latency_p99_ms * gates.max_latency_ratio + gates.latency_slack_ms:
+        failures.append(f"p99 latency {canary.latency_p99_ms:.2f} ms > stable {stable.latency_p99_ms:.2f} ms × "
+                        f"{gates.max_latency_ratio} + {gates.latency_slack_ms} ms")
+    if gates.block_on_output_drift and evidence.canary_output_drift:
+        failures.append("the canary's predictions drift from the stable version's")
+    if canary.accuracy is not None and stable.accuracy is not None and canary.labelled >= gates.min_labels \
+            and stable.labelled >= gates.min_labels and canary.accuracy < stable.accuracy - gates.max_accuracy_drop:
+        failures.append(f"accuracy {canary.accuracy:.4f} < stable {stable.accuracy:.4f} − {gates.max_accuracy_drop}")
+    return failures
+
+
+def _numbers(evidence: Evidence) -> dict[str, Any]:
+    return {"stable": dict(evidence.stable.__dict__), "canary": dict(evidence.canary.__dict__),
+            "canary_output_drift": evidence.canary_output_drift}
+
+
+def decide(plan: Plan, state: RolloutState, evidence: Evidence, now: float) -> Decision:
+    """The next decision of a rollout.
+
+    Gates are judged as soon as the canary has ``gates.min_requests`` requests (a failure rolls
+    back at once, even before the step's minimums are met); a step advances only when its minimum duration and
+    canary request count are met and every gate passes; past the deadline without enough
+    evidence the rollout is held or aborted.
+    """
+    step = plan.steps[state.step]
+    numbers = _numbers(evidence)
+    if state.phase in FINAL_PHASES or state.phase in ("paused", "held"):
+        weight = step.weight if state.phase in ("paused", "held") else (1.0 if state.phase == "promoted" else 0.0)
+        return Decision("wait", state, weight, (f"rollout is {state.phase}",), numbers)
+    failures = failed_gates(plan.gates, evidence) if evidence.canary.requests >= plan.gates.min_requests else []
+    if failures:
+        done = replace(state, phase="rolled_back", finished=now, reason="; ".join(failures))
+        return Decision("rollback", done, 0.0, tuple(failures), numbers)
+    elapsed = now - state.step_started
+    enough = elapsed >= step.min_duration_s and evidence.canary.requests >= step.min_canary_requests
+    if not enough:
+        if now - state.step_started >= plan.deadline_s:
+            why = (f"step {state.step + 1} saw {evidence.canary.requests} canary requests in {elapsed:.0f} s "
+                   f"(needs {step.min_canary_requests} and {step.min_duration_s:.0f} s) by the deadline")
+            if plan.on_deadline == "abort":
+                return Decision("abort", replace(state, phase="aborted", finished=now, reason=why), 0.0, (why,), numbers)
+            return Decision("hold", replace(state, phase="held", reason=why), step.weight, (why,), numbers)
+        return Decision("wait", state, step.weight, (f"gathering evidence: {evidence.canary.requests}/"
+                                                     f"{step.min_canary_requests} requests, {elapsed:.0f}/"
+                                                     f"{step.min_duration_s:.0f} s",), numbers)
+    if state.step + 1 < len(plan.steps):
+        following = replace(state, step=state.step + 1, step_started=now)
+        return Decision("advance", following, plan.steps[state.step + 1].weight,
+                        (f"step {state.step + 1} passed every gate",), numbers)
+    done = replace(state, phase="promoted", finished=now, reason="every step passed")
+    return Decision("promote", done, 1.0, ("every step passed every gate",), numbers)
+
+
+def command(plan: Plan, state: RolloutState, name: str, now: float) -> Decision:
+    """An operator's command: pause, resume, promote (now), abort.
+
+    Raises:
+        ValueError: the command does not apply in the current phase.
+    """
+    weight = plan.steps[state.step].weight
+    if state.phase in FINAL_PHASES:
+        raise ValueError(f"the rollout is already {state.phase}")
+    if name == "pause":
+        if state.phase != "running":
+            raise ValueError(f"cannot pause a {state.phase} rollout")
+        return Decision("wait", replace(state, phase="paused", reason="paused by an operator"), weight, ("paused",))
+    if name == "resume":
+        if state.phase not in ("paused", "held"):
+            raise ValueError(f"cannot resume a {state.phase} rollout")
+        return Decision("wait", replace(state, phase="running", step_started=now, reason="resumed"), weight, ("resumed",))
+    if name == "promote":
+        return Decision("promote", replace(state, phase="promoted", finished=now, reason="promoted by an operator"),
+                        1.0, ("promoted by an operator",))
+    if name == "abort":
+        return Decision("abort", replace(state, phase="aborted", finished=now, reason="aborted by an operator"),
+                        0.0, ("aborted by an operator",))
+    raise ValueError(f"unknown command {name!r}; use pause, resume, promote or abort")

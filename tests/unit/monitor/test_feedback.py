@@ -1,0 +1,40 @@
+import pytest
+
+from raymlops.monitor.feedback import FeedbackJoin
+
+
+def batch(ids, version=1, arm="stable", predictions=None, status=200):
+    n = len(ids)
+    return {"request_id": ids, "version": [version] * n, "arm": [arm] * n, "status": [status] * n,
+            "prediction": predictions or ["a"] * n, "f.x": [float(i) for i in range(n)]}
+
+
+def test_labels_join_answers_and_give_accuracy_per_version():
+    join = FeedbackJoin()
+    join.add(batch(["r1", "r2"], predictions=["a", "b"]))
+    join.add(batch(["r3"], version=2, arm="canary", predictions=["a"]))
+    join.add(batch(["s1"], version=3, arm="shadow"))
+    join.add(batch(["bad"], status=422, predictions=[None]))
+    assert join.unknown(["r1", "s1", "bad", "zz"]) == ["s1", "bad", "zz"]
+    assert join.label([("r1", ["a"]), ("r2", ["a"]), ("r3", ["a"])], now=10, label_column="species") == 3
+    accuracy = join.accuracy()
+    assert accuracy["1"] == {"labelled": 2, "accuracy": 0.5} and accuracy["2"]["accuracy"] == 1.0
+    assert join.accuracy(since=11)["1"]["labelled"] == 0
+    rows = join.drain_labelled()
+    assert rows[0] == {"x": 0.0, "species": "a", "__version__": 1, "__request_id__": "r1", "__time__": 10}
+    assert join.drain_labelled() == []
+
+
+def test_multi_row_requests_need_one_label_per_row():
+    join = FeedbackJoin()
+    join.add({"request_id": ["r", "r"], "version": [1, 1], "arm": ["stable"] * 2, "status": [200] * 2,
+              "prediction": ["a", "b"], "f.x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="2 rows"):
+        join.label([("r", ["a"])], now=0, label_column="y")
+    assert join.label([("r", ["a", "a"])], now=0, label_column="y") == 2
+
+
+def test_memory_is_bounded():
+    join = FeedbackJoin(capacity=3)
+    join.add(batch([f"r{i}" for i in range(5)]))
+    assert list(join.answers) == ["r2", "r3", "r4"]
