@@ -524,6 +524,9 @@ class RetrainSettings(StrictModel):
     train_config: str = Field("configs/train.yaml", description="Training config of the job.")
     train_overrides: list[str] = Field(default_factory=list, description="`--set` overrides for the job.")
     include_labelled_log: bool = Field(True, description="Add the labelled prediction log to the training data.")
+    min_accuracy: float | None = Field(None, gt=0, le=1, description="Performance drift: also retrain when the "
+                                       "champion's accuracy on feedback labels falls below this (unset = off).")
+    min_labels: int = Field(50, ge=1, description="Labelled rows of the champion needed before its accuracy counts.")
     auto_rollout: bool = Field(True, description="Start a rollout when the new version becomes `candidate`.")
     rollout_config: str = Field("configs/rollout.yaml", description="Rollout config used then.")
     rollout_overrides: list[str] = Field(default_factory=list, description="`--set` style overrides of it.")

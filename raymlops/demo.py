@@ -89,9 +89,16 @@ def step_tune(ctx: DemoContext) -> str:
 
 
 #: A demo-sized monitor: small windows, a quickly calibrated online detector.
+DEMO_STEPS = ("steps=[{weight: 0.25, min_duration_s: 3, min_canary_requests: 30}, "
+              "{weight: 0.5, min_duration_s: 3, min_canary_requests: 30}, "
+              "{weight: 1.0, min_duration_s: 3, min_canary_requests: 30}]")
 DEMO_MONITOR = ["window.size=100", "window.min_samples=50", "window.max_wait_s=5", "detectors.mmd.every=2",
                 "detectors.mmd.n_permutations=50", "detectors.online.ert=200", "detectors.online.n_bootstraps=1000",
-                "detectors.online.reference_rows=300"]
+                "detectors.online.reference_rows=300",
+                # drift on the champion's features retrains at once, and the result is rolled out in quick steps
+                "retrain.enabled=true", "retrain.detectors=[feature]", "retrain.k=2", "retrain.n=2",
+                "retrain.cooldown_s=600", "retrain.train_overrides=[train.epochs=10, gate.margin=-0.05]",
+                f'retrain.rollout_overrides=["{DEMO_STEPS}", poll_interval_s=1]']
 
 
 def step_deploy(ctx: DemoContext) -> str:
@@ -170,6 +177,75 @@ def step_shift(ctx: DemoContext) -> str:
     return f"{answered}\n    monitor: {_drift_summary(ctx)}"
 
 
+def _registry():
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+    from raymlops.registry.registry import absolute_settings
+
+    return Registry.from_config(RegistryConfig.model_validate(absolute_settings("configs/registry.yaml")))
+
+
+def step_retrain(ctx: DemoContext) -> str:
+    """The drift triggers a retraining job; its version is canaried step by step under live traffic and promoted."""
+    import time
+
+    registry = _registry()
+    try:
+        deadline = time.time() + 300
+        seen: set[int] = set()
+        while time.time() < deadline:
+            _drive(ctx, 40, shift=12.0)
+            for event in registry.events(ctx.model, kinds=["retrain_submitted", "retrain_finished", "rollout_advance",
+                                                           "rollout_promote", "rollout_rollback"]):
+                if event.id in seen:
+                    continue
+                seen.add(event.id)
+                payload = event.payload or {}
+                detail = payload.get("reason") or payload.get("status") or "; ".join(payload.get("reasons", []))
+                weight = f" (canary weight {payload['weight']:.0%})" if "weight" in payload else ""
+                console.print(f"    {event.kind}: {detail}{weight}", highlight=False, markup=False)
+                if event.kind in ("rollout_promote", "rollout_rollback"):
+                    return f"{event.kind.split('_')[1]}: v{event.version} — champion is now " \
+                           f"v{registry.resolve(ctx.model, 'champion')}"
+                if event.kind == "retrain_finished" and "rollout" not in payload:
+                    return f"retraining ended {payload.get('status')}: no rollout"
+        return "no rollout decision within 5 minutes (see `raymlops rollout status`)"
+    finally:
+        registry.close()
+
+
+def step_summary(ctx: DemoContext) -> str:
+    """Versions and lineage, drift events, rollout decisions, and where to look."""
+    from raymlops.cluster import resolve_addresses
+
+    registry = _registry()
+    try:
+        lines = []
+        for version in registry.list_versions(ctx.model):
+            trigger = version.lineage.get("trigger", {})
+            why = trigger.get("kind", "manual") + (f", drift event {trigger['drift_event_id']}"
+                                                    if trigger.get("drift_event_id") else "")
+            accuracy = version.metrics.get("accuracy")
+            lines.append(f"v{version.version}: {why}, parent v{version.lineage.get('parent_version')}, "
+                         f"accuracy {accuracy:.3f}" if accuracy is not None else f"v{version.version}: {why}")
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(registry.aliases(ctx.model).items()))
+        lines.append(f"aliases: {aliases}")
+        drift = registry.events(ctx.model, kinds=["drift_detected"])
+        lines.append(f"drift events: {len(drift)} (" + ", ".join(
+            f"v{e.version} {e.payload.get('detector')}" for e in drift) + ")")
+        for event in registry.events(ctx.model, kinds=["rollout_advance", "rollout_promote", "rollout_rollback"]):
+            numbers = (event.payload or {}).get("numbers", {}).get("canary", {})
+            lines.append(f"{event.kind} v{event.version}: {'; '.join(event.payload.get('reasons', []))}"
+                         + (f" — canary {numbers.get('requests')} requests, error rate {numbers.get('error_rate')}"
+                            if numbers else ""))
+        addresses = resolve_addresses()
+        lines += [f"Ray dashboard: {addresses.dashboard}", f"Serve endpoint: {ctx.serve_url}",
+                  f"OpenAPI docs: {ctx.app_url}/docs", f"metrics: {addresses.metrics}"]
+        return "\n    " + "\n    ".join(lines)
+    finally:
+        registry.close()
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("prepare the data", step_prepare),
     ("start the local Ray cluster", step_cluster),
@@ -178,11 +254,11 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("deploy stable + canary on Ray Serve", step_deploy),
     ("drive traffic through the split; the drift monitor watches", step_traffic),
     ("shift the traffic's distribution; drift is detected", step_shift),
+    ("retrain on drift, canary the new version, promote it", step_retrain),
+    ("summary", step_summary),
 ]
 
-NOT_YET = [
-    "retrain on drift, canary the new version and promote it (the rollout stage)",
-]
+NOT_YET: list[str] = []
 
 
 def run_demo(keep_running: bool = False) -> int:

@@ -73,3 +73,17 @@ class RecordCollector:
             for column in buffer.columns.values():
                 column.extend([None] * (buffer.size - len(column)))
         return buffer.columns
+
+
+def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):
+    """Poll ``condition()`` until it returns something truthy or ``timeout_s`` passes; returns its
+    last value (bounded waiting for tests of things that settle asynchronously)."""
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    return condition()

@@ -16,6 +16,7 @@ apikey_app = typer.Typer(help="API keys for inference endpoints (`access.require
 def register(app: typer.Typer) -> None:
     """Add the serving commands to ``app``."""
     app.command()(deploy)
+    app.command()(undeploy)
     app.add_typer(traffic_app, name="traffic")
     app.add_typer(apikey_app, name="apikey")
 
@@ -31,6 +32,14 @@ def deploy(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION)
     typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}")
     typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.app_name}/predict   docs: {deployed.url}/docs")
     typer.echo("admin:   PUT  .../admin/models/NAME/traffic with `Authorization: Bearer $(raymlops env --admin-token)`")
+
+
+@friendly_errors
+def undeploy(name: str = typer.Argument(..., help="Serve application to remove (other applications stay).")) -> None:
+    """Remove a deployed model's Serve application."""
+    from raymlops.serve.deploy import undeploy as run_undeploy
+
+    typer.echo(f"{name}: removed" if run_undeploy(name) else f"{name}: not deployed")
 
 
 @traffic_app.command("set")

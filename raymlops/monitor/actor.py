@@ -237,9 +237,11 @@ class DriftMonitor:
         why = self.trigger.observe(report, champion, time.time()) if champion is not None else None
         if why is None:
             return
+        await self._submit_and_follow(champion, why, event.id if event is not None and report.drift else None, "drift")
+
+    async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
         try:
-            job_id, event = await asyncio.to_thread(self._submit_retraining, champion, why,
-                                                    event.id if event is not None and report.drift else None)
+            job_id, event = await asyncio.to_thread(self._submit_retraining, champion, why, drift_event, kind)
         except Exception as exc:  # noqa: BLE001 - counted and visible in status; the trigger tries again later
             self.counters["retrain_failed"] += 1
             self.last_error = f"retraining not submitted: {type(exc).__name__}: {exc}"
@@ -250,18 +252,18 @@ class DriftMonitor:
         asyncio.get_running_loop().create_task(self._follow_retraining(job_id, event.id))
         await self._snapshot()
 
-    def _submit_retraining(self, champion: int, why: str, drift_event: int | None):
+    def _submit_retraining(self, champion: int, why: str, drift_event: int | None, kind: str = "drift"):
         """Write the labelled rows, submit jobs/train.py with lineage to the drift event; blocking."""
         from raymlops.cluster import ClusterAddresses
         from raymlops.jobs import entrypoint_for
         from raymlops.jobs.client import job_client, submit
 
-        if drift_event is None:  # the state flipped on an earlier check: the latest counted detection
+        if drift_event is None and kind == "drift":  # the state flipped on an earlier check: the latest detection
             drift = [e for e in self.registry.events(self.model, kinds=["drift_detected"], limit=None)
                      if e.version == champion and (e.payload or {}).get("detector") in self.trigger.detectors]
             drift_event = drift[-1].id if drift else None
         retrain = self.cfg.retrain
-        overrides = [f"model_name={self.model}", "lineage.trigger=drift", f"lineage.parent_version={champion}",
+        overrides = [f"model_name={self.model}", f"lineage.trigger={kind}", f"lineage.parent_version={champion}",
                      *retrain.train_overrides]
         if drift_event is not None:
             overrides.append(f"lineage.drift_event_id={drift_event}")
@@ -272,7 +274,7 @@ class DriftMonitor:
         client = job_client(ClusterAddresses(dashboard=self.jobs_address) if self.jobs_address else None)
         job_id = submit(entrypoint_for("jobs/train.py", retrain.train_config, overrides), ".", client)
         event = self.registry.add_event(self.model, "retrain_submitted", champion,
-                                        {"job_id": job_id, "reason": why, "drift_event_id": drift_event,
+                                        {"job_id": job_id, "reason": why, "trigger": kind, "drift_event_id": drift_event,
                                          "overrides": overrides}, actor="drift-monitor")
         return job_id, event
 
@@ -384,11 +386,30 @@ class DriftMonitor:
             await self._snapshot()
 
     async def _gauge_loop(self) -> None:
-        """Re-publish the latest reports: Ray's exporter drops gauge series not recorded lately."""
+        """Re-publish the latest reports and accuracies (Ray's exporter drops gauge series not
+        recorded lately), and check the champion's accuracy for performance drift."""
         while True:
             await asyncio.sleep(5)
             for report in list(self.last_reports.values()):
                 self.metrics.report(DriftReport(**report), observe_duration=False)
+            accuracy = self.feedback_join.accuracy()
+            self.metrics.accuracy_of(accuracy)
+            if self.cfg.retrain.enabled and self.cfg.retrain.min_accuracy is not None:
+                await self._maybe_retrain_on_accuracy(accuracy)
+
+    async def _maybe_retrain_on_accuracy(self, accuracy: dict[str, dict]) -> None:
+        retrain = self.cfg.retrain
+        champion = await self._champion_version()
+        result = accuracy.get(str(champion)) if champion is not None else None
+        if not result or result["labelled"] < retrain.min_labels or result["accuracy"] >= retrain.min_accuracy:
+            return
+        # a performance report flows through the same protections (persistence, cooldown, budget)
+        report = DriftReport(self.model, champion, "performance", "labels", {}, {"accuracy": result["accuracy"]},
+                             retrain.min_accuracy, True, result["labelled"], time.time())
+        why = self.trigger.observe(report, champion, time.time(), counted=True)
+        if why is not None:
+            await self._submit_and_follow(champion, f"accuracy {result['accuracy']:.3f} < {retrain.min_accuracy} "
+                                          f"on {result['labelled']} labels", None, "performance")
 
     async def _flush_log(self) -> int:
         try:

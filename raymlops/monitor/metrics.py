@@ -21,6 +21,10 @@ class MonitorMetrics:
         self.duration = metrics.Histogram("raymlops_drift_check_ms", description="Duration of one drift check.",
                                           boundaries=[1, 5, 20, 50, 200, 1000, 5000, 30000],
                                           tag_keys=("model", "detector"))
+        self.accuracy = metrics.Gauge("raymlops_accuracy", description="Accuracy on feedback labels (recent window).",
+                                      tag_keys=("model", "version"))
+        self.labelled = metrics.Gauge("raymlops_labelled_rows", description="Feedback labels in the accuracy window.",
+                                      tag_keys=("model", "version"))
         self.ingested = metrics.Counter("raymlops_monitor_rows_ingested_total", description="Records ingested.",
                                         tag_keys=("model",))
         self.dropped = metrics.Counter("raymlops_monitor_rows_dropped_total",
@@ -37,6 +41,14 @@ class MonitorMetrics:
         self.flag.set(1.0 if report.drift else 0.0, tags=tags)
         if observe_duration:
             self.duration.observe(report.duration_ms, tags={"model": self.model, "detector": report.detector})
+
+    def accuracy_of(self, per_version: dict[str, dict]) -> None:
+        """Publish per-version accuracy on feedback labels."""
+        for version, result in per_version.items():
+            tags = {"model": self.model, "version": str(version)}
+            self.labelled.set(result["labelled"], tags=tags)
+            if result["accuracy"] is not None:
+                self.accuracy.set(result["accuracy"], tags=tags)
 
     def rows(self, ingested: int, dropped: int) -> None:
         """Count ingested and dropped rows."""

@@ -33,9 +33,11 @@ class RetrainTrigger:
     fired_on: list[float] = field(default_factory=list)
     in_flight: str | None = None
 
-    def observe(self, report: DriftReport, champion: int, now: float) -> str | None:
-        """Count a report; returns why a job should start now, or None."""
-        if report.detector not in self.detectors or report.version != champion:
+    def observe(self, report: DriftReport, champion: int, now: float, counted: bool = False) -> str | None:
+        """Count a report; returns why a job should start now, or None.
+
+        ``counted`` makes a report count whatever its detector (performance reports)."""
+        if (report.detector not in self.detectors and not counted) or report.version != champion:
             return None
         self.history.append(bool(report.drift))
         while len(self.history) > self.n:

@@ -163,6 +163,12 @@ class RolloutController:
         while True:
             await asyncio.sleep(3600)
 
+    def pid(self) -> int:
+        """The actor's process id (fault-injection tests kill it)."""
+        import os
+
+        return os.getpid()
+
     async def status(self) -> dict[str, Any]:
         """The rollout's state, its last decision and the retirement of the old champion."""
         return {"model": self.model, "state": self.state.to_dict() if self.state else None,

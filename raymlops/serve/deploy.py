@@ -197,3 +197,13 @@ def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddres
     _put(addresses, applications, _http_options(addresses, state))
     _wait_running(addresses, app_name, timeout_s)
     return Deployed(app_name, addresses.serve_http or "", user_config)
+
+
+def undeploy(app_name: str, addresses: ClusterAddresses | None = None) -> bool:
+    """Remove one Serve application (the others are kept); returns whether it was there."""
+    addresses = addresses or resolve_addresses()
+    state = _current(addresses)
+    if app_name not in (state.get("applications") or {}):
+        return False
+    _put(addresses, _others(state, app_name), _http_options(addresses, state))
+    return True

@@ -3,6 +3,8 @@ shifted traffic → drift detected → retraining job submitted → v2 registere
 the drift event → canary rollout → promoted. And a deliberately bad candidate is rolled back
 with no failed request returned to callers."""
 
+import os
+import signal
 import threading
 import time
 
@@ -13,7 +15,7 @@ from raymlops.config import ServeConfig, load_config
 from raymlops.data.tables import read_table, split_uri
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import register_untrained_version
+from raymlops.testing import register_untrained_version, wait_for
 
 MODEL = "loop"
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
@@ -21,7 +23,7 @@ FAST_STEPS = ("steps=[{weight: 0.5, min_duration_s: 2, min_canary_requests: 20},
               "{weight: 1.0, min_duration_s: 2, min_canary_requests: 20}]")
 MONITOR = ["window.size=100", "window.min_samples=40", "window.max_wait_s=2", "detectors.mmd.enabled=false",
            "detectors.online.enabled=false", "snapshot_every_s=2", "prediction_log.flush_every_s=1",
-           "retrain.enabled=true", "retrain.detectors=[feature]", "retrain.k=1", "retrain.n=1", "retrain.cooldown_s=0",
+           "retrain.enabled=true", "retrain.detectors=[feature]", "retrain.k=1", "retrain.n=1", "retrain.cooldown_s=900",
            "retrain.train_overrides=[train.epochs=2, scaling.num_workers=1, gate.margin=-1.0]",
            f'retrain.rollout_overrides=["{FAST_STEPS}", poll_interval_s=1, gates.block_on_output_drift=false]']
 
@@ -33,16 +35,6 @@ def rows_of(penguins_data):
 
 def shifted(row, amount=15.0):
     return {**row, "bill_length_mm": row["bill_length_mm"] + amount, "body_mass_g": row["body_mass_g"] + 100 * amount}
-
-
-def wait_for(condition, timeout_s, every_s=1.0):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    return condition()
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +51,9 @@ def loop(ray_cluster, ray_driver, penguins_data, shell_env, run_cli):
     client = httpx.Client(base_url=deployed.url, timeout=60)
     yield client, {"authorization": f"Bearer {ensure_admin_token()}"}
     client.close()
+    from raymlops.serve.deploy import undeploy
+
+    undeploy(MODEL, ray_cluster)
     for name in (f"raymlops-monitor-{MODEL}", f"raymlops-rollout-{MODEL}"):
         try:
             ray_driver.kill(ray_driver.get_actor(name, namespace="raymlops"), no_restart=True)
@@ -72,7 +67,7 @@ def predict(client, row):
     return response
 
 
-def test_drift_retrains_canaries_and_promotes(loop, penguins_data, registry):
+def test_drift_retrains_canaries_and_promotes(loop, penguins_data, registry, run_cli, shell_env):
     client, admin = loop
     rows, labels = rows_of(penguins_data)
     calm_answers = [predict(client, row).json()["request_id"] for row in rows[:60]]
@@ -139,8 +134,16 @@ def test_drift_retrains_canaries_and_promotes(loop, penguins_data, registry):
     describe = client.get(f"/v1/models/{MODEL}").json()
     assert describe["stable_version"] == 2 and describe["canary_version"] == 1  # old champion kept warm
 
+    # within the rollback window the old champion comes back at once
+    back = run_cli(f"raymlops rollout rollback {MODEL} --route-prefix /{MODEL}", shell_env)
+    assert back.returncode == 0, back.stderr
+    assert registry.aliases(MODEL)["champion"] == 1
+    assert wait_for(lambda: client.get(f"/v1/models/{MODEL}").json()["stable_version"] == 1, 5)
+    assert registry.events(MODEL, kinds=["rollout_rollback"])[-1].payload["numbers"] == {"champion_restored": 1}
 
-def test_bad_candidate_is_rolled_back_by_its_gate(loop, penguins_data, registry, run_cli, shell_env):
+
+def test_bad_candidate_is_rolled_back_by_its_gate_even_across_a_controller_restart(loop, penguins_data, registry,
+                                                                                    run_cli, shell_env, ray_driver):
     client, admin = loop
     rows, _ = rows_of(penguins_data)
     bad = register_untrained_version(registry, MODEL, penguins_data, seed=7, constant_class=2)
@@ -152,14 +155,18 @@ def test_bad_candidate_is_rolled_back_by_its_gate(loop, penguins_data, registry,
     assert "running" in started.stdout
     again = run_cli(f"raymlops rollout start {MODEL} --route-prefix /{MODEL}", shell_env)
     assert again.returncode == 2 and "already running" in again.stderr
+    # the controller dies mid-rollout; Ray restarts it and it continues from its persisted state
+    controller = ray_driver.get_actor(f"raymlops-rollout-{MODEL}", namespace="raymlops")
+    os.kill(ray_driver.get(controller.pid.remote()), signal.SIGKILL)
     failures, answers = [], []
     deadline = time.time() + 120
-    while time.time() < deadline and not registry.events(MODEL, kinds=["rollout_rollback"]):
+    while time.time() < deadline and not [e for e in registry.events(MODEL, kinds=["rollout_rollback"])
+                                          if e.version == bad.version]:
         response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [rows[len(answers) % len(rows)]]})
         if response.status_code != 200:
             failures.append(response.status_code)
         answers.append(response.headers.get("x-raymlops-version"))
-    rollback = registry.events(MODEL, kinds=["rollout_rollback"])
+    rollback = [e for e in registry.events(MODEL, kinds=["rollout_rollback"]) if e.version == bad.version]
     assert rollback, "the constant candidate was not rolled back"
     assert "predictions drift" in rollback[-1].payload["reasons"][0]
     assert rollback[-1].payload["numbers"]["canary"]["requests"] >= 1

@@ -46,7 +46,10 @@ def monitored(ray_cluster, ray_driver, penguins_data):
     actor = ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE)
     yield client, rows, admin, actor
     client.close()
-    ray_driver.kill(actor, no_restart=True)
+    from raymlops.serve.deploy import undeploy
+
+    undeploy(MODEL, ray_cluster)
+    ray_driver.kill(ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE), no_restart=True)
 
 
 def send(client, rows, count, shift=0.0):

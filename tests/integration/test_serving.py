@@ -10,7 +10,7 @@ import pytest
 
 from raymlops.config import ServeConfig, load_config
 from raymlops.serve.deploy import deploy, set_traffic
-from raymlops.testing import register_untrained_version
+from raymlops.testing import register_untrained_version, wait_for
 
 ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
        "body_mass_g": 3500.0, "sex": "female"}
@@ -50,6 +50,10 @@ def served(ray_cluster, penguins_data, collector):
     deployed = deploy(cfg)
     with httpx.Client(base_url=deployed.url, timeout=30) as client:
         yield client
+    from raymlops.serve.deploy import undeploy
+
+    for app in (MODEL, "plain"):  # free the session cluster's CPUs for the tests after these
+        undeploy(app, ray_cluster)
 
 
 def predict(client, body, **headers):
@@ -191,16 +195,6 @@ def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray
 
 # --------------------------------------------------------------------------- shadow and records
 
-def _wait_for(condition, timeout_s=20.0, every_s=0.25):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    return condition()
-
-
 def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, collector, ray_driver):
     tensors = [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]}
                for k, v in ROW.items()]
@@ -223,7 +217,7 @@ def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, c
         ids = columns.get("request_id", [])
         return columns if set(answered) | {"shadow-bad"} <= set(ids) else None
 
-    columns = _wait_for(recorded)
+    columns = wait_for(recorded)
     assert columns, "records did not reach the sink"
     rows = list(zip(columns["request_id"], columns["arm"], columns["version"], columns["status"],
                     columns["prediction"], columns["f.island"]))
@@ -252,12 +246,12 @@ def test_admin_traffic_endpoint_needs_the_bearer_token(served, registry):
     started = time.time()
     ok = served.put(url, json={"canary_weight": 0.5}, headers=admin)
     assert ok.status_code == 200, ok.text
-    assert _wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.5, timeout_s=10)
+    assert wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.5, timeout_s=10)
     assert time.time() - started < 5
     events = registry.events(MODEL, kinds=["traffic_changed"])
     assert events and events[-1].payload["changes"] == {"canary_weight": 0.5}
     assert served.put(url, json={"canary_weight": 0.25}, headers=admin).status_code == 200
-    _wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.25, timeout_s=10)
+    wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.25, timeout_s=10)
 
 
 def test_inference_api_keys_401_403_200(served, ray_cluster):
@@ -279,10 +273,9 @@ def test_inference_api_keys_401_403_200(served, ray_cluster):
 
 
 def _remove_app(addresses, name):
-    from raymlops.serve import deploy as d
+    from raymlops.serve.deploy import undeploy
 
-    state = d._current(addresses)
-    d._put(addresses, d._others(state, name), d._http_options(addresses, state))
+    undeploy(name, addresses)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -299,7 +292,7 @@ def test_metrics_reach_the_clusters_prometheus_endpoint(served, ray_cluster):
         lines = [line for line in text.splitlines() if f'model="{MODEL}"' in line]
         return lines if all(any(line.startswith(name) for line in lines) for name in wanted) else None
 
-    lines = _wait_for(exported, timeout_s=40, every_s=1)
+    lines = wait_for(exported, timeout_s=40, every_s=1)
     assert lines, "raymlops metrics not on the metrics endpoint"
     assert any('status="200"' in line and 'arm="stable"' in line for line in lines
                if line.startswith("ray_raymlops_requests_total")), lines
@@ -390,7 +383,7 @@ def test_separate_layout_splits_over_version_deployments_and_autoscales(served, 
         admin = {"authorization": f"Bearer {ensure_admin_token()}"}
         moved = httpx.put(f"{deployed.url}/admin/models/{MODEL}/traffic", json={"canary_weight": 1.0}, headers=admin)
         assert moved.status_code == 200, moved.text
-        assert _wait_for(lambda: httpx.post(base, json={"instances": [ROW]}).json()["version"] == 2, timeout_s=10)
+        assert wait_for(lambda: httpx.post(base, json={"instances": [ROW]}).json()["version"] == 2, timeout_s=10)
         not_deployed = httpx.put(f"{deployed.url}/admin/models/{MODEL}/traffic", json={"canary_version": 3},
                                  headers=admin)
         assert not_deployed.status_code == 422 and "[3]" in not_deployed.json()["error"]["problem"]
@@ -400,13 +393,13 @@ def test_separate_layout_splits_over_version_deployments_and_autoscales(served, 
         loader = threading.Thread(target=lambda: results.append(_load(base, {"instances": [ROW] * 20}, stop, 60)))
         loader.start()
         try:
-            scaled_up = _wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") >= 2, timeout_s=50, every_s=1)
+            scaled_up = wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") >= 2, timeout_s=50, every_s=1)
         finally:
             stop.set()
             loader.join(90)
         assert scaled_up, "Version2 did not scale up under load"
         assert results == [[]], "requests failed while scaling"
-        assert _wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") == 1, timeout_s=60, every_s=1), \
+        assert wait_for(lambda: _replicas(ray_cluster, "separate", "Version2") == 1, timeout_s=60, every_s=1), \
             "Version2 did not scale back down"
     finally:
         _remove_app(ray_cluster, "separate")

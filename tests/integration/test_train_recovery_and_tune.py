@@ -12,11 +12,12 @@ from raymlops.jobs import submit, wait_for
 from raymlops.jobs.client import job_client
 
 
-def train_workers():
+def train_workers(since: float):
+    """RayTrainWorker processes started after ``since`` (not idle ones left by earlier runs)."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "create_time"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if cmdline.startswith("ray::RayTrainWorker"):
+        if cmdline.startswith("ray::RayTrainWorker") and process.info["create_time"] >= since:
             found.append(process)
     return found
 
@@ -27,11 +28,12 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_p
                   "--set", "train.epochs=6", "--set", "scaling.num_workers=2", "--set", "scaling.max_failures=2",
                   "--set", "train.batch_size=32"]
     client = job_client()
+    submitted_at = time.time()
     job_id = submit(entrypoint, client=client)
     deadline, killed = time.time() + 300, None
     while time.time() < deadline and killed is None:
         if "[raymlops] epoch 2/6" in client.get_job_logs(job_id):
-            victims = train_workers()
+            victims = train_workers(submitted_at)
             assert victims, "no RayTrainWorker process found"
             killed = victims[-1].pid
             os.kill(killed, signal.SIGKILL)

@@ -45,3 +45,9 @@ def test_state_round_trips():
     again = RetrainTrigger(k=2, n=3)
     again.restore(trigger.state())
     assert again.state() == trigger.state()
+
+
+def test_performance_reports_count_when_asked():
+    trigger = RetrainTrigger(detectors=("feature",), k=1, n=1, cooldown_s=0)
+    assert trigger.observe(report(True, detector="performance"), 1, now=0) is None
+    assert trigger.observe(report(True, detector="performance"), 1, now=1, counted=True)
