@@ -226,8 +226,9 @@ def step_summary(ctx: DemoContext) -> str:
             why = trigger.get("kind", "manual") + (f", drift event {trigger['drift_event_id']}"
                                                     if trigger.get("drift_event_id") else "")
             accuracy = version.metrics.get("accuracy")
-            lines.append(f"v{version.version}: {why}, parent v{version.lineage.get('parent_version')}, "
-                         f"accuracy {accuracy:.3f}" if accuracy is not None else f"v{version.version}: {why}")
+            parent = version.lineage.get("parent_version")
+            lines.append(f"v{version.version}: {why}" + (f", parent v{parent}" if parent else "")
+                         + (f", test accuracy {accuracy:.3f}" if accuracy is not None else ""))
         aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(registry.aliases(ctx.model).items()))
         lines.append(f"aliases: {aliases}")
         drift = registry.events(ctx.model, kinds=["drift_detected"])
@@ -265,6 +266,8 @@ def run_demo(keep_running: bool = False) -> int:
     """Run every step in order; return the process exit code (0 ok, 2 a step failed)."""
     ctx = DemoContext()
     code = 0
+    import ray  # noqa: F401 - Ray configures its loggers on import: quiet them after that
+
     logging.getLogger("ray").setLevel(logging.WARNING)  # the SDK's upload/websocket chatter is not the story
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
