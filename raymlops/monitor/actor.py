@@ -22,7 +22,7 @@ import numpy as np
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
-from raymlops.monitor.triggers import RetrainTrigger
+from raymlops.monitor.retrain import Retrainer
 from raymlops.monitor.window import Window, WindowSet
 from raymlops.types import DriftReport
 
@@ -50,7 +50,6 @@ class DriftMonitor:
         self.cfg = MonitorConfig.model_validate(config)
         self.model = self.cfg.model_name
         registry_cfg = RegistryConfig.model_validate(registry)
-        self.registry_settings = registry
         self.registry = Registry.from_config(registry_cfg)
         root = registry_cfg.artifact_root
         self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model)
@@ -72,12 +71,8 @@ class DriftMonitor:
         self._online_states: dict[int, Any] = {}
         self.last_error: str | None = None
         self.feedback_join = FeedbackJoin()
-        self.label_column = "label"
-        retrain = self.cfg.retrain
-        self.trigger = RetrainTrigger(tuple(retrain.detectors), retrain.k, retrain.n, retrain.cooldown_s,
-                                      retrain.max_per_day)
-        self.jobs_address = jobs_address
-        self._champion: tuple[float, int | None] = (0.0, None)
+        self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, registry, jobs_address, self.counters,
+                                   self._write_labels, self.labels_root(), self._snapshot)
         self._tasks: list[asyncio.Task] = []
         self._restore()
 
@@ -91,7 +86,7 @@ class DriftMonitor:
             self.counters.update(snapshot["counters"])
             self.last_reports = snapshot["last_reports"]
             self._online_states = snapshot.get("online", {})
-            self.trigger.restore(snapshot.get("trigger", {}))
+            self.retrainer.trigger.restore(snapshot.get("trigger", {}))
             self.restored_snapshot_age_s = time.time() - snapshot["time"]
             self.counters["restarts"] += 1
         # The registry's events are the truth about drift states: never write one twice.
@@ -104,7 +99,7 @@ class DriftMonitor:
         online = {v: c.online for v, c in self.checkers.items() if c.online is not None}
         return {"time": time.time(), "windows": self.windows.state(), "health": self.health_stats.state(),
                 "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online,
-                "trigger": self.trigger.state()}
+                "trigger": self.retrainer.trigger.state()}
 
     # ------------------------------------------------------------------ ingestion
 
@@ -218,108 +213,7 @@ class DriftMonitor:
             self.counters[kind] += 1
             await self._snapshot()  # the new state is saved at once, next to its event
         if self.cfg.retrain.enabled:
-            await self._maybe_retrain(report, event)
-
-    # ------------------------------------------------------------------ retraining
-
-    async def _champion_version(self) -> int | None:
-        checked, version = self._champion
-        if time.time() - checked > 10:
-            try:
-                version = await asyncio.to_thread(self.registry.resolve, self.model, "champion")
-            except Exception:  # noqa: BLE001 - no champion: nothing to retrain from
-                version = None
-            self._champion = (time.time(), version)
-        return version
-
-    async def _maybe_retrain(self, report: DriftReport, event) -> None:
-        champion = await self._champion_version()
-        why = self.trigger.observe(report, champion, time.time()) if champion is not None else None
-        if why is None:
-            return
-        await self._submit_and_follow(champion, why, event.id if event is not None and report.drift else None, "drift")
-
-    async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
-        try:
-            job_id, event = await asyncio.to_thread(self._submit_retraining, champion, why, drift_event, kind)
-        except Exception as exc:  # noqa: BLE001 - counted and visible in status; the trigger tries again later
-            self.counters["retrain_failed"] += 1
-            self.last_error = f"retraining not submitted: {type(exc).__name__}: {exc}"
-            log.exception("retraining of %s not submitted", self.model)
-            return
-        self.trigger.fired(job_id, time.time())
-        self.counters["retrain_submitted"] += 1
-        asyncio.get_running_loop().create_task(self._follow_retraining(job_id, event.id))
-        await self._snapshot()
-
-    def _submit_retraining(self, champion: int, why: str, drift_event: int | None, kind: str = "drift"):
-        """Write the labelled rows, submit jobs/train.py with lineage to the drift event; blocking."""
-        from raymlops.cluster import ClusterAddresses
-        from raymlops.jobs import entrypoint_for
-        from raymlops.jobs.client import job_client, submit
-
-        if drift_event is None and kind == "drift":  # the state flipped on an earlier check: the latest detection
-            drift = [e for e in self.registry.events(self.model, kinds=["drift_detected"], limit=None)
-                     if e.version == champion and (e.payload or {}).get("detector") in self.trigger.detectors]
-            drift_event = drift[-1].id if drift else None
-        retrain = self.cfg.retrain
-        overrides = [f"model_name={self.model}", f"lineage.trigger={kind}", f"lineage.parent_version={champion}",
-                     *retrain.train_overrides]
-        if drift_event is not None:
-            overrides.append(f"lineage.drift_event_id={drift_event}")
-        self._write_labels()
-        labels = self.labels_root()
-        if retrain.include_labelled_log and self.counters.get("labelled_rows_written", 0):
-            overrides.append(f"data.extra_train=[{labels}]")
-        client = job_client(ClusterAddresses(dashboard=self.jobs_address) if self.jobs_address else None)
-        job_id = submit(entrypoint_for("jobs/train.py", retrain.train_config, overrides), ".", client)
-        event = self.registry.add_event(self.model, "retrain_submitted", champion,
-                                        {"job_id": job_id, "reason": why, "trigger": kind, "drift_event_id": drift_event,
-                                         "overrides": overrides}, actor="drift-monitor")
-        return job_id, event
-
-    async def _follow_retraining(self, job_id: str, event_id: int) -> None:
-        """Wait for the retraining job; with auto_rollout, start a rollout of the new candidate."""
-        from raymlops.cluster import ClusterAddresses
-        from raymlops.jobs.client import job_client
-
-        client = await asyncio.to_thread(job_client, ClusterAddresses(dashboard=self.jobs_address)
-                                         if self.jobs_address else None)
-        status = "PENDING"
-        while status not in ("SUCCEEDED", "FAILED", "STOPPED"):
-            await asyncio.sleep(2)
-            status = str(await asyncio.to_thread(client.get_job_status, job_id)).split(".")[-1]
-        self.trigger.finished()
-        self.counters[f"retrain_{status.lower()}"] += 1
-        payload = {"job_id": job_id, "status": status, "submitted_event_id": event_id}
-        if status == "SUCCEEDED" and self.cfg.retrain.auto_rollout:
-            payload["rollout"] = await asyncio.to_thread(self._start_rollout)
-        await asyncio.to_thread(self.registry.add_event, self.model, "retrain_finished", None, payload,
-                                "drift-monitor")
-        await self._snapshot()
-
-    def _start_rollout(self) -> str:
-        """Start a rollout of the new candidate, when the job made one; blocking."""
-        import ray
-
-        from raymlops.config import RolloutConfig, load_config
-        from raymlops.serve.controller import get_or_create_controller
-
-        champion = self.registry.resolve(self.model, "champion")
-        try:
-            candidate = self.registry.resolve(self.model, "candidate")
-        except Exception:  # noqa: BLE001 - the new version failed its offline gate
-            return "no candidate: the new version did not pass the offline gate"
-        if candidate == champion:
-            return "the candidate is already the champion"
-        path = self.cfg.retrain.rollout_config
-        from pathlib import Path
-
-        cfg = load_config(path if Path(path).exists() else None, RolloutConfig,
-                          [*self.cfg.retrain.rollout_overrides, f"model_name={self.model}"])
-        controller = get_or_create_controller(self.model, self.registry_settings)
-        state = ray.get(controller.start.remote(cfg.model_dump(mode="json")))
-        return f"rollout of v{candidate} started ({state['state']['phase']})"
+            await self.retrainer.on_report(report, event)
 
     # ------------------------------------------------------------------ feedback
 
@@ -329,26 +223,11 @@ class DriftMonitor:
         return filesystem.join(self.log_root, "_labels", f"model={self.model}")
 
     def _write_labels(self) -> int:
-        rows = self.feedback_join.drain_labelled()
-        if not rows:
-            return 0
-        import io
-        import uuid
+        from raymlops.monitor.storage import write_labelled_rows
 
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from raymlops import filesystem
-        from raymlops.monitor.storage import write_atomically
-
-        names = list(dict.fromkeys(name for row in rows for name in row))
-        table = pa.table({name: [row.get(name) for row in rows] for name in names})
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        write_atomically(filesystem.join(self.labels_root(), f"part-{time.strftime('%Y%m%dT%H%M%S')}-"
-                                         f"{uuid.uuid4().hex[:8]}.parquet"), sink.getvalue())
-        self.counters["labelled_rows_written"] += len(rows)
-        return len(rows)
+        written = write_labelled_rows(self.labels_root(), self.feedback_join.drain_labelled())
+        self.counters["labelled_rows_written"] += written
+        return written
 
     async def feedback(self, items: list[dict[str, Any]], label_column: str) -> dict[str, Any]:
         """Join labels to logged answers. ``items``: ``{"request_id", "labels": [...]}`` each.
@@ -356,7 +235,6 @@ class DriftMonitor:
         Nothing is recorded unless every request id is known and every request gets one label
         per row; the answer says which ids were unknown or why the labels did not fit.
         """
-        self.label_column = label_column
         unknown = self.feedback_join.unknown([item["request_id"] for item in items])
         if unknown:
             return {"accepted": 0, "unknown": unknown}
@@ -394,22 +272,8 @@ class DriftMonitor:
                 self.metrics.report(DriftReport(**report), observe_duration=False)
             accuracy = self.feedback_join.accuracy()
             self.metrics.accuracy_of(accuracy)
-            if self.cfg.retrain.enabled and self.cfg.retrain.min_accuracy is not None:
-                await self._maybe_retrain_on_accuracy(accuracy)
-
-    async def _maybe_retrain_on_accuracy(self, accuracy: dict[str, dict]) -> None:
-        retrain = self.cfg.retrain
-        champion = await self._champion_version()
-        result = accuracy.get(str(champion)) if champion is not None else None
-        if not result or result["labelled"] < retrain.min_labels or result["accuracy"] >= retrain.min_accuracy:
-            return
-        # a performance report flows through the same protections (persistence, cooldown, budget)
-        report = DriftReport(self.model, champion, "performance", "labels", {}, {"accuracy": result["accuracy"]},
-                             retrain.min_accuracy, True, result["labelled"], time.time())
-        why = self.trigger.observe(report, champion, time.time(), counted=True)
-        if why is not None:
-            await self._submit_and_follow(champion, f"accuracy {result['accuracy']:.3f} < {retrain.min_accuracy} "
-                                          f"on {result['labelled']} labels", None, "performance")
+            if self.cfg.retrain.enabled:
+                await self.retrainer.on_accuracy(accuracy)
 
     async def _flush_log(self) -> int:
         try:
@@ -463,8 +327,8 @@ class DriftMonitor:
             "uptime_s": time.time() - self.started_at,
             "restored_snapshot_age_s": self.restored_snapshot_age_s,
             "prediction_log": self.log_root,
-            "last_error": self.last_error,
-            "retrain": {"enabled": self.cfg.retrain.enabled, **self.trigger.state()},
+            "last_error": self.last_error or self.retrainer.last_error,
+            "retrain": {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
         }
 
     async def health(self, since: float | None = None) -> dict[str, dict]:

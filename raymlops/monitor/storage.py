@@ -120,6 +120,19 @@ class PredictionLog:
         return table.num_rows
 
 
+def write_labelled_rows(root: str, rows: list[dict[str, Any]]) -> int:
+    """Write labelled rows (features, label, version, request id, time) as one parquet file under
+    ``root``, the directory a retraining job adds to its training data; returns the rows written."""
+    if not rows:
+        return 0
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in names}), sink)
+    write_atomically(filesystem.join(root, f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"),
+                     sink.getvalue())
+    return len(rows)
+
+
 def read_prediction_log(root: str, model: str, since: float | None = None, version: int | None = None) -> pa.Table:
     """Every logged record of ``model`` (optionally of one version, from a UNIX time on), oldest first.
 
