@@ -35,8 +35,10 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_p
         if "[raymlops] epoch 2/6" in client.get_job_logs(job_id):
             victims = train_workers(submitted_at)
             assert victims, "no RayTrainWorker process found"
-            killed = victims[-1].pid
-            os.kill(killed, signal.SIGKILL)
+            # every worker of the group: one failure of the group whichever process is which
+            for victim in victims:
+                os.kill(victim.pid, signal.SIGKILL)
+            killed = [victim.pid for victim in victims]
         time.sleep(0.2)
     assert killed is not None, "training never reached epoch 2"
     assert wait_for(job_id, client, echo=lambda _: None, timeout_s=600) == "SUCCEEDED", client.get_job_logs(job_id)[-3000:]
