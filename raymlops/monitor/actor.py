@@ -74,6 +74,7 @@ class DriftMonitor:
         self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, registry, jobs_address, self.counters,
                                    self._write_labels, self.labels_root(), self._snapshot)
         self._tasks: list[asyncio.Task] = []
+        self._checking: asyncio.Lock | None = None
         self._restore()
 
     # ------------------------------------------------------------------ restart
@@ -144,6 +145,12 @@ class DriftMonitor:
             await self._check(self.queue.popleft())
 
     async def _check(self, window: Window) -> list[DriftReport]:
+        if self._checking is None:
+            self._checking = asyncio.Lock()
+        async with self._checking:  # one check at a time; flush() waits for the one in flight
+            return await self._check_now(window)
+
+    async def _check_now(self, window: Window) -> list[DriftReport]:
         try:
             checker = await self._checker(window.version)
             reports = await asyncio.to_thread(self._run_checks, checker, window)
@@ -306,6 +313,9 @@ class DriftMonitor:
                 self._enqueue(self.windows.open.pop(version))
         while self.queue:
             await self._check(self.queue.popleft())
+        if self._checking is not None:
+            async with self._checking:  # a window the detection loop took before us
+                pass
         await self._flush_log()
         await asyncio.to_thread(self._write_labels)
         await self._snapshot()
