@@ -63,16 +63,9 @@ class RecordCollector:
 
     def columns(self) -> dict[str, list]:
         """Every kept row, as one columnar batch."""
-        from raymlops.serve.records import RecordBuffer
+        from raymlops.serve.records import concat_batches
 
-        buffer = RecordBuffer(capacity=10**9)
-        for batch in self.batches:
-            for name, values in batch.items():
-                buffer._column(name).extend(values)
-            buffer.size += len(next(iter(batch.values()), []))
-            for column in buffer.columns.values():
-                column.extend([None] * (buffer.size - len(column)))
-        return buffer.columns
+        return concat_batches(self.batches)
 
 
 def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):

@@ -89,6 +89,19 @@ def batch_rows(batch: dict[str, list]) -> int:
     return len(next(iter(batch.values()), []))
 
 
+def concat_batches(batches: list[dict[str, list]]) -> dict[str, list]:
+    """Several columnar batches as one, ``None`` where a batch lacks a column."""
+    columns: dict[str, list] = {}
+    size = 0
+    for batch in batches:
+        for name, values in batch.items():
+            columns.setdefault(name, [None] * size).extend(values)
+        size += batch_rows(batch)
+        for column in columns.values():
+            column.extend([None] * (size - len(column)))
+    return columns
+
+
 def records_of(batch: dict[str, list]) -> Iterator[PredictionRecord]:
     """The rows of a columnar batch as :class:`PredictionRecord` objects (for tools and tests;
     consumers on the hot path should stay columnar)."""

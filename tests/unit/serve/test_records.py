@@ -1,4 +1,4 @@
-from raymlops.serve.records import RecordBuffer, batch_rows, records_of
+from raymlops.serve.records import RecordBuffer, batch_rows, concat_batches, records_of
 
 META = {"request_id": "r1", "time": 1.0, "model": "m", "version": 2, "arm": "canary", "latency_ms": 3.5, "status": 200}
 
@@ -45,3 +45,8 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing():
     assert buffer.size == 3 and buffer.dropped == 2
     assert buffer.drain()["prediction"] == ["a", "b", "c"]
     assert buffer.add(META, {"x": [6.0]}, ["f"], clock=0) == 0
+
+
+def test_batches_concatenate_with_missing_columns_filled():
+    joined = concat_batches([{"a": [1, 2]}, {"a": [3], "b": ["x"]}, {"b": ["y", "z"]}])
+    assert joined == {"a": [1, 2, 3, None, None], "b": [None, None, "x", "y", "z"]}
