@@ -10,9 +10,10 @@ running replica — no replica restarts.
 from __future__ import annotations
 
 import copy
-from typing import Any
+import time
+from typing import Any, Callable
 
-from raymlops.errors import InvalidRequestError, NotFoundError
+from raymlops.errors import ClusterError, InvalidRequestError, NotFoundError
 from raymlops.serve.split import TrafficPolicy
 
 #: The deployment that holds the traffic settings (the ingress, in both layouts).
@@ -91,10 +92,47 @@ def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any]) 
     return [*others, app], state.get("http_options") or {}, user_config
 
 
-def apply_in_cluster(app_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+def traffic_applied(state: dict[str, Any], app_name: str, user_config: dict[str, Any]) -> bool:
+    """Whether every replica of the app's ingress now routes by ``user_config``.
+
+    Serve takes a new ``user_config`` as the deployment's target in its next control loop and
+    reports the deployment ``UPDATING`` until every replica has run ``reconfigure()``; so the
+    change is live once the target carries it and the deployment is ``HEALTHY`` again.
+    """
+    app = (state.get("applications") or {}).get(app_name) or {}
+    deployment = (app.get("deployments") or {}).get(DEPLOYMENT) or {}
+    target = (deployment.get("deployment_config") or {}).get("user_config")
+    return target == user_config and deployment.get("status") == "HEALTHY"
+
+
+def wait_until_applied(read_state: Callable[[], dict[str, Any]], app_name: str, user_config: dict[str, Any],
+                       timeout_s: float = 30, every_s: float = 0.1) -> None:
+    """Block until :func:`traffic_applied` holds for the state ``read_state`` returns.
+
+    Raises:
+        ClusterError: the replicas did not take the change within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = read_state()
+        if traffic_applied(state, app_name, user_config):
+            return
+        if time.monotonic() >= deadline:
+            deployment = (((state.get("applications") or {}).get(app_name) or {}).get("deployments") or {}).get(
+                DEPLOYMENT) or {}
+            raise ClusterError(problem=f"the traffic change to {app_name} was accepted but its replicas did not take "
+                               f"it within {timeout_s:.0f} s (deployment {deployment.get('status', 'missing')}: "
+                               f"{(deployment.get('message') or 'no message')[:300]})",
+                               fix="check the Serve replicas in the Ray dashboard; the change is applied as soon as "
+                               "they are healthy")
+        time.sleep(every_s)
+
+
+def apply_in_cluster(app_name: str, changes: dict[str, Any], timeout_s: float = 30) -> dict[str, Any]:
     """Apply a traffic change from inside the cluster (a replica) through the Serve controller.
 
-    Blocking: call it off the event loop. Returns the new user_config.
+    Blocking: call it off the event loop. Returns the new user_config once every replica
+    routes by it (see :func:`wait_until_applied`).
     """
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
@@ -105,4 +143,5 @@ def apply_in_cluster(app_name: str, changes: dict[str, Any]) -> dict[str, Any]:
     if http_options:
         body["http_options"] = http_options
     client.deploy_apps(ServeDeploySchema.model_validate(body))
+    wait_until_applied(client.get_serve_details, app_name, user_config, timeout_s)
     return user_config

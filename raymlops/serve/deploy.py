@@ -22,7 +22,7 @@ from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import api_key_digests_from_env, digest
 from raymlops.serve.app import AppArgs
-from raymlops.serve.control import DEPLOYMENT, version_deployment, with_traffic
+from raymlops.serve.control import DEPLOYMENT, version_deployment, wait_until_applied, with_traffic
 from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"
@@ -190,12 +190,13 @@ def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddres
     Raises:
         NotFoundError: no such application on the cluster.
         InvalidRequestError: an impossible split, naming the setting.
+        ClusterError: the replicas did not take the change within ``timeout_s``.
     """
     addresses = addresses or resolve_addresses()
     state = _current(addresses)
     applications, _, user_config = with_traffic(state, app_name, changes)
     _put(addresses, applications, _http_options(addresses, state))
-    _wait_running(addresses, app_name, timeout_s)
+    wait_until_applied(lambda: _current(addresses), app_name, user_config, timeout_s, every_s=0.25)
     return Deployed(app_name, addresses.serve_http or "", user_config)
 
 

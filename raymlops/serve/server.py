@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from raymlops.errors import (AuthenticationError, InvalidRequestError, NotFoundError, PermissionDeniedError,
+from raymlops.errors import (AuthenticationError, ClusterError, InvalidRequestError, NotFoundError, PermissionDeniedError,
                              RaymlopsError)
 from raymlops.serve.split import Route, TrafficPolicy, route
 from raymlops.serve.validation import columns_from_v2, parse_body, parse_feedback
@@ -180,6 +180,8 @@ class ModelServer:
             response = error_response(exc.fields.get("status", 422), exc.field, exc.problem, request_id)
         except NotFoundError as exc:
             response = error_response(404, exc.what, str(exc), request_id)
+        except ClusterError as exc:
+            response = error_response(503, "cluster", str(exc), request_id)
         except RaymlopsError as exc:
             response = error_response(400, "request", str(exc), request_id)
         except Exception as exc:  # noqa: BLE001 - a failing model answers 500, the replica lives on

@@ -22,9 +22,16 @@ def train_workers(since: float):
     return found
 
 
+def checkpoint_registered(runs) -> bool:
+    """Whether the run's Train controller has registered a checkpoint (its snapshot exists)."""
+    return any(runs.glob("*/checkpoint_manager_snapshot.json"))
+
+
 def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_path):
     data = synthesize(SynthConfig(rows=6000, output=str(tmp_path / "synth"))).directory
+    runs = tmp_path / "runs"
     entrypoint = ["python", "jobs/train.py", "--set", "model_name=synth-recovery", "--set", f"data.path={data}",
+                  "--set", f"storage.path={runs}",
                   "--set", "train.epochs=6", "--set", "scaling.num_workers=2", "--set", "scaling.max_failures=2",
                   "--set", "train.batch_size=32"]
     client = job_client()
@@ -32,7 +39,9 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_p
     job_id = submit(entrypoint, client=client)
     deadline, killed = time.time() + 300, None
     while time.time() < deadline and killed is None:
-        if "[raymlops] epoch 2/6" in client.get_job_logs(job_id):
+        # Ray Train's controller takes a reported checkpoint on its next poll (every 2 s) and only
+        # then writes its snapshot: killing earlier would restart from scratch, not resume
+        if "[raymlops] epoch 2/6" in client.get_job_logs(job_id) and checkpoint_registered(runs):
             victims = train_workers(submitted_at)
             assert victims, "no RayTrainWorker process found"
             # every worker of the group: one failure of the group whichever process is which

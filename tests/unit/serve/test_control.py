@@ -1,7 +1,8 @@
 import pytest
 
-from raymlops.errors import InvalidRequestError, NotFoundError
-from raymlops.serve.control import checked_traffic, deployed_versions, with_traffic
+from raymlops.errors import ClusterError, InvalidRequestError, NotFoundError
+from raymlops.serve.control import (checked_traffic, deployed_versions, traffic_applied, wait_until_applied,
+                                    with_traffic)
 
 CURRENT = {"stable_version": 1, "canary_version": 2, "canary_weight": 0.1, "shadow_version": None,
            "shadow_share": 0.0, "sticky_field": None}
@@ -53,3 +54,28 @@ def test_separate_layout_refuses_versions_without_a_deployment():
 def test_unknown_application():
     with pytest.raises(NotFoundError):
         with_traffic(state([]), "nope", {"canary_weight": 0.2})
+
+
+def serve_details(user_config, status):
+    return {"applications": {"m": {"deployments": {
+        "ModelServer": {"status": status, "message": "2 replicas updating",
+                        "deployment_config": {"name": "ModelServer", "user_config": user_config}}}}}}
+
+
+def test_a_change_is_applied_once_the_target_carries_it_and_the_deployment_is_healthy_again():
+    new = {**CURRENT, "canary_weight": 0.5}
+    assert not traffic_applied(serve_details(CURRENT, "HEALTHY"), "m", new)  # not picked up yet
+    assert not traffic_applied(serve_details(new, "UPDATING"), "m", new)  # replicas reconfiguring
+    assert traffic_applied(serve_details(new, "HEALTHY"), "m", new)
+    assert not traffic_applied({"applications": {}}, "m", new)
+
+
+def test_waiting_for_a_change_polls_until_applied_and_names_the_stuck_deployment():
+    new = {**CURRENT, "canary_weight": 0.5}
+    states = iter([serve_details(CURRENT, "HEALTHY"), serve_details(new, "UPDATING"), serve_details(new, "HEALTHY")])
+    reads = []
+    wait_until_applied(lambda: reads.append(1) or next(states), "m", new, timeout_s=5, every_s=0)
+    assert len(reads) == 3
+    with pytest.raises(ClusterError) as info:
+        wait_until_applied(lambda: serve_details(new, "UPDATING"), "m", new, timeout_s=0.05, every_s=0.01)
+    assert "UPDATING" in str(info.value) and "2 replicas updating" in str(info.value)
