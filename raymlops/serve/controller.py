@@ -67,6 +67,7 @@ class RolloutController:
         self.retire: dict[str, Any] | None = None
         self.last: dict[str, Any] = {}
         self._task: asyncio.Task | None = None
+        self._metrics = None
         self._restore()
 
     # ------------------------------------------------------------------ persistence
@@ -185,6 +186,17 @@ class RolloutController:
             except Exception as exc:  # noqa: BLE001 - one failed tick is logged; the next one retries
                 self.last = {"action": "error", "reasons": [f"{type(exc).__name__}: {exc}"], "time": time.time()}
                 log.exception("rollout tick of %s failed", self.model)
+            self._publish()
+
+    def _publish(self) -> None:
+        from raymlops.serve.metrics import RolloutMetrics
+
+        if self._metrics is None:
+            self._metrics = RolloutMetrics(self.model)
+        state = self.state
+        weight = self.last.get("weight") if isinstance(self.last.get("weight"), (int, float)) else 0.0
+        self._metrics.publish(state.phase if state else None, state.step if state else None, float(weight),
+                              state.canary_version if state else None)
 
     async def _tick(self) -> None:
         now = time.time()
@@ -266,6 +278,7 @@ class RolloutController:
         await asyncio.to_thread(self.registry.add_event, self.model, f"rollout_{decision.action}",
                                 decision.state.canary_version, payload, "rollout-controller")
         await asyncio.to_thread(self._persist)
+        self._publish()
 
 
 def get_or_create_controller(model: str, registry: dict[str, Any], num_cpus: float = 0.05):
