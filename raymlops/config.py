@@ -249,6 +249,9 @@ class ScalingSettings(StrictModel):
                                    "leaves room for Ray Data's read tasks.")
     gpus_per_worker: float = Field(1.0, gt=0, description="GPUs per worker when GPUs are used.")
     max_failures: int = Field(2, ge=-1, description="Worker-group restarts from the last checkpoint (-1 = forever).")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="How the workers' placement group spreads over nodes: `PACK` fills few nodes "
+        "(fast DDP), `SPREAD`/`STRICT_SPREAD` one worker per node where possible/always.")
 
 
 class RunStorageConfig(StrictModel):
@@ -380,6 +383,8 @@ class ReplicaSettings(StrictModel):
                                          "can still predict.")
     graceful_shutdown_timeout_s: float = Field(20.0, ge=0, description="How long a stopping replica may finish "
                                                "its requests and flush its records.")
+    max_replicas_per_node: int | None = Field(None, ge=1, description="Model replicas one node may hold (1 spreads "
+                                              "them over nodes for availability); unset = no limit.")
 
 
 class RouterSettings(StrictModel):

@@ -93,6 +93,8 @@ def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: 
         "graceful_shutdown_timeout_s": replicas.graceful_shutdown_timeout_s,
         "autoscaling_config": _autoscaling(replicas.min_replicas, replicas.max_replicas, replicas),
     }
+    if replicas.max_replicas_per_node is not None:
+        model_options["max_replicas_per_node"] = replicas.max_replicas_per_node
     if cfg.layout == "colocated":
         deployments = [{"name": DEPLOYMENT, "user_config": user_config,
                         "ray_actor_options": {"num_cpus": replicas.num_cpus}, **model_options}]

@@ -153,7 +153,8 @@ def build_trainer(cfg: TrainConfig, inputs: PreparedInputs, name: str | None = N
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=train_config or loop_config(cfg, inputs, use_gpu),
-        scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=use_gpu, resources_per_worker=resources,
+                                     placement_strategy=cfg.scaling.placement_strategy),
         datasets=build_datasets(inputs, cfg.data.cache),
         dataset_config=DataConfig(datasets_to_split=["train"]),
         run_config=RunConfig(
