@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from raymlops.config import DataConfig, LocalClusterConfig, load_config
 from raymlops.errors import RaymlopsError
@@ -30,6 +31,8 @@ class DemoContext:
     serve_url: str = ""
     app_url: str = ""
     model: str = "penguins"
+    report: Callable[[float, float | None], None] = lambda done, total=None: None
+    """Moves the running step's progress bar: ``report(done, total)``; without a total it pulses."""
 
 
 def _config(kind: str, model, *overrides: str):
@@ -58,34 +61,40 @@ def step_cluster(ctx: DemoContext) -> str:
 
 SHOWN_LOG_MARKERS = ("[raymlops]", "registered ", "offline gate", "aliases:", "error:", "Trial status", "test accuracy")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+EPOCH = re.compile(r"\[raymlops\] epoch (\d+)/(\d+)")
 _last_shown: list[str] = [""]
 
 
-def _show_job_lines(text: str) -> None:
-    """Echo only the lines of a job log a person wants to see during the demo (once each)."""
-    for line in ANSI.sub("", text).splitlines():
-        line = line.strip()
-        if any(marker in line for marker in SHOWN_LOG_MARKERS) and line != _last_shown[0]:
-            _last_shown[0] = line
-            console.print(f"    {line}", highlight=False, markup=False)
+def _job_log_echo(ctx: DemoContext) -> Callable[[str], None]:
+    """Echo only the lines of a job log a person wants to see (once each); epoch lines move the bar."""
+    def echo(text: str) -> None:
+        for line in ANSI.sub("", text).splitlines():
+            line = line.strip()
+            if (epoch := EPOCH.search(line)) is not None:
+                ctx.report(int(epoch.group(1)), int(epoch.group(2)))
+            if any(marker in line for marker in SHOWN_LOG_MARKERS) and line != _last_shown[0]:
+                _last_shown[0] = line
+                console.print(f"    {line}", highlight=False, markup=False)
+    return echo
 
 
-def _job_step(script: str, config: str, *overrides: str) -> str:
+def _job_step(ctx: DemoContext, script: str, config: str, *overrides: str) -> str:
     if not Path(script).exists():
         return f"skipped: {script} is not there yet"
     from raymlops.jobs import entrypoint_for, submit_and_follow
 
-    return f"job {submit_and_follow(entrypoint_for(script, config, list(overrides)), echo=_show_job_lines)} succeeded"
+    job = submit_and_follow(entrypoint_for(script, config, list(overrides)), echo=_job_log_echo(ctx))
+    return f"job {job} succeeded"
 
 
 def step_train(ctx: DemoContext) -> str:
     """Submit the training job through the Ray Jobs API, as a user would."""
-    return _job_step("jobs/train.py", "configs/train.yaml")
+    return _job_step(ctx, "jobs/train.py", "configs/train.yaml")
 
 
 def step_tune(ctx: DemoContext) -> str:
     """A small tuning job: two trials, three epochs, ASHA."""
-    return _job_step("jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
+    return _job_step(ctx, "jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
 #: A demo-sized monitor: small windows, a quickly calibrated online detector.
@@ -119,8 +128,8 @@ def step_deploy(ctx: DemoContext) -> str:
     return f"stable v{user['stable_version']}{canary} at {ctx.serve_url}"
 
 
-def _drive(ctx: DemoContext, requests: int, shift: float = 0.0) -> str:
-    """Send a bounded number of test-split rows (optionally shifted) to the model."""
+def _drive(ctx: DemoContext, requests: int, shift: float = 0.0, show: bool = True) -> str:
+    """Send a bounded number of test-split rows (optionally shifted) to the model (``show``: on the step's bar)."""
     import collections
 
     import httpx
@@ -136,6 +145,8 @@ def _drive(ctx: DemoContext, requests: int, shift: float = 0.0) -> str:
                 row["bill_length_mm"] += shift
                 row["body_mass_g"] += 100 * shift
             response = client.post(ctx.serve_url, json={"instances": [row]})
+            if show:
+                ctx.report(index + 1, requests)
             counts[(response.status_code, response.headers.get("x-raymlops-arm"), response.headers.get("x-raymlops-version"))] += 1
     return ", ".join(f"{n} × HTTP {status} from {arm} v{version}" for (status, arm, version), n in sorted(counts.items()))
 
@@ -190,11 +201,14 @@ def step_retrain(ctx: DemoContext) -> str:
     import time
 
     registry = _registry()
+    stages = ["retrain_submitted", "retrain_finished", *["rollout_advance"] * DEMO_STEPS.count("weight:"),
+              "rollout_promote"]
     try:
         deadline = time.time() + 300
         seen: set[int] = set()
         while time.time() < deadline:
-            _drive(ctx, 40, shift=12.0)
+            _drive(ctx, 40, shift=12.0, show=False)
+            ctx.report(min(len(seen), len(stages) - 1), len(stages))
             for event in registry.events(ctx.model, kinds=["retrain_submitted", "retrain_finished", "rollout_advance",
                                                            "rollout_promote", "rollout_rollback"]):
                 if event.id in seen:
@@ -262,6 +276,25 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
 NOT_YET: list[str] = []
 
 
+class StepProgress:
+    """A progress bar for one step (pulsing until the step reports a total), gone when it ends."""
+
+    def __init__(self, title: str) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.task = self.progress.add_task(title, total=None)
+
+    def __enter__(self) -> Callable[[float, float | None], None]:
+        self.progress.start()
+
+        def report(done: float, total: float | None = None) -> None:
+            self.progress.update(self.task, completed=done, total=total)
+        return report
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+
 def run_demo(keep_running: bool = False) -> int:
     """Run every step in order; return the process exit code (0 ok, 2 a step failed)."""
     ctx = DemoContext()
@@ -271,7 +304,8 @@ def run_demo(keep_running: bool = False) -> int:
     logging.getLogger("ray").setLevel(logging.WARNING)  # the SDK's upload/websocket chatter is not the story
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
-            with console.status(f"[{number}/{len(STEPS)}] {title} ..."):
+            with StepProgress(f"[{number}/{len(STEPS)}] {title}") as report:
+                ctx.report = report
                 try:
                     outcome = step(ctx)
                 except RaymlopsError as exc:
