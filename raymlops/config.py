@@ -31,8 +31,10 @@ class StrictModel(BaseModel):
 # --------------------------------------------------------------------------- local cluster
 
 
-#: Ray Serve settings measured fastest here without changing the endpoint (benchmarks/serve_overhead.py):
-#: RAY_SERVE_THROUGHPUT_OPTIMIZED's choices minus direct ingress, which would move HTTP off the proxy.
+#: Ray Serve settings measured fastest here (benchmarks/serve_overhead.py) that bind nothing new beyond
+#: ``host``: RAY_SERVE_THROUGHPUT_OPTIMIZED's choices, with direct ingress but without HAProxy. Serve's
+#: proxy keeps its port; each ingress replica also answers on its own port in 30000-31000 on ``host``.
+#: The drain period only serves external load balancers, which a local cluster does not have.
 FAST_SERVE_SETTINGS: dict[str, str] = {
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
@@ -40,6 +42,8 @@ FAST_SERVE_SETTINGS: dict[str, str] = {
     "RAY_SERVE_LOG_TO_STDERR": "0",
     "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
     "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
 }
 
 
@@ -77,7 +81,9 @@ class LocalClusterConfig(StrictModel):
     serve_settings: dict[str, str] = Field(
         default_factory=lambda: dict(FAST_SERVE_SETTINGS),
         description="Environment settings of Ray Serve for the cluster's processes; the default is the fastest "
-        "set measured by benchmarks/serve_overhead.py that keeps HTTP on Serve's proxy. `{}` = Serve's defaults.",
+        "safe set measured by benchmarks/serve_overhead.py: RAY_SERVE_THROUGHPUT_OPTIMIZED's settings without "
+        "HAProxy (whose stats and metrics ports bind every interface), so Serve's proxy keeps the usual port and "
+        "each ingress replica also serves HTTP on its own port on `host` (direct ingress). `{}` = Serve's defaults.",
     )
 
 

@@ -25,12 +25,16 @@ def register(app: typer.Typer) -> None:
 def deploy(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION) -> None:
     """Serve the model's champion (and candidate as canary) on Ray Serve; wait until RUNNING."""
     from raymlops.serve.deploy import deploy as run_deploy
+    from raymlops.serve.endpoints import direct_endpoints
 
     deployed = run_deploy(load("serve", config, set_))
     user = deployed.user_config
     canary = f", canary v{user['canary_version']} at {user['canary_weight']:.0%}" if user.get("canary_version") else ""
     typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}")
-    typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.app_name}/predict   docs: {deployed.url}/docs")
+    typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.model}/predict   docs: {deployed.url}/docs")
+    direct = direct_endpoints(deployed.endpoints, deployed.url)
+    if direct:
+        typer.echo("direct:  " + "  ".join(direct) + "   (each replica's own port: Serve's direct ingress)")
     typer.echo("admin:   PUT  .../admin/models/NAME/traffic with `Authorization: Bearer $(raymlops env --admin-token)`")
 
 

@@ -35,6 +35,9 @@ class Deployed:
     app_name: str
     url: str
     user_config: dict[str, Any]
+    model: str = ""
+    endpoints: tuple[str, ...] = ()
+    """Every HTTP endpoint of the app: Serve's proxy (``url``) and, with direct ingress, each replica's port."""
 
 
 def registry_settings(cfg: ServeConfig) -> dict[str, Any]:
@@ -182,7 +185,18 @@ def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_
     state = _current(addresses)
     _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
     _wait_running(addresses, app["name"], timeout_s)
-    return Deployed(app["name"], f"{addresses.serve_http}{cfg.route_prefix.rstrip('/')}", user_config)
+    url = f"{addresses.serve_http}{cfg.route_prefix.rstrip('/')}"
+    return Deployed(app["name"], url, user_config, cfg.model_name, _endpoints(url, cfg.model_name))
+
+
+def _endpoints(url: str, model: str) -> tuple[str, ...]:
+    """The app's HTTP endpoints as its replicas report them (just ``url`` if they cannot say)."""
+    try:
+        response = httpx.get(f"{url}/v1/models/{model}", timeout=10)
+        found = response.json().get("endpoints") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        found = None
+    return tuple(found or [url])
 
 
 def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddresses | None = None,

@@ -259,10 +259,15 @@ class ModelServer:
 
     @api.get("/v1/models/{name}")
     async def describe(self, name: str, request: Request) -> JSONResponse:
-        """The live versions and the current traffic split."""
+        """The live versions, the current traffic split, and the HTTP endpoints that serve it
+        (Serve's proxy, or with direct ingress each replica's own port)."""
         async def handler(_request, _request_id, _outcome):
+            from raymlops.serve.endpoints import app_endpoints
+
             self._check_model(name)
-            return JSONResponse({"model": name, **self._traffic(), "live_versions": sorted(self.backend.versions)})
+            endpoints = await app_endpoints(serve.get_replica_context().app_name)
+            return JSONResponse({"model": name, **self._traffic(), "live_versions": sorted(self.backend.versions),
+                                 "endpoints": endpoints})
         return await self._guarded(handler, request, inference=False)
 
     def _traffic(self) -> dict:

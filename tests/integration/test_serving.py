@@ -73,6 +73,20 @@ def test_rows_and_columns_answer_with_version_arm_and_request_id(served):
     assert columns.status_code == 200 and len(columns.json()["predictions"]) == 1
 
 
+def test_each_replica_also_answers_on_its_own_loopback_port(served):
+    """raymlops' Serve settings turn on direct ingress: replicas serve HTTP on 127.0.0.1 ports too."""
+    from raymlops.serve.endpoints import direct_endpoints
+
+    endpoints = served.get(f"/v1/models/{MODEL}").json()["endpoints"]
+    direct = direct_endpoints(endpoints, str(served.base_url))
+    assert direct, endpoints
+    for url in direct:
+        host, port = url.split("//", 1)[1].split(":")
+        assert host == "127.0.0.1" and 30000 <= int(port) <= 31000, url
+        response = httpx.post(f"{url}/v1/models/{MODEL}/predict", json={"instances": [ROW]}, timeout=30)
+        assert response.status_code == 200 and response.headers["x-raymlops-version"] in ("1", "2"), response.text
+
+
 def test_split_proportion_over_2000_requests(served):
     arms = [predict(served, {"instances": [ROW]}).headers["x-raymlops-arm"] for _ in range(2000)]
     share = arms.count("canary") / len(arms)

@@ -79,3 +79,18 @@ def test_waiting_for_a_change_polls_until_applied_and_names_the_stuck_deployment
     with pytest.raises(ClusterError) as info:
         wait_until_applied(lambda: serve_details(new, "UPDATING"), "m", new, timeout_s=0.05, every_s=0.01)
     assert "UPDATING" in str(info.value) and "2 replicas updating" in str(info.value)
+
+
+def test_http_endpoints_come_from_serves_http_target_groups():
+    from raymlops.serve.endpoints import direct_endpoints, http_endpoints
+
+    groups = [
+        {"protocol": "HTTP", "route_prefix": "/rmo", "app_name": "rmo",
+         "targets": [{"ip": "127.0.0.1", "port": 30001, "instance_id": "a", "name": "r1"},
+                     {"ip": "127.0.0.1", "port": 30000, "instance_id": "b", "name": "r2"}]},
+        {"protocol": "gRPC", "route_prefix": "/rmo", "targets": [{"ip": "127.0.0.1", "port": 40000}]},
+        {"protocol": "HTTP", "route_prefix": "/", "targets": [{"ip": "127.0.0.1", "port": 8000}]},
+    ]
+    found = http_endpoints(groups)
+    assert found == ["http://127.0.0.1:30000/rmo", "http://127.0.0.1:30001/rmo", "http://127.0.0.1:8000"]
+    assert direct_endpoints(found, "http://127.0.0.1:8000/rmo") == found[:2]  # not the proxy, whatever the prefix
