@@ -320,6 +320,13 @@ def run_demo(keep_running: bool = False) -> int:
             from raymlops.local_head import down
 
             console.print(down())
-        elif ctx.started_cluster:
-            console.print('The cluster keeps running: `raymlops status`, `eval "$(raymlops env)"`, `raymlops down`.')
+            console.print("To look around after the run: `raymlops demo --keep-running` (or `make demo "
+                          "DEMO_ARGS=--keep-running`), then the URLs above, `raymlops registry lineage "
+                          f"{ctx.model}:2`, `raymlops rollout status {ctx.model}`, `raymlops down` when done.",
+                          highlight=False, markup=False)
+        elif ctx.started_cluster or keep_running:
+            console.print(f"The cluster keeps running. Look around: the URLs above, `raymlops status`, "
+                          f"`raymlops registry lineage {ctx.model}:2`, `raymlops drift status {ctx.model}`, "
+                          f"`raymlops rollout status {ctx.model}`, `eval \"$(raymlops env)\"` for Ray's CLI; "
+                          "`raymlops down` stops it.", highlight=False, markup=False)
     return code

@@ -303,7 +303,7 @@ class ModelServer:
         async def handler(_request, _request_id, _outcome):
             self.access.check_admin(request.headers.get("authorization"))
             self._check_model(name)
-            self.stream.flush()
+            await self.stream.settle()  # the monitor has every row this replica answered before
             monitor = await self._monitor()
             return JSONResponse(await asyncio.wait_for(monitor.flush.remote(min_rows), timeout=300))
         return await self._guarded(handler, request, inference=False)

@@ -29,6 +29,9 @@ class RecordSink(Protocol):
     def failed_rows(self) -> int:
         """Rows this sink accepted but could not deliver, so far."""
 
+    # Optional: ``async def settle(self, timeout_s: float) -> None`` waits until what was sent
+    # has been delivered (or failed); a sink without it is taken as settled at once.
+
 
 class NullSink:
     """Discards every batch (the stream still counts rows and drops)."""
@@ -106,6 +109,12 @@ class ActorSink:
         self._reap()
         return self._failed
 
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until every call in flight has been processed by the actor (or failed)."""
+        if self._pending:
+            await asyncio.wait([asyncio.ensure_future(ref) for ref in list(self._pending)], timeout=timeout_s)
+        self._reap()
+
 
 #: Sink backends by the name used in ``records.sink``.
 SINKS: dict[str, type] = {"none": NullSink, "actor": ActorSink}
@@ -180,6 +189,15 @@ class RecordStream:
             return 0
         self.sent_rows += rows
         return rows
+
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Flush, then wait until the sink has delivered everything sent so far: what a caller
+        needs before asking the consumer about these rows (calls to an async actor from one
+        replica are not processed in the order they were sent)."""
+        self.flush()
+        settle = getattr(self.sink, "settle", None)
+        if settle is not None:
+            await settle(timeout_s)
 
     @property
     def lost_rows(self) -> int:

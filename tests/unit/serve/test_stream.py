@@ -39,6 +39,34 @@ def test_the_flush_task_delivers_every_row_in_batches():
     assert ids == [str(i) for i in range(25)] and stream.sent_rows == 25 and stream.lost_rows == 0
 
 
+class SlowDeliverySink(ListSink):
+    """Accepts at once, delivers later: ``delivered`` grows only when the delivery is awaited."""
+
+    def __init__(self):
+        super().__init__()
+        self.delivered = 0
+
+    async def settle(self, timeout_s):
+        await asyncio.sleep(0.01)
+        self.delivered = sum(len(b["request_id"]) for b in self.batches)
+
+
+def test_settle_flushes_and_waits_until_the_sink_delivered_everything():
+    sink = SlowDeliverySink()
+
+    async def scenario():
+        stream = RecordStream(sink, RecordBuffer(flush_rows=1000, flush_ms=60_000))
+        for i in range(7):
+            stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+        assert sink.delivered == 0
+        await stream.settle()
+        await stream.close()
+
+    asyncio.run(scenario())
+    assert sink.delivered == 7
+    asyncio.run(RecordStream(ListSink(), RecordBuffer()).settle())  # a sink without settle is settled at once
+
+
 def test_a_failing_sink_is_counted_not_raised():
     stream = RecordStream(ListSink(fail=True), RecordBuffer())
     stream.add(META, {"x": [1.0, 2.0]}, ["a", "b"])
