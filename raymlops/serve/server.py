@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any, Optional
 
 from fastapi import FastAPI, Request
@@ -28,8 +29,9 @@ from ray import serve
 
 from raymlops.errors import (AuthenticationError, ClusterError, InvalidRequestError, NotFoundError, PermissionDeniedError,
                              RaymlopsError)
+from raymlops.serve import operations, v2
 from raymlops.serve.split import Route, TrafficPolicy, route
-from raymlops.serve.validation import columns_from_v2, parse_body, parse_feedback
+from raymlops.serve.validation import parse_body
 
 log = logging.getLogger("ray.serve")
 
@@ -276,136 +278,42 @@ class ModelServer:
                 "canary_weight": policy.canary_weight, "shadow_version": policy.shadow_version,
                 "shadow_share": policy.shadow_share, "sticky_field": self.sticky_field}
 
-    # ------------------------------------------------------------------ drift
-
-    async def _monitor(self):
-        import ray
-
-        from raymlops.monitor.actor import NAMESPACE, monitor_name
-
-        try:
-            return ray.get_actor(monitor_name(self.model_name), namespace=NAMESPACE)
-        except ValueError:
-            raise NotFoundError(what="drift monitor of model", name=self.model_name) from None
+    # ------------------------------------------------------------------ operations (raymlops.serve.operations)
 
     @api.get("/v1/models/{name}/drift")
     async def drift(self, name: str, request: Request) -> JSONResponse:
         """Drift state, latest reports per version and detector, and the monitor's counters."""
-        async def handler(_request, _request_id, _outcome):
-            self._check_model(name)
-            monitor = await self._monitor()
-            return JSONResponse(await asyncio.wait_for(monitor.status.remote(), timeout=10))
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(partial(operations.drift_status, self), request, inference=False, name=name)
 
     @api.post("/admin/models/{name}/drift/check")
     async def drift_check(self, name: str, request: Request, min_rows: int = 1) -> JSONResponse:
         """Check every open window of at least `min_rows` rows now (bearer admin token)."""
-        async def handler(_request, _request_id, _outcome):
-            self.access.check_admin(request.headers.get("authorization"))
-            self._check_model(name)
-            await self.stream.settle()  # the monitor has every row this replica answered before
-            monitor = await self._monitor()
-            return JSONResponse(await asyncio.wait_for(monitor.flush.remote(min_rows), timeout=300))
-        return await self._guarded(handler, request, inference=False)
-
-    # ------------------------------------------------------------------ feedback
+        return await self._guarded(partial(operations.drift_check, self), request, inference=False, name=name,
+                                   min_rows=min_rows)
 
     @api.post("/v1/models/{name}/feedback")
     async def feedback(self, name: str, request: Request) -> JSONResponse:
         """Labels for answered requests: `{"request_id": ..., "label": ...}`, `"labels": [...]` for
         multi-row requests, or a list of those. Joined to the logged predictions by the monitor."""
-        return await self._guarded(self._feedback, request, name=name)
-
-    async def _feedback(self, request: Request, request_id: str, outcome: Outcome, name: str) -> JSONResponse:
-        self._check_model(name)
-        body = await self._body(request)
-        outcome.recorded = True  # feedback is not a prediction: no record of its own
-        schema = await self.backend.schema(self.policy.stable_version)
-        items = parse_feedback(body, schema.classes, self.limits.max_rows)
-        monitor = await self._monitor()
-        result = await asyncio.wait_for(monitor.feedback.remote(items, schema.label), timeout=30)
-        if result["unknown"]:
-            raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(result["unknown"][:20]))
-        if result.get("problem"):
-            raise InvalidRequestError(field="labels", problem=result["problem"] + " (nothing was recorded)")
-        return JSONResponse({"model": name, "accepted": result["accepted"], "request_id": request_id})
-
-    # ------------------------------------------------------------------ rollouts (admin)
+        return await self._guarded(partial(operations.feedback, self), request, name=name)
 
     @api.get("/admin/models/{name}/rollout")
     async def rollout_status(self, name: str, request: Request) -> JSONResponse:
         """The current rollout, its last decision and its numbers (bearer admin token)."""
-        return await self._guarded(self._rollout, request, inference=False, name=name, action="status")
+        return await self._guarded(partial(operations.rollout, self), request, inference=False, name=name,
+                                   action="status")
 
     @api.post("/admin/models/{name}/rollout/{action}")
     async def rollout_action(self, name: str, action: str, request: Request) -> JSONResponse:
         """`start` (body: rollout config fields), `pause`, `resume`, `promote`, `abort`, `rollback`."""
-        return await self._guarded(self._rollout, request, inference=False, name=name, action=action)
-
-    async def _rollout(self, request: Request, request_id: str, _outcome: Outcome, name: str,
-                       action: str) -> JSONResponse:
-        import ray
-
-        from raymlops.serve.controller import NAMESPACE, controller_name, get_or_create_controller
-
-        self.access.check_admin(request.headers.get("authorization"))
-        self._check_model(name)
-        actions = ("status", "start", "pause", "resume", "promote", "abort", "rollback")
-        if action not in actions:
-            raise NotFoundError(what="rollout action", name=f"{action} (use one of {', '.join(actions[1:])})")
-        if action == "start":
-            from pydantic import ValidationError
-
-            from raymlops.config import RolloutConfig
-
-            body = await self._body(request) if (await request.body()) else {}
-            try:
-                cfg = RolloutConfig.model_validate({**(body or {}), "model_name": name,
-                                                    "app_name": serve.get_replica_context().app_name})
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise InvalidRequestError(field=".".join(str(p) for p in first["loc"]), problem=first["msg"]) from None
-            controller = await asyncio.to_thread(get_or_create_controller, name, self.registry_settings, cfg.num_cpus)
-            call = controller.start.remote(cfg.model_dump(mode="json"))
-        else:
-            try:
-                controller = ray.get_actor(controller_name(name), namespace=NAMESPACE)
-            except ValueError:
-                raise NotFoundError(what="rollout of model", name=name) from None
-            call = controller.status.remote() if action == "status" else controller.command.remote(action)
-        try:
-            result = await asyncio.wait_for(call, timeout=60)
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.as_instanceof_cause()
-            if isinstance(cause, ValueError):
-                raise InvalidRequestError(field="rollout", problem=str(cause).splitlines()[-1], status=409) from None
-            raise
-        return JSONResponse(result)
-
-    # ------------------------------------------------------------------ admin
+        return await self._guarded(partial(operations.rollout, self), request, inference=False, name=name,
+                                   action=action)
 
     @api.put("/admin/models/{name}/traffic")
     async def set_traffic(self, name: str, request: Request) -> JSONResponse:
         """Change the split live on every replica (bearer admin token). Body: any of `canary_weight`,
         `canary_version`, `stable_version`, `shadow_version`, `shadow_share`, `sticky_field`."""
-        return await self._guarded(self._set_traffic, request, inference=False, name=name)
-
-    async def _set_traffic(self, request: Request, request_id: str, _outcome: Outcome, name: str) -> JSONResponse:
-        from raymlops.serve.control import apply_in_cluster, checked_traffic
-
-        self.access.check_admin(request.headers.get("authorization"))
-        self._check_model(name)
-        changes = await self._body(request)
-        if not isinstance(changes, dict) or not changes:
-            raise InvalidRequestError(field="body", problem="must be a JSON object of traffic settings, "
-                                      "e.g. {\"canary_weight\": 0.25}")
-        checked_traffic(self._traffic(), changes, self.backend.versions if self._separate else None)
-        app_name = serve.get_replica_context().app_name
-        user_config = await asyncio.to_thread(apply_in_cluster, app_name, changes)
-        await asyncio.to_thread(self.registry.add_event, self.model_name, "traffic_changed",
-                                user_config.get("canary_version"), {"changes": changes, "traffic": user_config,
-                                                                    "via": "http", "request_id": request_id})
-        return JSONResponse({"model": name, "traffic": user_config, "request_id": request_id})
+        return await self._guarded(partial(operations.set_traffic, self), request, inference=False, name=name)
 
     @property
     def _separate(self) -> bool:
@@ -428,58 +336,19 @@ class ModelServer:
     @api.get("/v2/models/{name}")
     async def metadata(self, name: str, request: Request) -> JSONResponse:
         """Model metadata: versions, inputs and outputs."""
-        async def handler(_request, _request_id, _outcome):
-            self._check_model(name)
-            schema = await self.backend.schema(self.policy.stable_version)
-            inputs = [{"name": f.name, "datatype": "FP64" if f.kind == "numeric" else "BYTES", "shape": [-1]}
-                      for f in schema.features]
-            outputs = [{"name": "class", "datatype": "BYTES", "shape": [-1]},
-                       {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(schema.classes)]}]
-            return JSONResponse({"name": name, "versions": [str(v) for v in sorted(self.backend.versions)],
-                                 "platform": "raymlops-pytorch", "inputs": inputs, "outputs": outputs})
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(partial(v2.metadata, self), request, inference=False, name=name)
 
     @api.get("/v2/models/{name}/ready")
     async def model_ready(self, name: str, request: Request) -> JSONResponse:
         """Whether the model can answer."""
-        async def handler(_request, _request_id, _outcome):
-            self._check_model(name)
-            return JSONResponse({"name": name, "ready": bool(self.backend.versions)})
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(partial(v2.model_ready, self), request, inference=False, name=name)
 
     @api.post("/v2/models/{name}/infer")
     async def infer(self, name: str, request: Request) -> JSONResponse:
         """v2 inference through the traffic split."""
-        return await self._guarded(self._infer, request, name=name, version=None)
+        return await self._guarded(partial(v2.infer, self), request, name=name, version=None)
 
     @api.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(self, name: str, version: str, request: Request) -> JSONResponse:
         """v2 inference pinned to one live version."""
-        return await self._guarded(self._infer, request, name=name, version=version)
-
-    async def _infer(self, request: Request, request_id: str, outcome: Outcome, name: str,
-                     version: Optional[str]) -> JSONResponse:
-        self._check_model(name)
-        body = await self._body(request)
-        if version is not None:
-            if not version.isdigit() or int(version) not in self.backend.versions:
-                raise NotFoundError(what="live version", name=f"{name}:{version}")
-            choice = Route("pinned", int(version))
-        else:
-            choice = route(self.policy, self._sticky_key(request, body))
-        outcome.version, outcome.arm = choice.version, choice.arm
-        if not isinstance(body, dict):
-            raise InvalidRequestError(field="body", problem="must be a JSON object with `inputs`")
-        schema = await self.backend.schema(choice.version)
-        columns = columns_from_v2(body.get("inputs"), schema, self.limits.max_rows)
-        result = await self._predict_rows(request_id, outcome, choice, columns)
-        rows = len(result["class"])
-        payload = {
-            "model_name": name, "model_version": str(choice.version), "id": body.get("id", request_id),
-            "outputs": [
-                {"name": "class", "shape": [rows], "datatype": "BYTES", "data": result["class"]},
-                {"name": "probabilities", "shape": [rows, len(schema.classes)], "datatype": "FP32",
-                 "data": [p for row in result["probabilities"] for p in row]},
-            ],
-        }
-        return JSONResponse(payload, headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
+        return await self._guarded(partial(v2.infer, self), request, name=name, version=version)
