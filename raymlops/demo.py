@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,8 +32,11 @@ class DemoContext:
     serve_url: str = ""
     app_url: str = ""
     model: str = "penguins"
+    live_versions: tuple[int, ...] = ()
     report: Callable[[float, float | None], None] = lambda done, total=None: None
     """Moves the running step's progress bar: ``report(done, total)``; without a total it pulses."""
+    started_at: float = field(default_factory=time.time)
+    """When this run began: the registry keeps earlier runs' versions and events, the story is this run's."""
 
 
 def _config(kind: str, model, *overrides: str):
@@ -106,7 +110,10 @@ DEMO_MONITOR = ["window.size=100", "window.min_samples=50", "window.max_wait_s=5
                 "detectors.online.reference_rows=300",
                 # drift on the champion's features retrains at once, and the result is rolled out in quick steps
                 "retrain.enabled=true", "retrain.detectors=[feature]", "retrain.k=2", "retrain.n=2",
-                "retrain.cooldown_s=600", "retrain.train_overrides=[train.epochs=10, gate.margin=-0.05]",
+                # the monitor keeps its retraining history across restarts: a short cooldown and a large
+                # daily budget let the demo run again and again on one machine
+                "retrain.cooldown_s=60", "retrain.max_per_day=50",
+                "retrain.train_overrides=[train.epochs=10, gate.margin=-0.05]",
                 f'retrain.rollout_overrides=["{DEMO_STEPS}", poll_interval_s=1]']
 
 
@@ -122,6 +129,8 @@ def step_deploy(ctx: DemoContext) -> str:
         start_monitor(cfg.model_name, cfg.monitor, DEMO_MONITOR)  # deploy's own start is then a no-op
     deployed = deploy(cfg)
     ctx.app_url = deployed.url
+    ctx.live_versions = tuple(v for v in (deployed.user_config.get("stable_version"),
+                                          deployed.user_config.get("canary_version")) if v is not None)
     ctx.serve_url = f"{deployed.url}/v1/models/{deployed.app_name}/predict"
     user = deployed.user_config
     canary = f", canary v{user['canary_version']} at 20%" if user.get("canary_version") else " (no distinct candidate yet)"
@@ -166,6 +175,8 @@ def _drift_summary(ctx: DemoContext) -> str:
         raise RaymlopsError(message=f"drift check failed: {response.status_code} {response.text[:200]}")
     parts = []
     for version, info in response.json()["versions"].items():
+        if ctx.live_versions and int(version) not in ctx.live_versions:
+            continue  # a version an earlier run served: the monitor keeps its state, the story is this run's
         feature = info["reports"].get("feature")
         lowest = min(feature["p_values"].items(), key=lambda kv: kv[1]) if feature else None
         state = f"DRIFT ({', '.join(info['drifting'])})" if info["drifting"] else "no drift"
@@ -198,8 +209,6 @@ def _registry():
 
 def step_retrain(ctx: DemoContext) -> str:
     """The drift triggers a retraining job; its version is canaried step by step under live traffic and promoted."""
-    import time
-
     registry = _registry()
     stages = ["retrain_submitted", "retrain_finished", *["rollout_advance"] * DEMO_STEPS.count("weight:"),
               "rollout_promote"]
@@ -210,7 +219,8 @@ def step_retrain(ctx: DemoContext) -> str:
             _drive(ctx, 40, shift=12.0, show=False)
             ctx.report(min(len(seen), len(stages) - 1), len(stages))
             for event in registry.events(ctx.model, kinds=["retrain_submitted", "retrain_finished", "rollout_advance",
-                                                           "rollout_promote", "rollout_rollback"]):
+                                                           "rollout_promote", "rollout_rollback"],
+                                         since=ctx.started_at):
                 if event.id in seen:
                     continue
                 seen.add(event.id)
@@ -235,7 +245,11 @@ def step_summary(ctx: DemoContext) -> str:
     registry = _registry()
     try:
         lines = []
-        for version in registry.list_versions(ctx.model):
+        versions = registry.list_versions(ctx.model)
+        earlier = [v for v in versions if v.created_at < ctx.started_at]
+        if earlier:
+            lines.append(f"earlier runs: v{earlier[0].version}–v{earlier[-1].version}")
+        for version in versions[len(earlier):]:
             trigger = version.lineage.get("trigger", {})
             why = trigger.get("kind", "manual") + (f", drift event {trigger['drift_event_id']}"
                                                     if trigger.get("drift_event_id") else "")
@@ -245,10 +259,11 @@ def step_summary(ctx: DemoContext) -> str:
                          + (f", test accuracy {accuracy:.3f}" if accuracy is not None else ""))
         aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(registry.aliases(ctx.model).items()))
         lines.append(f"aliases: {aliases}")
-        drift = registry.events(ctx.model, kinds=["drift_detected"])
+        drift = registry.events(ctx.model, kinds=["drift_detected"], since=ctx.started_at)
         lines.append(f"drift events: {len(drift)} (" + ", ".join(
             f"v{e.version} {e.payload.get('detector')}" for e in drift) + ")")
-        for event in registry.events(ctx.model, kinds=["rollout_advance", "rollout_promote", "rollout_rollback"]):
+        for event in registry.events(ctx.model, kinds=["rollout_advance", "rollout_promote", "rollout_rollback"],
+                                     since=ctx.started_at):
             numbers = (event.payload or {}).get("numbers", {}).get("canary", {})
             lines.append(f"{event.kind} v{event.version}: {'; '.join(event.payload.get('reasons', []))}"
                          + (f" — canary {numbers.get('requests')} requests, error rate {numbers.get('error_rate')}"
@@ -276,6 +291,19 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
 NOT_YET: list[str] = []
 
 
+def _quiet_ray_loggers() -> None:
+    """Ray's SDK logs working-dir packaging, uploads and websockets as it submits jobs: not the story.
+    Its loggers are configured when its modules are imported, so import those first."""
+    import ray  # noqa: F401
+    import ray._private.runtime_env.working_dir  # noqa: F401
+    import ray.dashboard.modules.dashboard_sdk  # noqa: F401
+    import ray.job_submission  # noqa: F401
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "ray" or name.startswith("ray."):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 class StepProgress:
     """A progress bar for one step (pulsing until the step reports a total), gone when it ends."""
 
@@ -299,9 +327,7 @@ def run_demo(keep_running: bool = False) -> int:
     """Run every step in order; return the process exit code (0 ok, 2 a step failed)."""
     ctx = DemoContext()
     code = 0
-    import ray  # noqa: F401 - Ray configures its loggers on import: quiet them after that
-
-    logging.getLogger("ray").setLevel(logging.WARNING)  # the SDK's upload/websocket chatter is not the story
+    _quiet_ray_loggers()
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
             with StepProgress(f"[{number}/{len(STEPS)}] {title}") as report:
@@ -322,11 +348,11 @@ def run_demo(keep_running: bool = False) -> int:
             console.print(down())
             console.print("To look around after the run: `raymlops demo --keep-running` (or `make demo "
                           "DEMO_ARGS=--keep-running`), then the URLs above, `raymlops registry lineage "
-                          f"{ctx.model}:2`, `raymlops rollout status {ctx.model}`, `raymlops down` when done.",
+                          f"{ctx.model}@champion`, `raymlops rollout status {ctx.model}`, `raymlops down` when done.",
                           highlight=False, markup=False)
         elif ctx.started_cluster or keep_running:
             console.print(f"The cluster keeps running. Look around: the URLs above, `raymlops status`, "
-                          f"`raymlops registry lineage {ctx.model}:2`, `raymlops drift status {ctx.model}`, "
+                          f"`raymlops registry lineage {ctx.model}@champion`, `raymlops drift status {ctx.model}`, "
                           f"`raymlops rollout status {ctx.model}`, `eval \"$(raymlops env)\"` for Ray's CLI; "
                           "`raymlops down` stops it.", highlight=False, markup=False)
     return code

@@ -109,6 +109,7 @@ class DriftMonitor:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._detect_loop()), loop.create_task(self._snapshot_loop()),
                            loop.create_task(self._log_loop()), loop.create_task(self._gauge_loop())]
+            self.retrainer.resume()
 
     async def ingest(self, batch: dict[str, list]) -> None:
         """Take one columnar record batch from a replica (never waits for a test)."""

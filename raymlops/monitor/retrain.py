@@ -120,13 +120,29 @@ class Retrainer:
                                          "overrides": overrides}, actor="drift-monitor")
         return job_id, event
 
-    async def _follow(self, job_id: str, event_id: int) -> None:
+    def resume(self) -> None:
+        """After a restart: follow the job a restored snapshot says is in flight (its follower died
+        with the old actor). A job the cluster no longer knows ends as LOST, so retraining can
+        fire again. Call inside the actor's event loop."""
+        job_id = self.trigger.in_flight
+        if job_id is None:
+            return
+        submitted = [e for e in self.registry.events(self.model, kinds=["retrain_submitted"], limit=None)
+                     if (e.payload or {}).get("job_id") == job_id]
+        asyncio.get_running_loop().create_task(self._follow(job_id, submitted[-1].id if submitted else None))
+
+    async def _follow(self, job_id: str, event_id: int | None) -> None:
         """Wait for the job; with auto_rollout, start a rollout of the new candidate."""
         client = await asyncio.to_thread(self._client)
         status = "PENDING"
-        while status not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        while status not in ("SUCCEEDED", "FAILED", "STOPPED", "LOST"):
             await asyncio.sleep(2)
-            status = str(await asyncio.to_thread(client.get_job_status, job_id)).split(".")[-1]
+            try:
+                status = str(await asyncio.to_thread(client.get_job_status, job_id)).split(".")[-1]
+            except RuntimeError as exc:  # the Jobs API does not know it: submitted to an earlier cluster
+                if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+                    raise
+                status = "LOST"
         self.trigger.finished()
         self.counters[f"retrain_{status.lower()}"] += 1
         payload = {"job_id": job_id, "status": status, "submitted_event_id": event_id}
