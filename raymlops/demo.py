@@ -215,6 +215,7 @@ def step_retrain(ctx: DemoContext) -> str:
     try:
         deadline = time.time() + 300
         seen: set[int] = set()
+        submitted: set[str] = set()  # this run's retraining jobs (a restarted monitor may close older ones)
         while time.time() < deadline:
             _drive(ctx, 40, shift=12.0, show=False)
             ctx.report(min(len(seen), len(stages) - 1), len(stages))
@@ -231,7 +232,9 @@ def step_retrain(ctx: DemoContext) -> str:
                 if event.kind in ("rollout_promote", "rollout_rollback"):
                     return f"{event.kind.split('_')[1]}: v{event.version} — champion is now " \
                            f"v{registry.resolve(ctx.model, 'champion')}"
-                if event.kind == "retrain_finished" and "rollout" not in payload:
+                if event.kind == "retrain_submitted":
+                    submitted.add(payload.get("job_id"))
+                if event.kind == "retrain_finished" and payload.get("job_id") in submitted and "rollout" not in payload:
                     return f"retraining ended {payload.get('status')}: no rollout"
         return "no rollout decision within 5 minutes (see `raymlops rollout status`)"
     finally:
