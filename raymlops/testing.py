@@ -80,3 +80,21 @@ def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):
             return value
         time.sleep(every_s)
     return condition()
+
+
+def remove_served_model(model: str, addresses, app_name: str | None = None) -> None:
+    """Undeploy a model's Serve application and kill its drift monitor and rollout controller —
+    detached actors outlive the test that made them and would hold the shared cluster's CPUs.
+    Needs a connected Ray driver."""
+    import ray
+
+    from raymlops.monitor.actor import NAMESPACE, monitor_name
+    from raymlops.serve.controller import controller_name
+    from raymlops.serve.deploy import undeploy
+
+    undeploy(app_name or model, addresses)
+    for name in (monitor_name(model), controller_name(model)):
+        try:
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+        except ValueError:
+            pass  # never started

@@ -15,7 +15,7 @@ from raymlops.config import ServeConfig, load_config
 from raymlops.data.tables import read_table, split_uri
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import register_untrained_version, wait_for
+from raymlops.testing import register_untrained_version, remove_served_model, wait_for
 
 MODEL = "loop"
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
@@ -51,14 +51,7 @@ def loop(ray_cluster, ray_driver, penguins_data, shell_env, run_cli):
     client = httpx.Client(base_url=deployed.url, timeout=60)
     yield client, {"authorization": f"Bearer {ensure_admin_token()}"}
     client.close()
-    from raymlops.serve.deploy import undeploy
-
-    undeploy(MODEL, ray_cluster)
-    for name in (f"raymlops-monitor-{MODEL}", f"raymlops-rollout-{MODEL}"):
-        try:
-            ray_driver.kill(ray_driver.get_actor(name, namespace="raymlops"), no_restart=True)
-        except ValueError:
-            pass
+    remove_served_model(MODEL, ray_cluster)
 
 
 def predict(client, row):

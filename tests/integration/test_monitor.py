@@ -14,7 +14,7 @@ from raymlops.config import ServeConfig, load_config
 from raymlops.data.tables import read_table, split_uri
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import register_untrained_version
+from raymlops.testing import register_untrained_version, remove_served_model
 
 MODEL = "monitored"
 FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "detectors.mmd.every=2",
@@ -46,10 +46,7 @@ def monitored(ray_cluster, ray_driver, penguins_data):
     actor = ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE)
     yield client, rows, admin, actor
     client.close()
-    from raymlops.serve.deploy import undeploy
-
-    undeploy(MODEL, ray_cluster)
-    ray_driver.kill(ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE), no_restart=True)
+    remove_served_model(MODEL, ray_cluster)
 
 
 def send(client, rows, count, shift=0.0):

@@ -21,7 +21,7 @@ import yaml
 from raymlops.config import ServeConfig, load_config
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import register_untrained_version, wait_for
+from raymlops.testing import register_untrained_version, remove_served_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "promtest"
@@ -110,14 +110,7 @@ def observed_model(ray_cluster, ray_driver, penguins_data, shell_env, run_cli):
     yield client, {"authorization": f"Bearer {ensure_admin_token()}"}
     client.close()
     run_cli(f"raymlops rollout abort {MODEL} --route-prefix /{MODEL}", shell_env)
-    from raymlops.serve.deploy import undeploy
-
-    undeploy(MODEL, ray_cluster)
-    for name in (f"raymlops-monitor-{MODEL}", f"raymlops-rollout-{MODEL}"):
-        try:
-            ray_driver.kill(ray_driver.get_actor(name, namespace="raymlops"), no_restart=True)
-        except ValueError:
-            pass
+    remove_served_model(MODEL, ray_cluster)
 
 
 def query(prometheus, expr: str) -> list[dict]:
