@@ -92,6 +92,12 @@ def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any]) 
     return [*others, app], state.get("http_options") or {}, user_config
 
 
+def _ingress_details(state: dict[str, Any], app_name: str) -> dict[str, Any]:
+    """The ``ModelServer`` deployment's entry in Serve's instance details (empty when missing)."""
+    app = (state.get("applications") or {}).get(app_name) or {}
+    return (app.get("deployments") or {}).get(DEPLOYMENT) or {}
+
+
 def traffic_applied(state: dict[str, Any], app_name: str, user_config: dict[str, Any]) -> bool:
     """Whether every replica of the app's ingress now routes by ``user_config``.
 
@@ -99,8 +105,7 @@ def traffic_applied(state: dict[str, Any], app_name: str, user_config: dict[str,
     reports the deployment ``UPDATING`` until every replica has run ``reconfigure()``; so the
     change is live once the target carries it and the deployment is ``HEALTHY`` again.
     """
-    app = (state.get("applications") or {}).get(app_name) or {}
-    deployment = (app.get("deployments") or {}).get(DEPLOYMENT) or {}
+    deployment = _ingress_details(state, app_name)
     target = (deployment.get("deployment_config") or {}).get("user_config")
     return target == user_config and deployment.get("status") == "HEALTHY"
 
@@ -118,8 +123,7 @@ def wait_until_applied(read_state: Callable[[], dict[str, Any]], app_name: str, 
         if traffic_applied(state, app_name, user_config):
             return
         if time.monotonic() >= deadline:
-            deployment = (((state.get("applications") or {}).get(app_name) or {}).get("deployments") or {}).get(
-                DEPLOYMENT) or {}
+            deployment = _ingress_details(state, app_name)
             raise ClusterError(problem=f"the traffic change to {app_name} was accepted but its replicas did not take "
                                f"it within {timeout_s:.0f} s (deployment {deployment.get('status', 'missing')}: "
                                f"{(deployment.get('message') or 'no message')[:300]})",
