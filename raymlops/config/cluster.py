@@ -1,0 +1,62 @@
+"""The local Ray cluster (``configs/local.yaml``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from raymlops.config.base import StrictModel
+
+#: Ray Serve settings measured fastest here (benchmarks/serve_overhead.py) that bind nothing new beyond
+#: ``host``: RAY_SERVE_THROUGHPUT_OPTIMIZED's choices, with direct ingress but without HAProxy. Serve's
+#: proxy keeps its port; each ingress replica also answers on its own port in 30000-31000 on ``host``.
+#: The drain period only serves external load balancers, which a local cluster does not have.
+FAST_SERVE_SETTINGS: dict[str, str] = {
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+    "RAY_SERVE_LOG_TO_STDERR": "0",
+    "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+    "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+}
+
+
+class LocalClusterConfig(StrictModel):
+    """``configs/local.yaml``: the single-machine Ray cluster that ``raymlops up`` manages."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Address every port binds to. Keep 127.0.0.1 unless the machine is on a "
+        "trusted network: the Serve HTTP and metrics ports are not protected by Ray's token.",
+    )
+    gcs_port: int = Field(6379, ge=1, le=65535, description="Port of the Ray GCS (cluster address).")
+    dashboard_port: int = Field(8265, ge=1, le=65535, description="Port of the Ray dashboard and Jobs API.")
+    serve_http_port: int = Field(8000, ge=1, le=65535, description="Port of the Ray Serve HTTP proxy.")
+    metrics_export_port: int = Field(
+        8090, ge=1, le=65535, description="Port where the head node exports Prometheus metrics (/metrics)."
+    )
+    dashboard_agent_port: int = Field(
+        52365, ge=1, le=65535, description="HTTP port of the head node's dashboard agent (two clusters on one machine need two)."
+    )
+    client_server_port: int = Field(10001, ge=1, le=65535, description="Port of the Ray Client server (ray://).")
+    temp_dir: str | None = Field(
+        None, description="Ray's temp root for this cluster; unset = /tmp/raymlops-<uid>. Keep it short: "
+        "Ray's socket paths beneath it must stay under ~107 characters.",
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs the head node offers; unset = all cores.")
+    num_gpus: int | None = Field(None, ge=0, description="GPUs the head node offers; unset = autodetect.")
+    object_store_memory_mb: int | None = Field(
+        None, ge=75, description="Object store size in MiB; unset lets Ray choose."
+    )
+    start_serve: bool = Field(
+        True, description="Start the Serve HTTP proxy on host:serve_http_port as part of `raymlops up`."
+    )
+    start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the head node to come up.")
+    serve_settings: dict[str, str] = Field(
+        default_factory=lambda: dict(FAST_SERVE_SETTINGS),
+        description="Environment settings of Ray Serve for the cluster's processes; the default is the fastest "
+        "safe set measured by benchmarks/serve_overhead.py: RAY_SERVE_THROUGHPUT_OPTIMIZED's settings without "
+        "HAProxy (whose stats and metrics ports bind every interface), so Serve's proxy keeps the usual port and "
+        "each ingress replica also serves HTTP on its own port on `host` (direct ingress). `{}` = Serve's defaults.",
+    )
