@@ -13,8 +13,10 @@ processes (the fields travel, the message is rebuilt on the other side)::
     ├── NotAvailableError      a feature or optional dependency that is not installed here
     ├── InvalidNameError       a model or alias name outside ^[a-z0-9][a-z0-9_-]{0,63}$
     ├── InvalidRequestError    a prediction request that does not match the model's signature
+    │   └── LimitExceededError     a request over a size limit (body bytes, rows, items)
     ├── AuthenticationError    a request without usable credentials (401 at the HTTP edge)
     ├── PermissionDeniedError  credentials that are not allowed to do this (403 at the HTTP edge)
+    ├── RolloutError           a rollout command that conflicts with the rollout's state
     └── RegistryError          the model registry refused or failed an operation
         ├── NotFoundError          no such model, version or alias
         ├── AliasConflictError     compare-and-set on an alias lost: it moved meanwhile
@@ -51,6 +53,13 @@ class RaymlopsError(Exception):
         for name, value in fields.items():
             setattr(self, name, value)
         super().__init__(self.render())
+
+    def __getattr__(self, name: str) -> Any:
+        """A field by name (fields are set as attributes too; this tells type checkers so)."""
+        fields = self.__dict__.get("fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(name)
 
     def render(self) -> str:
         """Return the human message built from this error's fields."""
@@ -137,7 +146,40 @@ class InvalidRequestError(RaymlopsError):
     """
 
     template = "{field}: {problem}"
-    required = ("field", "problem")
+    required: ClassVar[tuple[str, ...]] = ("field", "problem")
+
+
+class LimitExceededError(InvalidRequestError):
+    """A request over one of the server's size limits (a 413 at the HTTP edge).
+
+    Fields:
+        field: what is too large (``body``, ``instances``, ``feedback`` ...).
+        size: how large it is.
+        limit: the limit.
+        unit: what is counted (``bytes``, ``rows``, ``items``).
+    """
+
+    required: ClassVar[tuple[str, ...]] = ("field", "size", "limit", "unit")
+
+    def render(self) -> str:
+        return f"{self.field}: {self.size} {self.unit} is more than the limit of {self.limit}"
+
+    @property
+    def problem(self) -> str:
+        """The problem without the field, like every InvalidRequestError has."""
+        return f"{self.size} {self.unit} is more than the limit of {self.limit}"
+
+
+class RolloutError(RaymlopsError):
+    """A rollout command that does not fit the rollout's state (a 409 at the HTTP edge).
+
+    Fields:
+        model: the model.
+        problem: why the command does not apply now.
+    """
+
+    template = "rollout of {model}: {problem}"
+    required = ("model", "problem")
 
 
 class AuthenticationError(RaymlopsError):
@@ -201,6 +243,8 @@ __all__ = [
     "ArtifactIntegrityError",
     "InvalidNameError",
     "InvalidRequestError",
+    "LimitExceededError",
+    "RolloutError",
     "AuthenticationError",
     "PermissionDeniedError",
     "NotFoundError",

@@ -100,7 +100,7 @@ def resolve(uri: str | Path, s3: S3Options | None = None) -> tuple[pafs.FileSyst
         return _s3_filesystem(s3 or S3Options.from_env()), f"{parsed.netloc}{parsed.path}".rstrip("/")
     try:
         return pafs.FileSystem.from_uri(text)
-    except (pafs.ArrowInvalid, ValueError, OSError) as exc:  # type: ignore[attr-defined]
+    except (pafs.ArrowInvalid, ValueError, OSError) as exc:
         raise StorageError(uri=text, problem=f"no filesystem for this URI ({exc})") from None
 
 
@@ -145,5 +145,26 @@ def write_bytes(uri: str | Path, data: bytes, s3: S3Options | None = None) -> No
             fs.create_dir(parent, recursive=True)
         with fs.open_output_stream(path) as stream:
             stream.write(data)
+    except OSError as exc:
+        raise StorageError(uri=str(uri), problem=f"cannot write ({exc})") from None
+
+
+def write_atomically(uri: str | Path, data: bytes, s3: S3Options | None = None) -> None:
+    """Write a file so readers see the old or the new content, never half of one (temp + move).
+
+    Raises:
+        StorageError: when it cannot be written.
+    """
+    import uuid
+
+    fs, path = resolve(uri, s3)
+    parent = path.rsplit("/", 1)[0]
+    try:
+        if parent:
+            fs.create_dir(parent, recursive=True)
+        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(temporary) as stream:
+            stream.write(data)
+        fs.move(temporary, path)
     except OSError as exc:
         raise StorageError(uri=str(uri), problem=f"cannot write ({exc})") from None

@@ -5,10 +5,10 @@ A builder is any callable ``builder(input_dim, output_dim, **params) -> torch.nn
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 from raymlops.errors import ConfigError
+from raymlops.plugins import load_plugin
 
 
 def mlp(input_dim: int, output_dim: int, hidden: list[int] | tuple[int, ...] = (64, 64), dropout: float = 0.0,
@@ -31,18 +31,12 @@ def mlp(input_dim: int, output_dim: int, hidden: list[int] | tuple[int, ...] = (
 
 
 def resolve_builder(path: str) -> Callable[..., Any]:
-    """Import ``"package.module:function"``.
+    """Import ``"package.module:function"`` (or a built-in builder's short name, e.g. ``mlp``).
 
     Raises:
         ConfigError: naming ``model.builder`` when it does not import or is not callable.
     """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(file="<config>", problems=[("model.builder", f"{path!r} is not of the form package.module:function")])
-    try:
-        builder = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(file="<config>", problems=[("model.builder", f"cannot import {path!r}: {exc}")]) from None
+    builder = load_plugin(path, BUILDERS, "model.builder", form="package.module:function")
     if not callable(builder):
         raise ConfigError(file="<config>", problems=[("model.builder", f"{path!r} is not callable")])
     return builder
@@ -59,3 +53,7 @@ def build_model(path: str, params: dict[str, Any], input_dim: int, output_dim: i
         return builder(input_dim, output_dim, **params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(file="<config>", problems=[("model.params", f"{path} rejected its parameters: {exc}")]) from None
+
+
+#: Built-in model builders by short name (``model.builder: mlp`` = ``raymlops.models:mlp``).
+BUILDERS: dict[str, Callable[..., Any]] = {"mlp": mlp}

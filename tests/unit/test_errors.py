@@ -6,6 +6,8 @@ from raymlops import errors
 
 EXAMPLES = {
     errors.RaymlopsError: {"message": "boom"},
+    errors.LimitExceededError: {"field": "body", "size": 2000, "limit": 1000, "unit": "bytes"},
+    errors.RolloutError: {"model": "penguins", "problem": "a rollout of v3 is already running"},
     errors.ConfigError: {"file": "train.yaml", "problems": [("train.epochs", "must be > 0")]},
     errors.DataError: {"path": "data/x.parquet", "problem": "no such file"},
     errors.StorageError: {"uri": "s3://b/k", "problem": "denied"},

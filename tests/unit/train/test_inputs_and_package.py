@@ -5,13 +5,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from raymlops.config import DataConfig, PrepareConfig, TrainConfig, load_config
+from raymlops.config import PrepareConfig, TrainConfig, load_config
 from raymlops.data import prepare_dataset
 from raymlops.errors import ConfigError, DataError
 from raymlops.models import build_model, resolve_builder
 from raymlops.train.package import ModelSpec, Predictor, state_dict_of, write_artifact
 from raymlops.train.release import evaluate
-from raymlops.train.trainer import preprocess_fn, prepare_inputs
+from raymlops.train.trainer import prepare_inputs, preprocess_fn
 
 
 @pytest.fixture(scope="module")

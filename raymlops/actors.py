@@ -1,0 +1,58 @@
+"""Names of raymlops's per-model actors, their namespace, and the lookup every caller shares.
+
+The drift monitor and the rollout controller are detached, named actors, so any process
+of the cluster (a replica, a job, the CLI's driver) finds them by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The Ray namespace of every raymlops actor.
+NAMESPACE = "raymlops"
+
+
+def monitor_name(model: str) -> str:
+    """The actor name of a model's drift monitor."""
+    return f"raymlops-monitor-{model}"
+
+
+def controller_name(model: str) -> str:
+    """The actor name of a model's rollout controller."""
+    return f"raymlops-rollout-{model}"
+
+
+def find_actor(name: str, what: str) -> Any:
+    """The named actor's handle. Needs a connected Ray driver.
+
+    Args:
+        name: the actor's name (see :func:`monitor_name`, :func:`controller_name`).
+        what: what it is, for the error (e.g. ``drift monitor of model penguins``).
+
+    Raises:
+        NotFoundError: no such actor is alive.
+    """
+    import ray
+
+    from raymlops.errors import NotFoundError
+
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        raise NotFoundError(what=what, name=name) from None
+
+
+def schedule_own(method: str) -> None:
+    """From an actor's ``__init__``: call its own ``method`` once the actor is up. A restarted
+    actor runs ``__init__`` again, so its background loops come back without any caller (a
+    task's retries belong to the process that submitted it, which may be long gone). Outside
+    an actor (a plain instance in tests) this does nothing."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    try:
+        actor = ray.get_runtime_context().current_actor
+    except RuntimeError:  # not inside an actor
+        return
+    getattr(actor, method).remote()
