@@ -47,11 +47,11 @@ class RecordCollector:
     def __init__(self, keep: bool = True) -> None:
         self.keep = keep
         self.rows = 0
-        self.batches: list[dict[str, list]] = []
+        self.batches: list = []
 
-    def ingest(self, batch: dict[str, list]) -> None:
+    def ingest(self, batch) -> None:
         """Take one columnar batch (the RecordSink protocol's ``actor`` method)."""
-        from raymlops.serve.records import batch_rows
+        from raymlops.records import batch_rows
 
         self.rows += batch_rows(batch)
         if self.keep:
@@ -62,10 +62,10 @@ class RecordCollector:
         return self.rows
 
     def columns(self) -> dict[str, list]:
-        """Every kept row, as one columnar batch."""
-        from raymlops.serve.records import concat_batches
+        """Every kept row, as columns (name → values)."""
+        from raymlops.records import as_record_batch, concat_batches
 
-        return concat_batches(self.batches)
+        return concat_batches([as_record_batch(b) for b in self.batches]).to_pydict()
 
 
 def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):
@@ -88,8 +88,7 @@ def remove_served_model(model: str, addresses, app_name: str | None = None) -> N
     Needs a connected Ray driver."""
     import ray
 
-    from raymlops.monitor.actor import NAMESPACE, monitor_name
-    from raymlops.serve.controller import controller_name
+    from raymlops.actors import NAMESPACE, controller_name, monitor_name
     from raymlops.serve.deploy import undeploy
 
     undeploy(app_name or model, addresses)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from raymlops.data.schema import DatasetSchema
-from raymlops.monitor.detectors import (PREDICTION, MMDTest, TabularReference, build_feature_drift, online_input)
-from raymlops.monitor.window import Window
+from raymlops.monitor.detectors import MMDTest, TabularReference, build_feature_drift, online_input
+from raymlops.monitor.window import PREDICTION, Window
 from raymlops.types import DriftReport
 
 
@@ -77,7 +78,7 @@ class VersionChecker:
         self.output = build_feature_drift(self.backend, output_reference, self.p_val, self.correction)
         self._mmd: MMDTest | None = None
         self.windows_checked = 0
-        self.online = None  # a calibrated online detector, set by the owner when ready
+        self.online: Any = None  # a calibrated online detector, set by the owner when ready
 
     def _report(self, detector: str, backend: str, p_values: dict, distances: dict, threshold: float, drift: bool,
                 rows: int, started: float) -> DriftReport:
@@ -86,11 +87,9 @@ class VersionChecker:
 
     def check(self, window: Window) -> list[DriftReport]:
         """Run the detectors due for this window."""
-        reports = []
+        reports: list[DriftReport] = []
         self.windows_checked += 1
-        features = {name: window.columns.get(name, [None] * window.rows) for name in self.reference.features}
-        if any(value is None for values in features.values() for value in values):
-            features = _complete_rows(features)
+        features = complete_rows(window.table, self.reference.features)
         rows = len(next(iter(features.values()), []))
         if rows == 0:
             return reports
@@ -101,7 +100,8 @@ class VersionChecker:
                                         test.drift, rows, started))
         if self.cadence.get("output", True):
             started = time.perf_counter()
-            test = self.output.test({PREDICTION: [str(p) for p in window.columns[PREDICTION]]})
+            predictions = window.table.column(PREDICTION).cast(pa.string()).to_numpy(zero_copy_only=False)
+            test = self.output.test({PREDICTION: predictions})
             reports.append(self._report("output", self.output.name, {"prediction": test.p_values[PREDICTION]},
                                         {"prediction": test.distances[PREDICTION]}, test.threshold, test.drift,
                                         window.rows, started))
@@ -120,13 +120,13 @@ class VersionChecker:
         """Feed a sample of the window's rows to the online detector, row by row; report what it saw."""
         if self.online is None:
             return None
-        features = _complete_rows({name: window.columns.get(name, []) for name in self.reference.features})
+        features = complete_rows(window.table, self.reference.features)
         rows = len(next(iter(features.values()), []))
         chosen = np.where(rng.random(rows) < sample_rate)[0]
         if len(chosen) == 0:
             return None
         started = time.perf_counter()
-        x = online_input(kind, self.reference, {k: [v[i] for i in chosen] for k, v in features.items()})
+        x = online_input(kind, self.reference, {k: v[chosen] for k, v in features.items()})
         detected, statistic, threshold = False, 0.0, float("nan")
         for row in x:
             result = self.online.predict(row)["data"]
@@ -138,12 +138,12 @@ class VersionChecker:
         return self._report("online", "alibi", {}, {"online": statistic}, threshold, detected, len(chosen), started)
 
 
-def _complete_rows(features: dict[str, list]) -> dict[str, list]:
-    """Only the rows where every feature has a value."""
-    names = list(features)
-    rows = zip(*(features[name] for name in names))
-    kept = [row for row in rows if all(value is not None for value in row)]
-    return {name: [row[i] for row in kept] for i, name in enumerate(names)}
+def complete_rows(table: pa.Table, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` over the rows where every one has a value (none when one is absent)."""
+    if any(name not in table.column_names for name in names):
+        return {name: np.array([]) for name in names}
+    complete = table.select(names).drop_null()
+    return {name: complete.column(name).to_numpy(zero_copy_only=False) for name in names}
 
 
 @dataclass
@@ -162,6 +162,14 @@ class DriftStates:
         previous = self.states.get(key, False)
         self.states[key] = report.drift
         return previous != report.drift
+
+    def restore(self, events) -> None:
+        """Take the drift state from the registry's ``drift_detected`` / ``drift_cleared`` events,
+        oldest first: the events are the truth, so no event is ever written twice."""
+        for event in events:
+            detector = (event.payload or {}).get("detector")
+            if detector and event.version is not None:
+                self.states[self.key(event.version, detector)] = event.kind == "drift_detected"
 
     def drifting(self, version: int) -> list[str]:
         """The detectors that currently say ``version`` drifts."""

@@ -13,15 +13,13 @@ detectors see numeric features standardised by the reference and categorical one
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from raymlops.errors import ConfigError, NotAvailableError
-
-PREDICTION = "__prediction__"
+from raymlops.errors import NotAvailableError
+from raymlops.plugins import load_plugin
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class TabularReference:
     values: dict[str, np.ndarray]
 
     @classmethod
-    def build(cls, columns: dict[str, Sequence], numeric: list[str], categorical: list[str]) -> TabularReference:
+    def build(cls, columns: Mapping[str, Any], numeric: list[str], categorical: list[str]) -> TabularReference:
         categories = {name: sorted({str(v) for v in columns[name]}) for name in categorical}
         values = {name: np.asarray(columns[name], dtype=np.float64) for name in numeric}
         for name in categorical:
@@ -70,7 +68,7 @@ class TabularReference:
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
-    def coded(self, columns: dict[str, Sequence]) -> dict[str, np.ndarray]:
+    def coded(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """A window's columns coded like the reference."""
         out = {name: np.asarray(columns[name], dtype=np.float64) for name in self.numeric}
         for name in self.categorical:
@@ -114,7 +112,7 @@ class FeatureDrift(Protocol):
 
     name: str
 
-    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+    def test(self, window: Mapping[str, Any]) -> FeatureTest:
         """Test a window (feature name → values)."""
 
 
@@ -126,7 +124,7 @@ class ScipyFeatureDrift:
     def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
         self.reference, self.p_val, self.correction = reference, p_val, correction
 
-    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+    def test(self, window: Mapping[str, Any]) -> FeatureTest:
         from scipy.stats import chi2_contingency, ks_2samp
 
         coded = self.reference.coded(window)
@@ -164,7 +162,7 @@ class AlibiFeatureDrift:
         self.detector = TabularDrift(reference.matrix(reference.values), p_val=p_val, correction=correction,
                                      categories_per_feature=categorical or None)
 
-    def test(self, window: dict[str, Sequence]) -> FeatureTest:
+    def test(self, window: Mapping[str, Any]) -> FeatureTest:
         result = self.detector.predict(self.reference.matrix(self.reference.coded(window)), drift_type="batch",
                                        return_p_val=True, return_distance=True)["data"]
         names = self.reference.features
@@ -183,14 +181,7 @@ def build_feature_drift(backend: str, reference: TabularReference, p_val: float,
     Raises:
         ConfigError: an unknown backend.
     """
-    if backend in BACKENDS:
-        cls = BACKENDS[backend]
-    elif ":" in backend:
-        module, _, attr = backend.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        raise ConfigError(file="<detector config>", problems=[
-            ("backend", f"unknown drift backend {backend!r}; use one of {sorted(BACKENDS)} or package.module:Class")])
+    cls = load_plugin(backend, BACKENDS, "backend", "<detector config>")
     return cls(reference, p_val, correction)
 
 
@@ -206,7 +197,7 @@ class MMDTest:
             x_ref = x_ref[np.random.default_rng(seed).choice(len(x_ref), rows, replace=False)]
         self.detector = MMDDrift(x_ref, backend="pytorch", p_val=p_val, n_permutations=n_permutations)
 
-    def test(self, window: dict[str, Sequence]) -> dict[str, Any]:
+    def test(self, window: Mapping[str, Any]) -> dict[str, Any]:
         result = self.detector.predict(self.reference.embedding(self.reference.coded(window)))["data"]
         return {"p_value": float(result["p_val"]), "distance": float(result["distance"]),
                 "threshold": float(result["threshold"]), "drift": bool(result["is_drift"])}
@@ -229,7 +220,7 @@ def build_online(kind: str, reference: TabularReference, rows: int, ert: float, 
     return CVMDriftOnline(numeric, ert=ert, window_sizes=[window_size], n_bootstraps=n_bootstraps, verbose=False)
 
 
-def online_input(kind: str, reference: TabularReference, window: dict[str, Sequence]) -> np.ndarray:
+def online_input(kind: str, reference: TabularReference, window: Mapping[str, Any]) -> np.ndarray:
     """Rows for an online detector built by :func:`build_online`."""
     x = reference.embedding(reference.coded(window))
     return x if kind == "mmd" else x[:, :len(reference.numeric)]

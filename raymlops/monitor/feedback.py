@@ -1,8 +1,10 @@
 """Feedback labels joined to logged predictions, per-version accuracy, and the labelled rows
 retraining learns from. Pure.
 
-The monitor remembers the last ``capacity`` answered requests (version, prediction, features);
-a label for a request id it does not remember is refused, never guessed.
+The monitor remembers the last ``capacity`` answered requests: for each request id its
+version, its predictions and a zero-copy slice of the record batch that carried its rows.
+A label for a request id it does not remember is refused, never guessed; feature values are
+read out of the slice only when a label arrives.
 """
 
 from __future__ import annotations
@@ -11,9 +13,31 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from raymlops.serve.records import FEATURE_PREFIX
+import numpy as np
+import pyarrow as pa
+
+from raymlops.errors import InvalidRequestError, NotFoundError
+from raymlops.records import FEATURE_PREFIX, as_view
 
 LIVE_ARMS = ("stable", "canary", "pinned")
+
+
+@dataclass
+class Answer:
+    """One answered request: its version, predictions and rows."""
+
+    version: int
+    predictions: list[Any]
+    rows: list[pa.RecordBatch]
+
+    def features(self) -> list[dict[str, Any]]:
+        """The request's feature values, row by row (read only when labelled)."""
+        out = []
+        for rows in self.rows:
+            names = [n for n in rows.schema.names if n.startswith(FEATURE_PREFIX)]
+            for row in rows.select(names).to_pylist():
+                out.append({name[len(FEATURE_PREFIX):]: value for name, value in row.items()})
+        return out
 
 
 @dataclass
@@ -26,17 +50,27 @@ class FeedbackJoin:
     outcomes: dict[int, deque] = field(default_factory=dict)
     labelled_rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, batch: dict[str, list]) -> None:
-        """Remember the answered rows of a record batch (shadow answers are never returned, so never labelled)."""
-        features = [name for name in batch if name.startswith(FEATURE_PREFIX)]
-        for i, request_id in enumerate(batch.get("request_id", [])):
-            if batch["arm"][i] not in LIVE_ARMS or batch["prediction"][i] is None or (batch["status"][i] or 0) >= 400:
-                continue
-            row = {name[len(FEATURE_PREFIX):]: batch[name][i] for name in features}
-            # one request may hold several rows: keep them in order under its id
-            entry = self.answers.setdefault(request_id, (batch["version"][i], [], []))
-            entry[1].append(batch["prediction"][i])
-            entry[2].append(row)
+    def add(self, records: Any) -> None:
+        """Remember the answered rows of a record batch or view (shadow answers are never
+        returned, so never labelled)."""
+        view = as_view(records)
+        if view.num_rows == 0 or "arm" not in view.batch.schema.names:
+            return
+        keep = view.answered & np.isin(view.column("arm"), LIVE_ARMS)
+        if not keep.any():
+            return
+        kept = view.batch if keep.all() else view.batch.filter(pa.array(keep))
+        ids = view.column("request_id")[keep]
+        versions, predictions = view.versions[keep], view.column("prediction")[keep]
+        # the rows of one request are contiguous in a batch: one entry per run of equal ids
+        starts = np.concatenate([[0], np.nonzero(ids[1:] != ids[:-1])[0] + 1, [len(ids)]])
+        for start, stop in zip(starts[:-1].tolist(), starts[1:].tolist()):
+            request_id = ids[start]
+            entry = self.answers.get(request_id)
+            if entry is None:
+                entry = self.answers[request_id] = Answer(int(versions[start]), [], [])
+            entry.predictions.extend(predictions[start:stop].tolist())
+            entry.rows.append(kept.slice(start, stop - start))
             self.answers.move_to_end(request_id)
         while len(self.answers) > self.capacity:
             self.answers.popitem(last=False)
@@ -47,25 +81,30 @@ class FeedbackJoin:
 
     def label(self, items: list[tuple[str, list[str]]], now: float, label_column: str) -> int:
         """Join labels (one per row of each request) to their answers; returns the rows labelled.
+        All or nothing: nothing is recorded unless every item fits.
 
         Raises:
-            KeyError: an unknown request id (check with :meth:`unknown` first).
-            ValueError: a request got a different number of labels than it had rows.
+            NotFoundError: request ids this join does not remember (named, up to 20).
+            InvalidRequestError: a request got a different number of labels than it had rows.
         """
+        unknown = self.unknown([request_id for request_id, _ in items])
+        if unknown:
+            raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(unknown[:20]))
         for request_id, labels in items:
-            if len(labels) != len(self.answers[request_id][1]):
-                raise ValueError(f"request {request_id} had {len(self.answers[request_id][1])} rows, "
-                                 f"got {len(labels)} labels")
-        rows = 0
+            rows = len(self.answers[request_id].predictions)
+            if len(labels) != rows:
+                raise InvalidRequestError(field="labels", problem=f"request {request_id} had {rows} rows, got "
+                                          f"{len(labels)} labels (nothing was recorded)")
+        count = 0
         for request_id, labels in items:
-            version, predictions, features = self.answers[request_id]
-            outcomes = self.outcomes.setdefault(int(version), deque(maxlen=self.window))
-            for label, prediction, row in zip(labels, predictions, features):
+            answer = self.answers[request_id]
+            outcomes = self.outcomes.setdefault(answer.version, deque(maxlen=self.window))
+            for label, prediction, row in zip(labels, answer.predictions, answer.features()):
                 outcomes.append((now, label == prediction))
-                self.labelled_rows.append({**row, label_column: label, "__version__": int(version),
+                self.labelled_rows.append({**row, label_column: label, "__version__": answer.version,
                                            "__request_id__": request_id, "__time__": now})
-                rows += 1
-        return rows
+                count += 1
+        return count
 
     def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
         """Per version: labelled rows and accuracy since a UNIX time."""

@@ -1,8 +1,9 @@
 """Per-version health stats from the prediction stream (count, error rate, latency
 percentiles, prediction distribution) over any recent period. Pure.
 
-Each version keeps its last ``max_rows`` rows (time, status, latency, prediction); the rollout
-controller asks for the stats since its step began.
+Each version keeps its last ``max_rows`` rows as column chunks (time, status, latency,
+prediction), appended a batch at a time; the rollout controller asks for the stats since
+its step began.
 """
 
 from __future__ import annotations
@@ -12,15 +13,55 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raymlops.records import as_view
 from raymlops.types import ArmStats
 
+COLUMNS = ("time", "status", "latency_ms", "prediction")
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
+
+def filled(batch: pa.RecordBatch, name: str, fill: Any) -> np.ndarray:
+    """A numeric column as numpy with its nulls (or its absence) replaced by ``fill``."""
+    if name not in batch.schema.names:
+        return np.full(batch.num_rows, fill)
+    values = batch.column(name)
+    if pa.types.is_null(values.type):
+        return np.full(batch.num_rows, fill)
+    return pc.fill_null(values, fill).to_numpy(zero_copy_only=False)
+
+
+def percentile(sorted_values: list[float] | np.ndarray, q: float) -> float | None:
     """The q-quantile (0..1) of already sorted values by the nearest-rank method; None when empty."""
-    if not sorted_values:
+    if len(sorted_values) == 0:
         return None
     index = min(max(math.ceil(q * len(sorted_values)) - 1, 0), len(sorted_values) - 1)
-    return sorted_values[index]
+    return float(sorted_values[index])
+
+
+@dataclass
+class VersionRows:
+    """The recent rows of one version as column chunks, at most ``max_rows`` rows in all."""
+
+    max_rows: int
+    chunks: deque = field(default_factory=deque)
+    rows: int = 0
+
+    def append(self, chunk: dict[str, np.ndarray]) -> None:
+        size = len(chunk["time"])
+        self.chunks.append(chunk)
+        self.rows += size
+        while self.rows - len(self.chunks[0]["time"]) >= self.max_rows:
+            self.rows -= len(self.chunks.popleft()["time"])
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every kept row (the newest ``max_rows``), one array per column."""
+        if not self.chunks:
+            return {name: np.array([]) for name in COLUMNS}
+        joined = {name: np.concatenate([c[name] for c in self.chunks]) for name in COLUMNS}
+        return {name: values[-self.max_rows:] for name, values in joined.items()}
 
 
 @dataclass
@@ -28,46 +69,62 @@ class HealthStats:
     """Recent rows of every version."""
 
     max_rows: int = 20_000
-    rows: dict[int, deque] = field(default_factory=dict)
+    rows: dict[int, VersionRows] = field(default_factory=dict)
     totals: Counter = field(default_factory=Counter)
 
-    def add(self, batch: dict[str, list]) -> None:
-        """Take a columnar record batch (every status counts, rejected rows included)."""
-        versions = batch.get("version", [])
-        times, statuses = batch.get("time", []), batch.get("status", [])
-        latencies, predictions = batch.get("latency_ms", []), batch.get("prediction", [])
-        for i, version in enumerate(versions):
-            if version is None:
-                continue
-            version = int(version)
-            rows = self.rows.get(version)
-            if rows is None:
-                rows = self.rows[version] = deque(maxlen=self.max_rows)
-            rows.append((times[i], statuses[i], latencies[i], predictions[i]))
-            self.totals[version] += 1
+    def add(self, records: Any) -> None:
+        """Take a record batch or view (every status counts, rejected rows included)."""
+        view = as_view(records)
+        known = view.versions >= 0
+        if not known.any():
+            return
+        batch = view.batch
+        values = {"time": filled(batch, "time", 0.0).astype(np.float64),
+                  "status": filled(batch, "status", 0).astype(np.int64),
+                  "latency_ms": filled(batch, "latency_ms", np.nan).astype(np.float64),
+                  "prediction": view.column("prediction")}
+        versions = view.versions
+        for version in np.unique(versions[known]):
+            mask = versions == version
+            rows = self.rows.setdefault(int(version), VersionRows(self.max_rows))
+            rows.append({name: values[name][mask] for name in COLUMNS})
+            self.totals[int(version)] += int(np.count_nonzero(mask))
 
     def stats(self, version: int, since: float | None = None) -> ArmStats:
         """Stats of ``version`` since a UNIX time (default: every kept row)."""
         since = since if since is not None else 0.0
-        selected = [row for row in self.rows.get(version, ()) if row[0] >= since]
-        errors = sum(1 for _, status, _, _ in selected if (status or 0) >= 500)
-        answered = sorted(latency for _, status, latency, _ in selected if (status or 0) < 400 and latency is not None)
-        predictions = Counter(str(p) for _, status, _, p in selected if p is not None and (status or 0) < 400)
-        return ArmStats(version=version, requests=len(selected), errors=errors,
-                        error_rate=errors / len(selected) if selected else 0.0,
+        kept = self.rows.get(version)
+        cols = kept.columns() if kept is not None else {name: np.array([]) for name in COLUMNS}
+        recent = cols["time"] >= since
+        statuses, latencies, predictions = cols["status"][recent], cols["latency_ms"][recent], cols["prediction"][recent]
+        requests = int(np.count_nonzero(recent))
+        errors = int(np.count_nonzero(statuses >= 500))
+        ok = statuses < 400
+        answered = np.sort(latencies[ok & ~np.isnan(latencies)]) if requests else np.array([])
+        counted = Counter(str(p) for p in predictions[ok] if p is not None)
+        return ArmStats(version=version, requests=requests, errors=errors,
+                        error_rate=errors / requests if requests else 0.0,
                         latency_p50_ms=percentile(answered, 0.5), latency_p99_ms=percentile(answered, 0.99),
-                        predictions=dict(predictions), since=since)
+                        predictions=dict(counted), since=since)
 
     def all(self, since: float | None = None) -> dict[int, ArmStats]:
         """Stats of every version seen."""
         return {version: self.stats(version, since) for version in sorted(self.rows)}
 
     def state(self) -> dict[str, Any]:
-        """What a snapshot keeps."""
-        return {"rows": {v: list(rows) for v, rows in self.rows.items()}, "totals": dict(self.totals)}
+        """What a snapshot keeps (plain lists)."""
+        return {"columns": {v: {name: values.tolist() for name, values in rows.columns().items()}
+                            for v, rows in self.rows.items()},
+                "totals": dict(self.totals)}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take back a snapshot."""
-        self.rows = {int(v): deque((tuple(r) for r in rows), maxlen=self.max_rows) for v, rows in state["rows"].items()}
+        self.rows = {}
+        for v, saved in state.get("columns", {}).items():
+            rows = self.rows[int(v)] = VersionRows(self.max_rows)
+            if saved["time"]:
+                rows.append({"time": np.asarray(saved["time"], dtype=np.float64),
+                             "status": np.asarray(saved["status"], dtype=np.int64),
+                             "latency_ms": np.asarray(saved["latency_ms"], dtype=np.float64),
+                             "prediction": np.asarray(saved["prediction"], dtype=object)})
         self.totals = Counter({int(v): n for v, n in state["totals"].items()})
-

@@ -10,26 +10,14 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from raymlops import filesystem
 from raymlops.errors import StorageError
-
-
-def write_atomically(uri: str, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never half of one (temp + move)."""
-    fs, path = filesystem.resolve(uri)
-    parent = path.rsplit("/", 1)[0]
-    try:
-        if parent:
-            fs.create_dir(parent, recursive=True)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        with fs.open_output_stream(temporary) as stream:
-            stream.write(data)
-        fs.move(temporary, path)
-    except OSError as exc:
-        raise StorageError(uri=uri, problem=f"cannot write ({exc})") from None
+from raymlops.records import as_view
 
 
 class MonitorStore:
@@ -44,7 +32,7 @@ class MonitorStore:
 
     def write_snapshot(self, state: dict[str, Any]) -> None:
         """Save the monitor's state (windows, online detectors' state, counters, drift states)."""
-        write_atomically(self.snapshot_uri, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        filesystem.write_atomically(self.snapshot_uri, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
     def read_snapshot(self) -> dict[str, Any] | None:
         """The last snapshot, or None when there is none."""
@@ -63,17 +51,7 @@ class MonitorStore:
 
     def save_online(self, version: int, settings: dict[str, Any], detector) -> None:
         """Keep a freshly calibrated online detector with the version."""
-        write_atomically(self.online_uri(version, settings), pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _table(columns: dict[str, list]) -> pa.Table:
-    arrays = {}
-    for name, values in columns.items():
-        try:
-            arrays[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
-    return pa.table(arrays)
+        filesystem.write_atomically(self.online_uri(version, settings), pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class PredictionLog:
@@ -91,9 +69,9 @@ class PredictionLog:
         self.rows = 0
         self.written = 0
 
-    def add(self, batch: dict[str, list]) -> None:
-        """Buffer a columnar record batch."""
-        table = _table(batch)
+    def add(self, records: Any) -> None:
+        """Buffer a record batch or view (kept as it came: no copy, no conversion)."""
+        table = pa.Table.from_batches([as_view(records).batch])
         self.batches.append(table)
         self.rows += table.num_rows
 
@@ -103,11 +81,13 @@ class PredictionLog:
             return 0
         table = pa.concat_tables(self.batches, promote_options="permissive")
         self.batches, self.rows = [], 0
-        versions = table.column("version").to_pylist()
-        dates = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d") for t in table.column("time").to_pylist()]
-        groups: dict[tuple, list[int]] = {}
-        for i, key in enumerate(zip(versions, dates)):
-            groups.setdefault(key, []).append(i)
+        versions = pc.fill_null(table.column("version"), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        seconds = pc.fill_null(table.column("time"), 0.0).to_numpy(zero_copy_only=False)
+        days = (seconds // 86400).astype(np.int64)
+        groups: dict[tuple, np.ndarray] = {}
+        for version, day in np.unique(np.stack([versions, days], axis=1), axis=0).tolist():
+            date = datetime.fromtimestamp(day * 86400, timezone.utc).strftime("%Y-%m-%d")
+            groups[(version if version >= 0 else None, date)] = np.nonzero((versions == version) & (days == day))[0]
         stamp = time.strftime("%Y%m%dT%H%M%S")
         for (version, date), indices in groups.items():
             part = table.take(pa.array(indices))
@@ -115,7 +95,7 @@ class PredictionLog:
                                   f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet")
             sink = io.BytesIO()
             pq.write_table(part, sink, row_group_size=self.row_group_size)
-            write_atomically(uri, sink.getvalue())
+            filesystem.write_atomically(uri, sink.getvalue())
         self.written += table.num_rows
         return table.num_rows
 
@@ -128,7 +108,7 @@ def write_labelled_rows(root: str, rows: list[dict[str, Any]]) -> int:
     names = list(dict.fromkeys(name for row in rows for name in row))
     sink = io.BytesIO()
     pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in names}), sink)
-    write_atomically(filesystem.join(root, f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"),
+    filesystem.write_atomically(filesystem.join(root, f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"),
                      sink.getvalue())
     return len(rows)
 

@@ -1,26 +1,17 @@
-"""The prediction stream: every answered request becomes rows of PredictionRecords, buffered
-in the replica and flushed in columnar batches to a pluggable sink, fire-and-forget. Pure.
+"""A replica's record buffer: every answered request becomes rows, appended column by column
+and drained as one :mod:`raymlops.records` batch (a pyarrow ``RecordBatch``). No Ray here.
 
-A batch is a dict of equally long lists: the request columns of :data:`RECORD_FIELDS`,
-``prediction`` and ``confidence`` per row, and one ``f.<feature>`` column per input
-feature (``None`` where a row has no value, e.g. a rejected request). The buffer is
-bounded: when the sink is slow and it is full, new rows are dropped and counted — a
-request never waits for monitoring.
+The buffer is bounded: when the sink is slow and it is full, new rows are dropped and
+counted — a request never waits for monitoring.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from raymlops.types import PredictionRecord
-
-#: Per-request columns, repeated on every row of the request.
-RECORD_FIELDS = ("request_id", "time", "model", "version", "arm", "latency_ms", "status")
-#: Per-row columns.
-ROW_FIELDS = ("prediction", "confidence")
-FEATURE_PREFIX = "f."
+from raymlops.records import FEATURE_PREFIX, RECORD_FIELDS, RecordBatch, to_record_batch
 
 
 @dataclass
@@ -66,7 +57,7 @@ class RecordBuffer:
         for name, values in given.items():
             self._column(name).extend(values)
         self.size += taken
-        for name, column in self.columns.items():
+        for column in self.columns.values():
             if len(column) < self.size:  # a feature this request did not have
                 column.extend([None] * (self.size - len(column)))
         return rows - taken
@@ -78,36 +69,7 @@ class RecordBuffer:
         now = clock if clock is not None else time.monotonic()
         return self.size >= self.flush_rows or (now - (self.oldest or now)) * 1000 >= self.flush_ms
 
-    def drain(self) -> dict[str, list]:
-        """Take every buffered row as one columnar batch and empty the buffer."""
-        batch, self.columns, self.size, self.oldest = self.columns, {}, 0, None
-        return batch
-
-
-def batch_rows(batch: dict[str, list]) -> int:
-    """The number of rows of a columnar batch."""
-    return len(next(iter(batch.values()), []))
-
-
-def concat_batches(batches: list[dict[str, list]]) -> dict[str, list]:
-    """Several columnar batches as one, ``None`` where a batch lacks a column."""
-    columns: dict[str, list] = {}
-    size = 0
-    for batch in batches:
-        for name, values in batch.items():
-            columns.setdefault(name, [None] * size).extend(values)
-        size += batch_rows(batch)
-        for column in columns.values():
-            column.extend([None] * (size - len(column)))
-    return columns
-
-
-def records_of(batch: dict[str, list]) -> Iterator[PredictionRecord]:
-    """The rows of a columnar batch as :class:`PredictionRecord` objects (for tools and tests;
-    consumers on the hot path should stay columnar)."""
-    features = [name for name in batch if name.startswith(FEATURE_PREFIX)]
-    for i in range(batch_rows(batch)):
-        yield PredictionRecord(
-            **{name: batch[name][i] for name in RECORD_FIELDS + ROW_FIELDS},
-            features={name[len(FEATURE_PREFIX):]: batch[name][i] for name in features},
-        )
+    def drain(self) -> RecordBatch:
+        """Take every buffered row as one record batch and empty the buffer."""
+        columns, self.columns, self.size, self.oldest = self.columns, {}, 0, None
+        return to_record_batch(columns)

@@ -9,13 +9,14 @@ keep up drops and counts, it never makes a request wait.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from typing import Any, Protocol
 
 from raymlops.errors import ConfigError
-from raymlops.serve.records import RecordBuffer, batch_rows
+from raymlops.plugins import load_plugin
+from raymlops.records import RecordBatch, batch_rows
+from raymlops.serve.buffer import RecordBuffer
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 class RecordSink(Protocol):
     """Where flushed batches go (the drift monitor actor, a file, a test collector)."""
 
-    def send(self, batch: dict[str, list]) -> None:
+    def send(self, batch: RecordBatch) -> None:
         """Accept one columnar batch without blocking (fire-and-forget)."""
 
     def failed_rows(self) -> int:
@@ -31,12 +32,14 @@ class RecordSink(Protocol):
 
     # Optional: ``async def settle(self, timeout_s: float) -> None`` waits until what was sent
     # has been delivered (or failed); a sink without it is taken as settled at once.
+    # Optional: ``def ready(self) -> bool`` says whether it takes another batch now; while it
+    # says no, rows wait in the replica's bounded buffer (a sink without it is always ready).
 
 
 class NullSink:
     """Discards every batch (the stream still counts rows and drops)."""
 
-    def send(self, batch: dict[str, list]) -> None:
+    def send(self, batch: RecordBatch) -> None:
         """Discard the batch."""
 
     def failed_rows(self) -> int:
@@ -94,15 +97,23 @@ class ActorSink:
                 self._actor = None  # look it up again: it may have been restarted under a new handle
                 log.warning("record sink: %s rows not delivered to %s: %s", rows, self.actor_name, exc)
 
-    def send(self, batch: dict[str, list]) -> None:
+    def send(self, batch: RecordBatch) -> None:
         """Send the batch, or count it as failed when the actor is missing or backed up."""
         self._reap()
         rows = batch_rows(batch)
         actor = self._target()
         if actor is None or len(self._pending) >= self.max_pending:
             self._failed += rows
+            why = "no actor" if actor is None else f"{len(self._pending)} calls already in flight"
+            log.warning("record sink: %s rows not sent to %s (%s)", rows, self.actor_name, why)
             return
         self._pending[getattr(actor, self.method).remote(batch)] = rows
+
+    def ready(self) -> bool:
+        """Whether another call may go out now (fewer than ``max_pending`` in flight): until then
+        the stream keeps its rows in its bounded buffer and sends them together later."""
+        self._reap()
+        return len(self._pending) < self.max_pending
 
     def failed_rows(self) -> int:
         """Rows not delivered so far (failed calls, missing actor, too many calls in flight)."""
@@ -127,17 +138,7 @@ def build_sink(name: str, options: dict[str, Any] | None = None) -> RecordSink:
         ConfigError: unknown name, unimportable class or bad options.
     """
     options = options or {}
-    if name in SINKS:
-        cls = SINKS[name]
-    elif ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(file="<serve config>", problems=[("records.sink", f"cannot import {name}: {exc}")]) from None
-    else:
-        raise ConfigError(file="<serve config>", problems=[
-            ("records.sink", f"unknown sink {name!r}; use one of {sorted(SINKS)} or package.module:Class")])
+    cls = load_plugin(name, SINKS, "records.sink", "<serve config>")
     try:
         return cls(**options)
     except TypeError as exc:
@@ -175,13 +176,17 @@ class RecordStream:
             if self.buffer.due():
                 self.flush()
 
-    def flush(self) -> int:
-        """Send whatever is buffered now; returns the number of rows handed to the sink."""
+    def flush(self, force: bool = False) -> int:
+        """Send whatever is buffered now, unless the sink is not ready for more (``force``: send
+        anyway); returns the number of rows handed to the sink."""
         if self.buffer.size == 0:
             return 0
-        batch = self.buffer.drain()
-        rows = batch_rows(batch)
+        ready = getattr(self.sink, "ready", None)
+        if not force and ready is not None and not ready():
+            return 0  # the rows wait in the bounded buffer; a full buffer drops and counts
+        rows = self.buffer.size
         try:
+            batch = self.buffer.drain()
             self.sink.send(batch)
         except Exception as exc:  # noqa: BLE001 - monitoring failures are counted, never raised to callers
             self.send_errors += rows
@@ -194,8 +199,10 @@ class RecordStream:
         """Flush, then wait until the sink has delivered everything sent so far: what a caller
         needs before asking the consumer about these rows (calls to an async actor from one
         replica are not processed in the order they were sent)."""
-        self.flush()
         settle = getattr(self.sink, "settle", None)
+        if settle is not None:
+            await settle(timeout_s)  # what is in flight first, so the rest goes out at once
+        self.flush(force=True)
         if settle is not None:
             await settle(timeout_s)
 
@@ -209,4 +216,4 @@ class RecordStream:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self.flush()
+        self.flush(force=True)

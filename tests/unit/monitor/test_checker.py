@@ -1,4 +1,5 @@
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from raymlops.config import DetectorCadence, ShiftConfig, SynthConfig
@@ -12,8 +13,8 @@ SCHEMA = synth_schema(CFG)
 
 def window(table, start, rows, prediction="0"):
     w = Window(version=1, started=0.0)
-    for i in range(start, start + rows):
-        w.add_row({**{n: table.column(n)[i].as_py() for n in SCHEMA.feature_names}, "__prediction__": prediction})
+    rows_table = table.select(SCHEMA.feature_names).slice(start, rows)
+    w.append(rows_table.append_column("__prediction__", pa.array([prediction] * rows)))
     return w
 
 

@@ -6,8 +6,14 @@ import pytest
 
 from raymlops.config import ShiftConfig, SynthConfig
 from raymlops.data.synth import generate
-from raymlops.monitor.detectors import (AlibiFeatureDrift, ScipyFeatureDrift, TabularReference, build_feature_drift,
-                                        code, corrected)
+from raymlops.monitor.detectors import (
+    AlibiFeatureDrift,
+    ScipyFeatureDrift,
+    TabularReference,
+    build_feature_drift,
+    code,
+    corrected,
+)
 
 NUMERIC = [f"x{i}" for i in range(18)]
 CATEGORICAL = ["c0", "c1"]

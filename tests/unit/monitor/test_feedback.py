@@ -1,5 +1,6 @@
 import pytest
 
+from raymlops.errors import InvalidRequestError, NotFoundError
 from raymlops.monitor.feedback import FeedbackJoin
 
 
@@ -29,7 +30,7 @@ def test_multi_row_requests_need_one_label_per_row():
     join = FeedbackJoin()
     join.add({"request_id": ["r", "r"], "version": [1, 1], "arm": ["stable"] * 2, "status": [200] * 2,
               "prediction": ["a", "b"], "f.x": [1.0, 2.0]})
-    with pytest.raises(ValueError, match="2 rows"):
+    with pytest.raises(InvalidRequestError, match="2 rows"):
         join.label([("r", ["a"])], now=0, label_column="y")
     assert join.label([("r", ["a", "a"])], now=0, label_column="y") == 2
 
@@ -38,3 +39,11 @@ def test_memory_is_bounded():
     join = FeedbackJoin(capacity=3)
     join.add(batch([f"r{i}" for i in range(5)]))
     assert list(join.answers) == ["r2", "r3", "r4"]
+
+
+def test_unknown_ids_are_refused_and_nothing_is_recorded():
+    join = FeedbackJoin()
+    join.add(batch(["r1"]))
+    with pytest.raises(NotFoundError, match="zz"):
+        join.label([("r1", ["a"]), ("zz", ["a"])], now=0, label_column="y")
+    assert join.accuracy() == {} and join.drain_labelled() == []

@@ -1,4 +1,7 @@
-from raymlops.serve.records import RecordBuffer, batch_rows, concat_batches, records_of
+import pyarrow as pa
+
+from raymlops.records import batch_rows, concat_batches, records_of, to_record_batch
+from raymlops.serve.buffer import RecordBuffer
 
 META = {"request_id": "r1", "time": 1.0, "model": "m", "version": 2, "arm": "canary", "latency_ms": 3.5, "status": 200}
 
@@ -6,11 +9,11 @@ META = {"request_id": "r1", "time": 1.0, "model": "m", "version": 2, "arm": "can
 def test_rows_become_columns_with_request_metadata():
     buffer = RecordBuffer()
     buffer.add(META, {"x": [1.0, 2.0], "c": ["a", "b"]}, ["p", "q"], [0.9, 0.6], clock=0)
-    batch = buffer.drain()
+    batch = buffer.drain().to_pydict()
     assert batch["f.x"] == [1.0, 2.0] and batch["f.c"] == ["a", "b"]
     assert batch["prediction"] == ["p", "q"] and batch["confidence"] == [0.9, 0.6]
     assert batch["version"] == [2, 2] and batch["arm"] == ["canary", "canary"] and batch["request_id"] == ["r1", "r1"]
-    assert buffer.size == 0 and buffer.drain() == {}
+    assert buffer.size == 0 and buffer.drain().num_rows == 0
 
 
 def test_rejected_requests_keep_the_columns_aligned():
@@ -18,11 +21,11 @@ def test_rejected_requests_keep_the_columns_aligned():
     buffer.add(META, {"x": [1.0]}, ["p"], clock=0)
     buffer.add({**META, "status": 422, "version": None}, {}, [None], clock=0)
     buffer.add(META, {"x": [2.0], "y": [5.0]}, ["q"], clock=0)
-    batch = buffer.drain()
+    batch = buffer.drain().to_pydict()
     assert {len(column) for column in batch.values()} == {3}
     assert batch["f.x"] == [1.0, None, 2.0] and batch["f.y"] == [None, None, 5.0]
     assert batch["status"] == [200, 422, 200]
-    records = list(records_of(batch))
+    records = list(records_of(to_record_batch(batch)))
     assert records[1].status == 422 and records[1].prediction is None
     assert records[2].features == {"x": 2.0, "y": 5.0} and batch_rows(batch) == 3
 
@@ -43,10 +46,20 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing():
     assert buffer.add(META, {"x": [3.0, 4.0]}, ["c", "d"], clock=0) == 1
     assert buffer.add(META, {"x": [5.0]}, ["e"], clock=0) == 1
     assert buffer.size == 3 and buffer.dropped == 2
-    assert buffer.drain()["prediction"] == ["a", "b", "c"]
+    assert buffer.drain().column("prediction").to_pylist() == ["a", "b", "c"]
     assert buffer.add(META, {"x": [6.0]}, ["f"], clock=0) == 0
 
 
 def test_batches_concatenate_with_missing_columns_filled():
-    joined = concat_batches([{"a": [1, 2]}, {"a": [3], "b": ["x"]}, {"b": ["y", "z"]}])
-    assert joined == {"a": [1, 2, 3, None, None], "b": [None, None, "x", "y", "z"]}
+    joined = concat_batches([to_record_batch(b) for b in ({"a": [1, 2]}, {"a": [3], "b": ["x"]}, {"b": ["y", "z"]})])
+    assert joined.to_pydict() == {"a": [1, 2, 3, None, None], "b": [None, None, "x", "y", "z"]}
+
+
+def test_drained_batches_carry_typed_columns():
+    buffer = RecordBuffer()
+    buffer.add(META, {"x": [1.0]}, ["p"], clock=0)
+    buffer.add({**META, "status": 422, "version": None}, {}, [None], clock=0)
+    batch = buffer.drain()
+    assert isinstance(batch, pa.RecordBatch)
+    assert batch.schema.field("version").type == pa.int64() and batch.schema.field("status").type == pa.int64()
+    assert batch.schema.field("time").type == pa.float64() and batch.schema.field("f.x").type == pa.float64()

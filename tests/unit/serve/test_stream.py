@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from raymlops.errors import ConfigError
-from raymlops.serve.records import RecordBuffer
+from raymlops.serve.buffer import RecordBuffer
 from raymlops.serve.stream import NullSink, RecordStream, build_sink
 
 META = {"request_id": "r", "time": 0.0, "model": "m", "version": 1, "arm": "stable", "latency_ms": 1.0, "status": 200}
@@ -35,7 +35,7 @@ def test_the_flush_task_delivers_every_row_in_batches():
         return stream
 
     stream = asyncio.run(scenario())
-    ids = [i for batch in sink.batches for i in batch["request_id"]]
+    ids = [i for batch in sink.batches for i in batch.column("request_id").to_pylist()]
     assert ids == [str(i) for i in range(25)] and stream.sent_rows == 25 and stream.lost_rows == 0
 
 
@@ -48,7 +48,7 @@ class SlowDeliverySink(ListSink):
 
     async def settle(self, timeout_s):
         await asyncio.sleep(0.01)
-        self.delivered = sum(len(b["request_id"]) for b in self.batches)
+        self.delivered = sum(b.num_rows for b in self.batches)
 
 
 def test_settle_flushes_and_waits_until_the_sink_delivered_everything():
@@ -80,3 +80,33 @@ def test_sinks_are_chosen_by_name_or_import_path():
         build_sink("kafka")
     with pytest.raises(ConfigError, match="records.options"):
         build_sink("none", {"bogus": 1})
+
+
+class BusySink(ListSink):
+    """Says it is not ready until told otherwise (an actor with its calls in flight)."""
+
+    def __init__(self):
+        super().__init__()
+        self.busy = True
+
+    def ready(self):
+        return not self.busy
+
+
+def test_rows_wait_in_the_buffer_while_the_sink_is_busy_and_go_out_together():
+    sink = BusySink()
+    stream = RecordStream(sink, RecordBuffer(capacity=100, flush_rows=1))
+    for i in range(5):
+        stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+        assert stream.flush() == 0
+    assert sink.batches == [] and stream.buffer.size == 5 and stream.lost_rows == 0
+    sink.busy = False
+    assert stream.flush() == 5 and [b.num_rows for b in sink.batches] == [5]
+
+
+def test_settle_sends_what_waited_even_when_the_sink_stays_busy():
+    sink = BusySink()
+    stream = RecordStream(sink, RecordBuffer(capacity=100, flush_rows=1))
+    stream.add(META, {"x": [1.0, 2.0]}, ["a", "b"], [0.9, 0.8])
+    asyncio.run(stream.settle())
+    assert [b.num_rows for b in sink.batches] == [2] and stream.sent_rows == 2
