@@ -1,6 +1,9 @@
 """Monitor job: ray job submit --working-dir . -- python jobs/monitor.py --config configs/monitor.yaml [--set k=v]
 
-Creates the model's DriftMonitor actor (detached: it outlives this job) if it is not running."""
+Creates the model's DriftMonitor actor (detached: it outlives this job) if it is not running.
+The model's rollout controller starts with it (rollouts judge the monitor's evidence); with
+``retrain.enabled`` and ``retrain.auto_rollout`` it watches the registry, so each version a
+retraining registers as `candidate` is rolled out."""
 
 import sys
 
@@ -17,8 +20,31 @@ def start(cfg: MonitorConfig) -> dict:
     context = ray.init()
     dashboard = context.dashboard_url
     jobs_address = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
-    monitor = get_or_create(cfg.model_dump(mode="json"), absolute_settings(cfg.registry), jobs_address)
-    return ray.get(monitor.status.remote(), timeout=120)
+    registry = absolute_settings(cfg.registry)
+    monitor = get_or_create(cfg.model_dump(mode="json"), registry, jobs_address)
+    status = ray.get(monitor.status.remote(), timeout=120)
+    # a monitor that was already running keeps the settings it was started with: so does its controller
+    running = MonitorConfig.model_validate(ray.get(monitor.config.remote(), timeout=60))
+    start_rollout_controller(running, registry)
+    return status
+
+
+def start_rollout_controller(cfg: MonitorConfig, registry: dict) -> None:
+    """Start the model's rollout controller; point it at the registry's retraining events when
+    retraining rolls out automatically (else it stops watching)."""
+    from pathlib import Path
+
+    import ray
+
+    from raymlops.config import RolloutConfig, load_config
+    from raymlops.rollout.controller import get_or_create_controller
+
+    retrain = cfg.retrain
+    path = retrain.rollout_config if Path(retrain.rollout_config).exists() else None
+    rollout = load_config(path, RolloutConfig, [*retrain.rollout_overrides, f"model_name={cfg.model_name}"])
+    controller = get_or_create_controller(cfg.model_name, registry, rollout.num_cpus)
+    watched = rollout.model_dump(mode="json") if retrain.enabled and retrain.auto_rollout else None
+    ray.get(controller.watch.remote(watched), timeout=120)
 
 
 def describe(status: dict) -> str:

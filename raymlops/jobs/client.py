@@ -8,14 +8,57 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol, Sequence
 
 from raymlops import auth
 from raymlops.cluster import ClusterAddresses, prepare_client_environment, resolve_addresses
 from raymlops.errors import ClusterError, JobError
 from raymlops.registry.lineage import CODE_REVISION_ENV, code_revision
 
-FINAL_STATES = {"SUCCEEDED", "FAILED", "STOPPED"}
+#: A job in one of these states will not change again (LOST: the Jobs API no longer knows it).
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "LOST"})
+
+
+class JobClient(Protocol):
+    """The part of the Jobs API raymlops's own actors use (tests replace it with a fake)."""
+
+    def submit(self, entrypoint: list[str], runtime_env: dict[str, Any]) -> str:
+        """Submit ``entrypoint``; returns the submission id."""
+
+    def status(self, job_id: str) -> str:
+        """The job's state: PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED, or LOST when unknown."""
+
+
+class RayJobClient:
+    """:class:`JobClient` over Ray's JobSubmissionClient, connected on first use.
+
+    Args:
+        addresses: the cluster; unset = resolved like the CLI does.
+    """
+
+    def __init__(self, addresses: ClusterAddresses | None = None) -> None:
+        self.addresses = addresses
+        self._client = None
+
+    def _connected(self):
+        if self._client is None:
+            self._client = job_client(self.addresses)
+        return self._client
+
+    def submit(self, entrypoint: list[str], runtime_env: dict[str, Any]) -> str:
+        """Submit ``entrypoint`` with ``runtime_env``; returns the submission id."""
+        import shlex
+
+        return self._connected().submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
+
+    def status(self, job_id: str) -> str:
+        """The job's state; LOST when the Jobs API does not know it (submitted to an earlier cluster)."""
+        try:
+            return str(self._connected().get_job_status(job_id)).split(".")[-1]
+        except RuntimeError as exc:
+            if "does not exist" in str(exc) or "not found" in str(exc).lower():
+                return "LOST"
+            raise
 
 
 def job_client(addresses: ClusterAddresses | None = None):
@@ -62,7 +105,7 @@ def require_script(script: str) -> None:
                        "project directory (it is uploaded as the job's working dir)")
 
 
-def entrypoint_for(script: str, config: str | Path, overrides: list[str] = ()) -> list[str]:
+def entrypoint_for(script: str, config: str | Path, overrides: Sequence[str] = ()) -> list[str]:
     """``python SCRIPT --config CONFIG --set K=V ...`` as an argument list."""
     entrypoint = ["python", script, "--config", str(config)]
     for override in overrides:
@@ -70,23 +113,27 @@ def entrypoint_for(script: str, config: str | Path, overrides: list[str] = ()) -
     return entrypoint
 
 
+def job_runtime_env(working_dir: str = ".") -> dict[str, Any]:
+    """The runtime_env of a job: ``working_dir`` uploaded, and :func:`job_environment`."""
+    return {"working_dir": working_dir, "env_vars": job_environment()}
+
+
 def submit(entrypoint: list[str], working_dir: str = ".", client=None) -> str:
     """Submit ``entrypoint`` with ``working_dir`` uploaded; returns the submission id."""
     import shlex
 
     client = client or job_client()
-    runtime_env = {"working_dir": working_dir, "env_vars": job_environment()}
-    return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
+    return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=job_runtime_env(working_dir))
 
 
 def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None, timeout_s: float = 3600) -> str:
     """Stream a job's logs to ``echo`` (stdout by default) until it ends; return its final status."""
     client = client or job_client()
-    echo = echo or (lambda text: sys.stdout.write(text))
+    show: Callable[[str], object] = echo or sys.stdout.write
 
     async def stream() -> None:
         async for lines in client.tail_job_logs(job_id):
-            echo(lines)
+            show(lines)
 
     deadline = time.time() + timeout_s
     try:

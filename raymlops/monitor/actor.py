@@ -14,27 +14,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
+from raymlops.actors import NAMESPACE, monitor_name, schedule_own
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
+from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.retrain import Retrainer
-from raymlops.monitor.window import Window, WindowSet
+from raymlops.monitor.status import assemble_status
+from raymlops.monitor.window import Window, WindowQueue, WindowSet
+from raymlops.records import RecordView
 from raymlops.types import DriftReport
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "raymlops"
 DRIFT_EVENTS = ("drift_detected", "drift_cleared")
-
-
-def monitor_name(model: str) -> str:
-    """The actor name of a model's monitor."""
-    return f"raymlops-monitor-{model}"
 
 
 class DriftMonitor:
@@ -42,7 +40,9 @@ class DriftMonitor:
 
     def __init__(self, config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None) -> None:
         from raymlops import filesystem
+        from raymlops.cluster import ClusterAddresses
         from raymlops.config import MonitorConfig, RegistryConfig
+        from raymlops.jobs.client import RayJobClient
         from raymlops.monitor.metrics import MonitorMetrics
         from raymlops.monitor.storage import MonitorStore, PredictionLog
         from raymlops.registry import Registry
@@ -51,7 +51,7 @@ class DriftMonitor:
         self.model = self.cfg.model_name
         registry_cfg = RegistryConfig.model_validate(registry)
         self.registry = Registry.from_config(registry_cfg)
-        root = registry_cfg.artifact_root
+        root = str(registry_cfg.artifact_root)
         self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model)
         self.log_root = self.cfg.prediction_log.root or filesystem.join(root, "_predictions")
         self.prediction_log = PredictionLog(self.log_root, self.model)
@@ -60,22 +60,27 @@ class DriftMonitor:
         self.health_stats = HealthStats()
         self.states = DriftStates()
         self.checkers: dict[int, VersionChecker] = {}
-        self.calibrating: dict[int, str] = {}
-        self.queue: deque[Window] = deque()
-        self.counters: Counter = Counter()
+        self.queue = WindowQueue(self.cfg.queue_windows)
+        self.counters: Counter[str] = Counter()
         self.last_reports: dict[str, dict] = {}
         self.rng = np.random.default_rng(0)
         self.metrics = MonitorMetrics(self.model)
         self.started_at = time.time()
         self.restored_snapshot_age_s: float | None = None
-        self._online_states: dict[int, Any] = {}
+        online = self.cfg.detectors.online.model_dump()
+        self.online = OnlineDetectors(
+            lambda version: self.store.load_online(version, online),
+            lambda checker: build_online_detector(online, checker),
+            lambda version, detector: self.store.save_online(version, online, detector))
         self.last_error: str | None = None
         self.feedback_join = FeedbackJoin()
-        self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, registry, jobs_address, self.counters,
+        jobs = RayJobClient(ClusterAddresses(dashboard=jobs_address) if jobs_address else None)
+        self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, jobs, self.counters,
                                    self._write_labels, self.labels_root(), self._snapshot)
         self._tasks: list[asyncio.Task] = []
         self._checking: asyncio.Lock | None = None
         self._restore()
+        schedule_own("start")
 
     # ------------------------------------------------------------------ restart
 
@@ -86,15 +91,11 @@ class DriftMonitor:
             self.health_stats.restore(snapshot["health"])
             self.counters.update(snapshot["counters"])
             self.last_reports = snapshot["last_reports"]
-            self._online_states = snapshot.get("online", {})
+            self.online.restore(snapshot.get("online", {}))
             self.retrainer.trigger.restore(snapshot.get("trigger", {}))
             self.restored_snapshot_age_s = time.time() - snapshot["time"]
             self.counters["restarts"] += 1
-        # The registry's events are the truth about drift states: never write one twice.
-        for event in self.registry.events(self.model, kinds=DRIFT_EVENTS, limit=None):
-            detector = (event.payload or {}).get("detector")
-            if detector and event.version is not None:
-                self.states.states[DriftStates.key(event.version, detector)] = event.kind == "drift_detected"
+        self.states.restore(self.registry.events(self.model, kinds=DRIFT_EVENTS, limit=None))
 
     def _snapshot_state(self) -> dict[str, Any]:
         online = {v: c.online for v, c in self.checkers.items() if c.online is not None}
@@ -111,39 +112,44 @@ class DriftMonitor:
                            loop.create_task(self._log_loop()), loop.create_task(self._gauge_loop())]
             self.retrainer.resume()
 
-    async def ingest(self, batch: dict[str, list]) -> None:
-        """Take one columnar record batch from a replica (never waits for a test)."""
+    async def start(self) -> None:
+        """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a
+        retraining job in flight. The actor calls it on itself when it starts, a restarted actor too."""
         self._ensure_tasks()
-        rows = len(next(iter(batch.values()), []))
+
+    async def ingest(self, batch) -> None:
+        """Take one record batch from a replica (never waits for a test)."""
+        self._ensure_tasks()
+        records = RecordView(batch)
+        rows = records.num_rows
         self.counters["rows_ingested"] += rows
-        self.health_stats.add(batch)
-        self.feedback_join.add(batch)
+        self.health_stats.add(records)
+        self.feedback_join.add(records)
         if self.cfg.prediction_log.enabled:
-            self.prediction_log.add(batch)
+            self.prediction_log.add(records)
         dropped = 0
-        for window in self.windows.add(batch):
+        for window in self.windows.add(records):
             dropped += self._enqueue(window)
         self.metrics.rows(rows, dropped)
 
     def _enqueue(self, window: Window) -> int:
-        self.queue.append(window)
-        if len(self.queue) > self.cfg.queue_windows:
-            oldest = self.queue.popleft()
+        dropped = self.queue.put(window)
+        if dropped:
             self.counters["windows_dropped"] += 1
-            self.counters["rows_dropped"] += oldest.rows
-            return oldest.rows
-        return 0
+            self.counters["rows_dropped"] += dropped
+        return dropped
 
     # ------------------------------------------------------------------ detection
 
     async def _detect_loop(self) -> None:
         while True:
-            for window in self.windows.due():
-                self._enqueue(window)
-            if not self.queue:
+            for due in self.windows.due():
+                self._enqueue(due)
+            window = self.queue.take()
+            if window is None:
                 await asyncio.sleep(0.05)
                 continue
-            await self._check(self.queue.popleft())
+            await self._check(window)
 
     async def _check(self, window: Window) -> list[DriftReport]:
         if self._checking is None:
@@ -181,34 +187,14 @@ class DriftMonitor:
             cadence = self.cfg.detectors.model_dump()
             checker = self.checkers[version] = VersionChecker(self.model, version, reference, cadence)
             if self.cfg.detectors.online.enabled:
-                restored = self._online_states.pop(version, None)
-                if restored is not None:
-                    checker.online = restored
-                else:
+                checker.online = self.online.take_restored(version)
+                if checker.online is None:
                     asyncio.get_running_loop().create_task(self._calibrate(version, checker))
         return checker
 
     async def _calibrate(self, version: int, checker: VersionChecker) -> None:
         """Load the version's calibrated online detector, or calibrate it once and keep it with the version."""
-        from raymlops.monitor.detectors import build_online
-
-        settings = self.cfg.detectors.online.model_dump()
-        self.calibrating[version] = "loading"
-        try:
-            detector = await asyncio.to_thread(self.store.load_online, version, settings)
-            if detector is None:
-                self.calibrating[version] = "calibrating"
-                started = time.perf_counter()
-                detector = await asyncio.to_thread(
-                    build_online, settings["kind"], checker.reference, settings["reference_rows"], settings["ert"],
-                    settings["window_size"], settings["n_bootstraps"])
-                self.counters["calibration_s"] = round(time.perf_counter() - started, 2)
-                await asyncio.to_thread(self.store.save_online, version, settings, detector)
-            checker.online = detector
-            self.calibrating[version] = "ready"
-        except Exception as exc:  # noqa: BLE001 - without an online detector the other tests still run
-            self.calibrating[version] = f"failed: {exc}"
-            log.exception("online detector of %s v%s could not be calibrated", self.model, version)
+        checker.online = await asyncio.to_thread(self.online.obtain, version, checker)
 
     async def _publish(self, report: DriftReport) -> None:
         self.metrics.report(report)
@@ -240,18 +226,15 @@ class DriftMonitor:
     async def feedback(self, items: list[dict[str, Any]], label_column: str) -> dict[str, Any]:
         """Join labels to logged answers. ``items``: ``{"request_id", "labels": [...]}`` each.
 
-        Nothing is recorded unless every request id is known and every request gets one label
-        per row; the answer says which ids were unknown or why the labels did not fit.
+        All or nothing; returns ``{"accepted": rows}``.
+
+        Raises:
+            NotFoundError: request ids this monitor does not remember (nothing recorded).
+            InvalidRequestError: a request got a different number of labels than it had rows.
         """
-        unknown = self.feedback_join.unknown([item["request_id"] for item in items])
-        if unknown:
-            return {"accepted": 0, "unknown": unknown}
-        try:
-            rows = self.feedback_join.label([(i["request_id"], i["labels"]) for i in items], time.time(), label_column)
-        except ValueError as exc:
-            return {"accepted": 0, "unknown": [], "problem": str(exc)}
+        rows = self.feedback_join.label([(i["request_id"], i["labels"]) for i in items], time.time(), label_column)
         self.counters["labels"] += rows
-        return {"accepted": rows, "unknown": []}
+        return {"accepted": rows}
 
     async def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
         """Per version: labelled rows and accuracy since a UNIX time."""
@@ -309,11 +292,10 @@ class DriftMonitor:
         """Check every queued window and every open window of at least ``min_rows`` now, write the
         prediction log and a snapshot; returns :meth:`status`."""
         self._ensure_tasks()
-        for version in list(self.windows.open):
-            if self.windows.open[version].rows >= min_rows:
-                self._enqueue(self.windows.open.pop(version))
-        while self.queue:
-            await self._check(self.queue.popleft())
+        for partial in self.windows.take_open(min_rows):
+            self._enqueue(partial)
+        while (window := self.queue.take()) is not None:
+            await self._check(window)
         if self._checking is not None:
             async with self._checking:  # a window the detection loop took before us
                 pass
@@ -325,26 +307,24 @@ class DriftMonitor:
     async def status(self) -> dict[str, Any]:
         """Drift state and latest reports per version, counters, calibration and restart information."""
         versions = sorted({*self.checkers, *self.windows.open, *self.health_stats.rows})
-        return {
-            "model": self.model,
-            "versions": {str(v): {
-                "drifting": self.states.drifting(v),
-                "reports": {k.split("/", 1)[1]: r for k, r in self.last_reports.items() if k.split("/", 1)[0] == str(v)},
-                "open_window_rows": self.windows.open[v].rows if v in self.windows.open else 0,
-                "online_detector": self.calibrating.get(v, "not started"),
-            } for v in versions},
-            "queued_windows": len(self.queue),
-            "counters": dict(self.counters),
-            "uptime_s": time.time() - self.started_at,
-            "restored_snapshot_age_s": self.restored_snapshot_age_s,
-            "prediction_log": self.log_root,
-            "last_error": self.last_error or self.retrainer.last_error,
-            "retrain": {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
-        }
+        return assemble_status(
+            self.model, versions, {v: self.states.drifting(v) for v in versions}, dict(self.last_reports),
+            {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
+            len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at, self.restored_snapshot_age_s,
+            self.log_root, self.last_error or self.retrainer.last_error,
+            {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()})
+
+    def _calibration(self) -> dict[str, float]:
+        seconds = self.online.calibration_s
+        return {"calibration_s": seconds} if seconds is not None else {}
 
     async def health(self, since: float | None = None) -> dict[str, dict]:
         """Per-version health stats (count, error rate, latency percentiles, predictions) since a UNIX time."""
         return {str(v): stats.to_dict() for v, stats in self.health_stats.all(since).items()}
+
+    def config(self) -> dict[str, Any]:
+        """The settings this monitor runs with (those of the start that created it)."""
+        return self.cfg.model_dump(mode="json")
 
     def ping(self) -> bool:
         """Liveness."""
@@ -355,6 +335,14 @@ class DriftMonitor:
         import os
 
         return os.getpid()
+
+
+def build_online_detector(settings: dict[str, Any], checker: VersionChecker):
+    """A freshly calibrated online detector for a version's checker (slow)."""
+    from raymlops.monitor.detectors import build_online
+
+    return build_online(settings["kind"], checker.reference, settings["reference_rows"], settings["ert"],
+                        settings["window_size"], settings["n_bootstraps"])
 
 
 def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None):

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
+from typing import Callable, Sequence
 
 MONITOR_SCRIPT = "jobs/monitor.py"
 
 
-def start_monitor(model: str, config: str | None, overrides: list[str] = (),
+def start_monitor(model: str, config: str | None, overrides: Sequence[str] = (),
                   echo: Callable[[str], None] | None = None) -> str:
     """Create the model's monitor actor if it is not running (idempotent); returns the job id.
 

@@ -72,3 +72,29 @@ class RetrainTrigger:
         self.history = deque(state.get("history", []))
         self.last_fired, self.fired_on = state.get("last_fired"), list(state.get("fired_on", []))
         self.in_flight = state.get("in_flight")
+
+
+def performance_report(model: str, champion: int | None, accuracy: dict[str, dict], settings, now: float
+                       ) -> DriftReport | None:
+    """A drifting "performance" report when the champion's labelled accuracy is below
+    ``settings.min_accuracy`` on at least ``settings.min_labels`` labels; None otherwise."""
+    if settings.min_accuracy is None or champion is None:
+        return None
+    result = accuracy.get(str(champion))
+    if not result or result["labelled"] < settings.min_labels or result["accuracy"] is None \
+            or result["accuracy"] >= settings.min_accuracy:
+        return None
+    return DriftReport(model, champion, "performance", "labels", {}, {"accuracy": result["accuracy"]},
+                       settings.min_accuracy, True, result["labelled"], now)
+
+
+def retrain_overrides(model: str, kind: str, champion: int, drift_event: int | None, extra: list[str],
+                      labels_root: str | None) -> list[str]:
+    """The training config overrides of a retraining job: the model, its lineage (trigger, parent,
+    drift event), the configured extras, and the labelled rows as extra training data."""
+    overrides = [f"model_name={model}", f"lineage.trigger={kind}", f"lineage.parent_version={champion}", *extra]
+    if drift_event is not None:
+        overrides.append(f"lineage.drift_event_id={drift_event}")
+    if labels_root is not None:
+        overrides.append(f"data.extra_train=[{labels_root}]")
+    return overrides

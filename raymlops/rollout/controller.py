@@ -1,10 +1,13 @@
 """The rollout controller: one detached actor per model (``raymlops-rollout-{model}`` in namespace
-``raymlops``) that applies :mod:`raymlops.serve.rollout` decisions — weights through the Serve
-controller (user_config only), aliases by compare-and-set, one registry event per decision
-with its inputs — and persists its state, so a restarted actor continues where it was.
+``raymlops``), a thin shell over :mod:`raymlops.rollout.policy`. It applies decisions — weights
+through the Serve controller (user_config only), aliases by compare-and-set, one registry event
+per decision with its inputs — and persists its state, so a restarted actor continues where
+it was.
 
-Evidence comes from the model's drift monitor: per-version health stats and accuracy since
-the current step began, and a chi-squared test of canary vs stable predicted classes.
+Evidence comes from the model's drift monitor (per-version health and accuracy since the
+step began). With ``watch``, the controller also reads the registry's events: each
+``retrain_finished`` that registered a new `candidate` starts a rollout (queued while
+another runs) — the monitor records, the controller reacts, neither calls the other.
 """
 
 from __future__ import annotations
@@ -13,41 +16,34 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raymlops.serve.rollout import (FINAL_PHASES, ArmEvidence, Decision, Evidence, Gates, Plan, RolloutState, Step,
-                                    command, decide)
+from raymlops.actors import NAMESPACE, controller_name, find_actor, monitor_name, schedule_own
+from raymlops.config import RolloutConfig
+from raymlops.rollout.evidence import evidence_of, plan_of
+from raymlops.rollout.policy import (
+    FINAL_PHASES,
+    RETIRE_TRAFFIC,
+    Decision,
+    Retirement,
+    RolloutState,
+    alias_moves,
+    command,
+    decide,
+    retirement_after,
+    retrained_versions,
+    rollback_after_promotion,
+    rollback_now,
+    start,
+    traffic_for,
+)
+
+if TYPE_CHECKING:
+    from raymlops.rollout.metrics import RolloutMetrics
 
 log = logging.getLogger(__name__)
-NAMESPACE = "raymlops"
-
-
-def controller_name(model: str) -> str:
-    """The actor name of a model's rollout controller."""
-    return f"raymlops-rollout-{model}"
-
-
-def plan_of(cfg) -> Plan:
-    """The pure plan of a RolloutConfig."""
-    g = cfg.gates
-    gates = Gates(g.max_error_rate_delta, g.max_latency_ratio, g.max_accuracy_drop, g.min_labels,
-                  g.block_on_output_drift, g.min_requests, g.latency_slack_ms)
-    steps = tuple(Step(s.weight, s.min_duration_s, s.min_canary_requests) for s in cfg.steps)
-    return Plan(steps, gates, cfg.deadline_s, cfg.on_deadline)
-
-
-def predictions_differ(stable: dict[str, int], canary: dict[str, int], p_val: float, min_rows: int) -> bool:
-    """Chi-squared test of the predicted-class counts of two arms (False until both have min_rows)."""
-    if sum(stable.values()) < min_rows or sum(canary.values()) < min_rows:
-        return False
-    from scipy.stats import chi2_contingency
-
-    classes = sorted(set(stable) | set(canary))
-    if len(classes) < 2:
-        return False
-    table = [[stable.get(c, 0) for c in classes], [canary.get(c, 0) for c in classes]]
-    return bool(chi2_contingency(table)[1] < p_val)
+ACTOR = "rollout-controller"
+CALL_TIMEOUT_S = 30.0
 
 
 class RolloutController:
@@ -61,33 +57,38 @@ class RolloutController:
         self.model = model
         registry_cfg = RegistryConfig.model_validate(registry)
         self.registry = Registry.from_config(registry_cfg)
-        self.state_uri = filesystem.join(registry_cfg.artifact_root, "_rollout", model, "state.json")
-        self.cfg = None
+        self.state_uri = filesystem.join(str(registry_cfg.artifact_root), "_rollout", model, "state.json")
+        self.cfg: RolloutConfig | None = None
         self.state: RolloutState | None = None
-        self.retire: dict[str, Any] | None = None
+        self.retire: Retirement | None = None
         self.last: dict[str, Any] = {}
+        self.watching: dict[str, Any] | None = None  # the rollout config for retrained versions
+        self.event_cursor = 0
         self._task: asyncio.Task | None = None
-        self._metrics = None
+        self._metrics: RolloutMetrics | None = None
         self._restore()
+        schedule_own("run")
 
     # ------------------------------------------------------------------ persistence
 
     def _restore(self) -> None:
         from raymlops import filesystem
-        from raymlops.config import RolloutConfig
-
         if filesystem.exists(self.state_uri):
             saved = json.loads(filesystem.read_bytes(self.state_uri))
-            self.cfg = RolloutConfig.model_validate(saved["config"])
-            self.state = RolloutState(**saved["state"])
-            self.retire, self.last = saved.get("retire"), saved.get("last", {})
+            self.cfg = RolloutConfig.model_validate(saved["config"]) if saved.get("config") else None
+            self.state = RolloutState(**saved["state"]) if saved.get("state") else None
+            self.retire = Retirement(**saved["retire"]) if saved.get("retire") else None
+            self.last = saved.get("last", {})
+            self.watching, self.event_cursor = saved.get("watching"), saved.get("event_cursor", 0)
 
     def _persist(self) -> None:
-        from raymlops.monitor.storage import write_atomically
+        from raymlops import filesystem
 
-        body = {"config": self.cfg.model_dump(mode="json"), "state": self.state.to_dict(), "retire": self.retire,
-                "last": self.last}
-        write_atomically(self.state_uri, json.dumps(body).encode())
+        body = {"config": self.cfg.model_dump(mode="json") if self.cfg else None,
+                "state": self.state.to_dict() if self.state else None,
+                "retire": dict(self.retire.__dict__) if self.retire else None, "last": self.last,
+                "watching": self.watching, "event_cursor": self.event_cursor}
+        filesystem.write_atomically(self.state_uri, json.dumps(body).encode())
 
     def _ensure_loop(self) -> None:
         if self._task is None or self._task.done():
@@ -99,27 +100,25 @@ class RolloutController:
         """Start a rollout of the `candidate` version against the `champion`.
 
         Raises:
-            ValueError: a rollout is already active, or there is no distinct candidate.
+            RolloutError: a rollout is already active, or there is no distinct candidate.
         """
-        from raymlops.config import RolloutConfig
-        from raymlops.errors import NotFoundError
-
-        if self.state is not None and self.state.phase not in FINAL_PHASES:
-            raise ValueError(f"a rollout of v{self.state.canary_version} is already {self.state.phase}")
         cfg = RolloutConfig.model_validate(config)
-        champion = await asyncio.to_thread(self.registry.resolve, self.model, "champion")
-        try:
-            candidate = await asyncio.to_thread(self.registry.resolve, self.model, "candidate")
-        except NotFoundError:
-            raise ValueError(f"{self.model} has no `candidate` version to roll out") from None
-        if candidate == champion:
-            raise ValueError(f"the candidate v{candidate} is already the champion")
-        now = time.time()
+        aliases = await asyncio.to_thread(self.registry.aliases, self.model)
+        decision = start(plan_of(cfg), self.state, self.model, aliases.get("champion"), aliases.get("candidate"),
+                         time.time())
         self.cfg, self.retire = cfg, None
-        self.state = RolloutState(self.model, champion, candidate, step_started=now, started=now)
-        first = Decision("advance", self.state, cfg.steps[0].weight, ("rollout started",))
-        await self._apply(first, {"stable_version": champion, "canary_version": candidate,
-                                  "canary_weight": cfg.steps[0].weight})
+        await self._apply(decision)
+        self._ensure_loop()
+        return await self.status()
+
+    async def watch(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        """Roll out every version a retraining registers as `candidate`, with ``config`` (a
+        RolloutConfig's fields); ``None`` stops watching. Only events after this call count."""
+        self.watching = RolloutConfig.model_validate(config).model_dump(mode="json") if config is not None else None
+        if self.watching is not None and not self.event_cursor:
+            latest = await asyncio.to_thread(self.registry.events, self.model, limit=1)
+            self.event_cursor = latest[-1].id if latest else 0
+        await asyncio.to_thread(self._persist)
         self._ensure_loop()
         return await self.status()
 
@@ -127,42 +126,29 @@ class RolloutController:
         """pause | resume | promote | abort | rollback.
 
         Raises:
-            ValueError: no rollout, or the command does not apply now.
+            NotFoundError: the model has no rollout.
+            RolloutError: the command does not apply now.
         """
-        if self.state is None:
-            raise ValueError(f"{self.model} has no rollout")
-        if name == "rollback":
-            return await self._rollback_command()
-        decision = command(plan_of(self.cfg), self.state, name, time.time())
+        from raymlops.errors import NotFoundError
+
+        if self.state is None or self.cfg is None:
+            raise NotFoundError(what="rollout of model", name=self.model)
+        now = time.time()
+        if name == "rollback" and self.state.phase == "promoted":
+            decision = rollback_after_promotion(self.state, self.retire, now)
+            self.retire = None
+        elif name == "rollback":
+            decision = rollback_now(self.state, now)
+        else:
+            decision = command(plan_of(self.cfg), self.state, name, now)
         await self._apply(decision)
         self._ensure_loop()
         return await self.status()
 
-    async def _rollback_command(self) -> dict[str, Any]:
-        if self.state.phase == "promoted" and self.retire is not None:
-            old = self.retire["version"]
-            await asyncio.to_thread(self.registry.set_alias, self.model, "champion", old, self.state.canary_version,
-                                    "rollout-controller")
-            await self._traffic({"stable_version": old, "canary_version": None, "canary_weight": 0.0})
-            state = replace(self.state, phase="rolled_back", reason="rolled back after promotion by an operator")
-            decision = Decision("rollback", state, 0.0, ("rolled back by an operator",),
-                                {"champion_restored": old})
-            self.retire = None
-            await self._record(decision)
-            return await self.status()
-        if self.state.phase in FINAL_PHASES:
-            raise ValueError(f"the rollout is {self.state.phase}"
-                             + (" and its rollback window has passed" if self.state.phase == "promoted" else ""))
-        state = replace(self.state, phase="rolled_back", finished=time.time(), reason="rolled back by an operator")
-        await self._apply(Decision("rollback", state, 0.0, ("rolled back by an operator",)))
-        return await self.status()
-
     async def run(self) -> None:
-        """Keep the control loop running; never returns. Submitted with retries, so Ray calls it
-        again on a restarted actor and the restored rollout continues."""
+        """Start the control loop if it is not running. The actor calls it on itself when it
+        starts (a restarted actor too), so a restored rollout continues without a caller."""
         self._ensure_loop()
-        while True:
-            await asyncio.sleep(3600)
 
     def pid(self) -> int:
         """The actor's process id (fault-injection tests kill it)."""
@@ -174,7 +160,8 @@ class RolloutController:
         """The rollout's state, its last decision and the retirement of the old champion."""
         return {"model": self.model, "state": self.state.to_dict() if self.state else None,
                 "config": self.cfg.model_dump(mode="json") if self.cfg else None, "last_decision": self.last,
-                "retire": self.retire}
+                "retire": dict(self.retire.__dict__) if self.retire else None,
+                "watching": self.watching is not None, "event_cursor": self.event_cursor}
 
     # ------------------------------------------------------------------ the control loop
 
@@ -189,94 +176,92 @@ class RolloutController:
             self._publish()
 
     def _publish(self) -> None:
-        from raymlops.serve.metrics import RolloutMetrics
+        from raymlops.rollout.metrics import RolloutMetrics
 
         if self._metrics is None:
             self._metrics = RolloutMetrics(self.model)
         state = self.state
-        weight = self.last.get("weight") if isinstance(self.last.get("weight"), (int, float)) else 0.0
+        weight = self.last.get("weight")
+        weight = weight if isinstance(weight, (int, float)) else 0.0
         self._metrics.publish(state.phase if state else None, state.step if state else None, float(weight),
                               state.canary_version if state else None)
 
     async def _tick(self) -> None:
         now = time.time()
-        if self.retire is not None and now >= self.retire["at"]:
-            await self._traffic({"canary_version": None, "canary_weight": 0.0})
-            await asyncio.to_thread(self.registry.add_event, self.model, "rollout_retired", self.retire["version"],
-                                    {"reason": "rollback window over"}, "rollout-controller")
+        if self.retire is not None and self.retire.due(now):
+            await self._traffic(dict(RETIRE_TRAFFIC))
+            await asyncio.to_thread(self.registry.add_event, self.model, "rollout_retired", self.retire.version,
+                                    {"reason": "rollback window over"}, ACTOR)
             self.retire = None
             await asyncio.to_thread(self._persist)
-        if self.state is None or self.state.phase != "running":
+        if self.state is not None and self.state.phase == "running":
+            decision = decide(plan_of(self.cfg), self.state, await self._evidence(), now)
+            if decision.action == "wait":
+                self.last = {"action": "wait", "reasons": list(decision.reasons), "numbers": decision.numbers,
+                             "time": now}
+                self.state = decision.state
+                return
+            await self._apply(decision)
+        if self.watching is not None and (self.state is None or self.state.phase in FINAL_PHASES):
+            await self._start_retrained()
+
+    async def _start_retrained(self) -> None:
+        """Start a rollout of the oldest retrained candidate not rolled out yet (if it is still the candidate)."""
+        watching = self.watching
+        if watching is None:
             return
-        decision = decide(plan_of(self.cfg), self.state, await self._evidence(), now)
-        if decision.action == "wait":
-            self.last = {"action": "wait", "reasons": list(decision.reasons), "numbers": decision.numbers, "time": now}
-            self.state = decision.state
+        events = await asyncio.to_thread(self.registry.events, self.model, kinds=["retrain_finished"], limit=None)
+        pending = retrained_versions(events, self.event_cursor)
+        if not pending:
             return
-        await self._apply(decision)
+        event_id, version = pending[0]
+        self.event_cursor = event_id
+        if (await asyncio.to_thread(self.registry.aliases, self.model)).get("candidate") != version:
+            await asyncio.to_thread(self._persist)  # superseded meanwhile: the newer event starts its own
+            return
+        await self.start(watching)
 
-    async def _evidence(self) -> Evidence:
-        import ray
-
-        from raymlops.monitor.actor import NAMESPACE as MONITOR_NAMESPACE, monitor_name
-
-        monitor = ray.get_actor(monitor_name(self.model), namespace=MONITOR_NAMESPACE)
+    async def _evidence(self):
+        monitor = find_actor(monitor_name(self.model), f"drift monitor of model {self.model}")
         since = self.state.step_started
-        health, accuracy = await asyncio.gather(monitor.health.remote(since), monitor.accuracy.remote(since))
-
-        def arm(version: int) -> ArmEvidence:
-            stats, acc = health.get(str(version), {}), accuracy.get(str(version), {})
-            return ArmEvidence(stats.get("requests", 0), stats.get("error_rate", 0.0), stats.get("latency_p99_ms"),
-                               acc.get("labelled", 0), acc.get("accuracy"))
-
-        gates = self.cfg.gates
-        stable_pred = health.get(str(self.state.stable_version), {}).get("predictions", {})
-        canary_pred = health.get(str(self.state.canary_version), {}).get("predictions", {})
-        drift = gates.block_on_output_drift and predictions_differ(stable_pred, canary_pred, gates.output_drift_p_val,
-                                                                   gates.output_drift_min_rows)
-        return Evidence(arm(self.state.stable_version), arm(self.state.canary_version), drift)
+        health, accuracy = await asyncio.wait_for(
+            asyncio.gather(monitor.health.remote(since), monitor.accuracy.remote(since)), timeout=CALL_TIMEOUT_S)
+        return evidence_of(self.state, health, accuracy, self.cfg.gates)
 
     # ------------------------------------------------------------------ applying decisions
 
     async def _traffic(self, changes: dict[str, Any]) -> None:
         from raymlops.serve.control import apply_in_cluster
 
-        await asyncio.to_thread(apply_in_cluster, self.cfg.app_name or self.model, changes)
+        app_name = self.cfg.app_name if self.cfg is not None else None
+        await asyncio.to_thread(apply_in_cluster, app_name or self.model, changes)
 
-    async def _apply(self, decision: Decision, traffic: dict[str, Any] | None = None) -> None:
-        state = decision.state
-        if decision.action == "promote":
-            await asyncio.to_thread(self.registry.set_alias, self.model, "champion", state.canary_version,
-                                    state.stable_version, "rollout-controller")
-            await self._drop_candidate(state.canary_version)
-            # the old champion stays loaded (weight 0) for the rollback window
-            traffic = {"stable_version": state.canary_version, "canary_version": state.stable_version,
-                       "canary_weight": 0.0}
-            self.retire = {"version": state.stable_version, "at": time.time() + self.cfg.rollback_window_s}
-        elif decision.action in ("rollback", "abort"):
-            traffic = {"canary_version": None, "canary_weight": 0.0}
-            await self._drop_candidate(state.canary_version)
-        elif traffic is None and decision.action in ("advance", "wait", "hold"):
-            traffic = {"canary_weight": decision.weight} if state.phase == "running" else None
-        if traffic is not None:
-            await self._traffic(traffic)
-        self.state = state
-        await self._record(decision)
-
-    async def _drop_candidate(self, version: int) -> None:
+    async def _apply(self, decision: Decision) -> None:
         from raymlops.errors import AliasConflictError, NotFoundError
 
-        try:
-            await asyncio.to_thread(self.registry.delete_alias, self.model, "candidate", version, "rollout-controller")
-        except (AliasConflictError, NotFoundError):
-            pass  # the alias moved on meanwhile: leave the newer one alone
+        for alias, version, expected in alias_moves(decision):
+            if version is not None:  # the champion moves strictly: a conflict stops the decision
+                await asyncio.to_thread(self.registry.set_alias, self.model, alias, version, expected, ACTOR)
+                continue
+            try:
+                await asyncio.to_thread(self.registry.delete_alias, self.model, alias, expected, ACTOR)
+            except (AliasConflictError, NotFoundError):
+                pass  # the alias moved on meanwhile: leave the newer one alone
+        traffic = traffic_for(decision)
+        if traffic is not None:
+            await self._traffic(traffic)
+        window_s = self.cfg.rollback_window_s if self.cfg is not None else 0.0
+        self.retire = retirement_after(decision, window_s, time.time()) or self.retire
+        self.state = decision.state
+        await self._record(decision)
 
     async def _record(self, decision: Decision) -> None:
         self.last = {"action": decision.action, "reasons": list(decision.reasons), "numbers": decision.numbers,
                      "weight": decision.weight, "time": time.time()}
         payload = {**self.last, "state": decision.state.to_dict()}
-        await asyncio.to_thread(self.registry.add_event, self.model, f"rollout_{decision.action}",
-                                decision.state.canary_version, payload, "rollout-controller")
+        kind = "advance" if decision.action == "start" else decision.action
+        await asyncio.to_thread(self.registry.add_event, self.model, f"rollout_{kind}",
+                                decision.state.canary_version, payload, ACTOR)
         await asyncio.to_thread(self._persist)
         self._publish()
 
@@ -285,9 +270,7 @@ def get_or_create_controller(model: str, registry: dict[str, Any], num_cpus: flo
     """The model's rollout controller, created (detached, restartable) when missing. Needs a Ray driver."""
     import ray
 
-    remote = ray.remote(RolloutController)
+    remote: Any = ray.remote(RolloutController)
     handle = remote.options(name=controller_name(model), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                             max_restarts=-1, max_task_retries=0, num_cpus=num_cpus, max_concurrency=16)
-    controller = handle.remote(model, registry)
-    controller.run.options(max_task_retries=-1).remote()
-    return controller
+    return handle.remote(model, registry)

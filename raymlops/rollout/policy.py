@@ -1,4 +1,4 @@
-"""The progressive rollout state machine. Pure: no Ray, no clock of its own.
+"""The progressive rollout policy. Pure: no Ray, no clock of its own.
 
 A rollout walks the canary through weight steps (e.g. 5 → 25 → 50 → 100 %). Each step lasts
 at least ``min_duration_s`` and must see ``min_canary_requests`` canary requests before its
@@ -6,17 +6,23 @@ gates are judged; low traffic never passes a step on no data — the step is ext
 after ``deadline_s`` the rollout is held or aborted as configured. A failed gate rolls back at
 once. Passing the last step promotes the canary.
 
-:func:`decide` is the whole policy: (state, evidence, now) → decision. The controller actor
-applies decisions (weights, aliases, events) and persists the state.
+:func:`decide` is the policy of a running rollout: (state, evidence, now) → decision;
+:func:`start`, :func:`command` and :func:`rollback_after_promotion` are the operator's and the
+loop's other entries, :func:`traffic_for` maps any decision to the traffic change it needs, and
+:class:`Retirement` is the rollback window after a promotion (the old champion stays loaded at
+weight 0 until it ends). The controller actor only applies decisions (weights, aliases,
+events) and persists the state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
+
+from raymlops.errors import RolloutError
 
 Phase = Literal["running", "paused", "held", "promoted", "rolled_back", "aborted"]
-Action = Literal["wait", "advance", "promote", "rollback", "hold", "abort"]
+Action = Literal["start", "wait", "advance", "promote", "rollback", "hold", "abort"]
 FINAL_PHASES = ("promoted", "rolled_back", "aborted")
 
 
@@ -183,18 +189,18 @@ def command(plan: Plan, state: RolloutState, name: str, now: float) -> Decision:
     """An operator's command: pause, resume, promote (now), abort.
 
     Raises:
-        ValueError: the command does not apply in the current phase.
+        RolloutError: the command does not apply in the current phase.
     """
     weight = plan.steps[state.step].weight
     if state.phase in FINAL_PHASES:
-        raise ValueError(f"the rollout is already {state.phase}")
+        raise RolloutError(model=state.model, problem=f"the rollout is already {state.phase}")
     if name == "pause":
         if state.phase != "running":
-            raise ValueError(f"cannot pause a {state.phase} rollout")
+            raise RolloutError(model=state.model, problem=f"cannot pause a {state.phase} rollout")
         return Decision("wait", replace(state, phase="paused", reason="paused by an operator"), weight, ("paused",))
     if name == "resume":
         if state.phase not in ("paused", "held"):
-            raise ValueError(f"cannot resume a {state.phase} rollout")
+            raise RolloutError(model=state.model, problem=f"cannot resume a {state.phase} rollout")
         return Decision("wait", replace(state, phase="running", step_started=now, reason="resumed"), weight, ("resumed",))
     if name == "promote":
         return Decision("promote", replace(state, phase="promoted", finished=now, reason="promoted by an operator"),
@@ -202,4 +208,118 @@ def command(plan: Plan, state: RolloutState, name: str, now: float) -> Decision:
     if name == "abort":
         return Decision("abort", replace(state, phase="aborted", finished=now, reason="aborted by an operator"),
                         0.0, ("aborted by an operator",))
-    raise ValueError(f"unknown command {name!r}; use pause, resume, promote or abort")
+    raise RolloutError(model=state.model, problem=f"unknown command {name!r}; use pause, resume, promote, abort "
+                       "or rollback")
+
+
+def start(plan: Plan, current: RolloutState | None, model: str, champion: int | None, candidate: int | None,
+          now: float) -> Decision:
+    """The decision that starts a rollout of ``candidate`` against ``champion`` at the first step.
+
+    Raises:
+        RolloutError: a rollout is already active, there is no candidate, or it is the champion.
+    """
+    if current is not None and current.phase not in FINAL_PHASES:
+        raise RolloutError(model=model, problem=f"a rollout of v{current.canary_version} is already {current.phase}")
+    if champion is None:
+        raise RolloutError(model=model, problem="there is no `champion` version to roll out against")
+    if candidate is None:
+        raise RolloutError(model=model, problem="there is no `candidate` version to roll out")
+    if candidate == champion:
+        raise RolloutError(model=model, problem=f"the candidate v{candidate} is already the champion")
+    state = RolloutState(model, champion, candidate, step_started=now, started=now)
+    return Decision("start", state, plan.steps[0].weight, ("rollout started",))
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """After a promotion the old champion stays loaded at weight 0 until ``at``, so a rollback
+    needs no reload; then it is retired."""
+
+    version: int
+    at: float
+
+    def due(self, now: float) -> bool:
+        """Whether the rollback window is over."""
+        return now >= self.at
+
+
+def retirement_after(decision: Decision, rollback_window_s: float, now: float) -> Retirement | None:
+    """The retirement a decision starts (a promotion), or None."""
+    if decision.action != "promote":
+        return None
+    return Retirement(decision.state.stable_version, now + rollback_window_s)
+
+
+def rollback_after_promotion(state: RolloutState, retirement: Retirement | None, now: float) -> Decision:
+    """An operator's rollback once the rollout is promoted: the old champion, still loaded during
+    the rollback window, becomes the stable version again.
+
+    Raises:
+        RolloutError: the rollout is not promoted, or its rollback window has passed.
+    """
+    if state.phase != "promoted" or retirement is None:
+        window = " and its rollback window has passed" if state.phase == "promoted" else ""
+        raise RolloutError(model=state.model, problem=f"the rollout is {state.phase}{window}")
+    restored = replace(state, phase="rolled_back", finished=now, reason="rolled back after promotion by an operator")
+    return Decision("rollback", restored, 0.0, ("rolled back by an operator",),
+                    {"champion_restored": retirement.version})
+
+
+def rollback_now(state: RolloutState, now: float) -> Decision:
+    """An operator's rollback: after promotion see :func:`rollback_after_promotion`; before, the
+    canary leaves at once.
+
+    Raises:
+        RolloutError: the rollout has already ended.
+    """
+    if state.phase in FINAL_PHASES:
+        raise RolloutError(model=state.model, problem=f"the rollout is {state.phase}")
+    done = replace(state, phase="rolled_back", finished=now, reason="rolled back by an operator")
+    return Decision("rollback", done, 0.0, ("rolled back by an operator",))
+
+
+#: The traffic change that retires the old champion when the rollback window ends.
+RETIRE_TRAFFIC: dict[str, Any] = {"canary_version": None, "canary_weight": 0.0}
+
+
+def traffic_for(decision: Decision) -> dict[str, Any] | None:
+    """The traffic change a decision needs (``user_config`` keys), or None when traffic stays."""
+    state = decision.state
+    if decision.action == "start":
+        return {"stable_version": state.stable_version, "canary_version": state.canary_version,
+                "canary_weight": decision.weight}
+    if decision.action == "promote":
+        # the old champion stays loaded (weight 0) for the rollback window
+        return {"stable_version": state.canary_version, "canary_version": state.stable_version, "canary_weight": 0.0}
+    if decision.action == "rollback" and "champion_restored" in decision.numbers:
+        return {"stable_version": decision.numbers["champion_restored"], "canary_version": None, "canary_weight": 0.0}
+    if decision.action in ("rollback", "abort"):
+        return dict(RETIRE_TRAFFIC)
+    if state.phase == "running":
+        return {"canary_weight": decision.weight}
+    return None
+
+
+def alias_moves(decision: Decision) -> list[tuple[str, int | None, int | None]]:
+    """The alias changes a decision needs, as ``(alias, new version or None to delete, expected)``."""
+    state = decision.state
+    if decision.action == "promote":
+        return [("champion", state.canary_version, state.stable_version), ("candidate", None, state.canary_version)]
+    if decision.action == "rollback" and "champion_restored" in decision.numbers:
+        return [("champion", decision.numbers["champion_restored"], state.canary_version)]
+    if decision.action in ("rollback", "abort"):
+        return [("candidate", None, state.canary_version)]
+    return []
+
+
+def retrained_versions(events: Iterable[Any], after_id: int) -> list[tuple[int, int]]:
+    """``(event id, version)`` of each retraining that registered a new `candidate` after the
+    event ``after_id`` (the rollout side's reading of the monitor's ``retrain_finished`` events)."""
+    found = []
+    for event in sorted(events, key=lambda e: e.id):
+        payload = event.payload or {}
+        if event.id > after_id and event.kind == "retrain_finished" and payload.get("status") == "SUCCEEDED" \
+                and payload.get("candidate") and payload.get("new_version") is not None:
+            found.append((event.id, int(payload["new_version"])))
+    return found

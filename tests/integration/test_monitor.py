@@ -25,9 +25,9 @@ FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "dete
 
 @pytest.fixture(scope="module")
 def monitored(ray_cluster, ray_driver, penguins_data):
+    from raymlops.actors import NAMESPACE, monitor_name
     from raymlops.auth import ensure_admin_token
     from raymlops.config import RegistryConfig
-    from raymlops.monitor.actor import NAMESPACE, monitor_name
     from raymlops.registry import Registry
 
     registry = Registry.from_config(RegistryConfig())

@@ -10,14 +10,29 @@ from raymlops.monitor.retrain import Retrainer
 from raymlops.registry import Registry
 
 
-class ForgetfulJobs:
-    def get_job_status(self, job_id):
-        raise RuntimeError(f"Request failed with status code 404: Job {job_id} does not exist.")
+class FakeJobs:
+    """A JobClient whose jobs end as told (a list of answers, the last one repeated)."""
+
+    def __init__(self, *answers):
+        self.answers, self.submitted = list(answers), []
+
+    def submit(self, entrypoint, runtime_env):
+        self.submitted.append(entrypoint)
+        return f"raysubmit_{len(self.submitted)}"
+
+    def status(self, job_id):
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
-class FinishedJobs:
-    def get_job_status(self, job_id):
-        return "JobStatus.FAILED"
+def ForgetfulJobs():
+    return FakeJobs("LOST")
+
+
+def FinishedJobs():
+    return FakeJobs("FAILED")
 
 
 def retrainer(tmp_path, jobs, snapshots):
@@ -27,9 +42,8 @@ def retrainer(tmp_path, jobs, snapshots):
     async def snapshot():
         snapshots.append(1)
 
-    r = Retrainer("m", RetrainSettings(enabled=True, auto_rollout=False), registry, {}, None, Counter(),
+    r = Retrainer("m", RetrainSettings(enabled=True, auto_rollout=False), registry, jobs, Counter(),
                   lambda: 0, str(tmp_path / "labels"), snapshot)
-    r._client = lambda: jobs
     return r, registry
 
 
@@ -71,3 +85,14 @@ def test_nothing_in_flight_nothing_to_follow(tmp_path, monkeypatch):
     r, registry = retrainer(tmp_path, FinishedJobs(), [])
     run_resumed(r, monkeypatch)
     assert registry.events("m", kinds=["retrain_finished"]) == []
+
+
+def test_a_failing_status_poll_is_retried_and_a_success_names_the_new_version(tmp_path, monkeypatch):
+    jobs = FakeJobs(ConnectionError("dashboard restarting"), "RUNNING", "SUCCEEDED")
+    r, registry = retrainer(tmp_path, jobs, [])
+    r.trigger.restore({"in_flight": "raysubmit_new"})
+    r._registered_by = lambda job_id: (7, True)
+    run_resumed(r, monkeypatch)
+    assert r.trigger.in_flight is None and r.counters["retrain_status_errors"] == 1
+    finished = registry.events("m", kinds=["retrain_finished"])
+    assert [(e.version, e.payload["new_version"], e.payload["candidate"]) for e in finished] == [(7, 7, True)]

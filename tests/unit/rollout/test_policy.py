@@ -2,8 +2,18 @@ from dataclasses import replace
 
 import pytest
 
-from raymlops.serve.rollout import (ArmEvidence, Evidence, Gates, Plan, RolloutState, Step, command, decide,
-                                    failed_gates)
+from raymlops.errors import RolloutError
+from raymlops.rollout.policy import (
+    ArmEvidence,
+    Evidence,
+    Gates,
+    Plan,
+    RolloutState,
+    Step,
+    command,
+    decide,
+    failed_gates,
+)
 
 PLAN = Plan(steps=(Step(0.05, 60, 100), Step(0.25, 60, 100), Step(1.0, 30, 50)), deadline_s=600)
 START = RolloutState("m", stable_version=1, canary_version=2, step_started=0.0, started=0.0)
@@ -74,7 +84,7 @@ def test_commands(name, phase, result_phase, action):
 @pytest.mark.parametrize("name, phase", [("pause", "paused"), ("resume", "running"), ("abort", "promoted"),
                                          ("jump", "running")])
 def test_commands_that_do_not_apply(name, phase):
-    with pytest.raises(ValueError):
+    with pytest.raises(RolloutError):
         command(PLAN, replace(START, phase=phase), name, 10)
 
 

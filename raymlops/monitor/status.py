@@ -1,0 +1,38 @@
+"""The monitor's status body, assembled from its parts. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def reports_by_version(last_reports: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    """``{"<version>/<detector>": report}`` → ``{version: {detector: report}}``."""
+    grouped: dict[str, dict[str, dict]] = {}
+    for key, report in last_reports.items():
+        version, detector = key.split("/", 1)
+        grouped.setdefault(version, {})[detector] = report
+    return grouped
+
+
+def assemble_status(model: str, versions: list[int], drifting: dict[int, list[str]], last_reports: dict[str, dict],
+                    open_rows: dict[int, int], online: dict[int, str], queued: int, counters: dict[str, Any],
+                    uptime_s: float, restored_age_s: float | None, prediction_log: str, last_error: str | None,
+                    retrain: dict[str, Any]) -> dict[str, Any]:
+    """The body of ``DriftMonitor.status`` (and of ``GET /v1/models/{name}/drift``)."""
+    reports = reports_by_version(last_reports)
+    return {
+        "model": model,
+        "versions": {str(v): {
+            "drifting": drifting.get(v, []),
+            "reports": reports.get(str(v), {}),
+            "open_window_rows": open_rows.get(v, 0),
+            "online_detector": online.get(v, "not started"),
+        } for v in versions},
+        "queued_windows": queued,
+        "counters": counters,
+        "uptime_s": uptime_s,
+        "restored_snapshot_age_s": restored_age_s,
+        "prediction_log": prediction_log,
+        "last_error": last_error,
+        "retrain": retrain,
+    }
