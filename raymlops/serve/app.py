@@ -15,30 +15,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from raymlops.serve.args import AppArgs
 
-from raymlops.config import AccessSettings, BatchSettings, RecordSettings, RequestLimits
-
-
-class AppArgs(BaseModel):
-    """Arguments of :func:`build_app` (validated by Serve from the config file's ``args``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model_name: str = Field(description="Registry name of the model to serve.")
-    layout: Literal["colocated", "separate"] = Field("colocated", description="See ServeConfig.layout.")
-    versions: list[int] = Field(default_factory=list, description="`separate` layout: the versions that get a "
-                                "deployment (the live ones must be among them).")
-    registry: dict[str, Any] = Field(default_factory=dict, description="RegistryConfig fields (defaults when empty).")
-    limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
-    batching: BatchSettings = Field(default_factory=BatchSettings, description="Dynamic batching.")
-    records: RecordSettings = Field(default_factory=RecordSettings, description="Prediction stream.")
-    access: AccessSettings = Field(default_factory=AccessSettings, description="API keys.")
-    admin_token_sha256: str | None = Field(None, description="Digest of the admin token; unset = the token of "
-                                           "this machine's RAYMLOPS_ADMIN_TOKEN or admin token file, if any.")
-    shadow_max_in_flight: int = Field(64, ge=1, description="Shadow predictions a replica runs at once.")
+__all__ = ["AppArgs", "build_app"]
 
 
 def build_app(args: AppArgs | dict):
@@ -59,10 +40,12 @@ def build_app(args: AppArgs | dict):
         updates["admin_token_sha256"] = digest(token) if token else None
     args = args.model_copy(update=updates)
     settings = args.model_dump(mode="json")
+    server: Any = ModelServer  # Serve's decorators made these deployments; type checkers see the classes
+    version_model: Any = VersionModel
     if args.layout == "colocated":
-        return ModelServer.bind(settings)
+        return server.bind(settings)
     if not args.versions:
         raise ValueError("layout `separate` needs `versions`: the versions that get a deployment")
-    handles = {version: VersionModel.options(name=version_deployment(version)).bind(
+    handles = {version: version_model.options(name=version_deployment(version)).bind(
         args.model_name, version, settings["registry"], settings["batching"]) for version in args.versions}
-    return ModelServer.bind(settings, handles)
+    return server.bind(settings, handles)

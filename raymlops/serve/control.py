@@ -141,9 +141,9 @@ def apply_in_cluster(app_name: str, changes: dict[str, Any], timeout_s: float = 
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
-    client = _get_global_client()
+    client: Any = _get_global_client()
     applications, http_options, user_config = with_traffic(client.get_serve_details(), app_name, changes)
-    body = {"applications": applications}
+    body: dict[str, Any] = {"applications": applications}
     if http_options:
         body["http_options"] = http_options
     client.deploy_apps(ServeDeploySchema.model_validate(body))

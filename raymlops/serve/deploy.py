@@ -21,7 +21,7 @@ from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
 from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import api_key_digests_from_env, digest
-from raymlops.serve.app import AppArgs
+from raymlops.serve.args import AppArgs
 from raymlops.serve.control import DEPLOYMENT, version_deployment, wait_until_applied, with_traffic
 from raymlops.serve.split import TrafficPolicy
 

@@ -31,7 +31,8 @@ async def app_endpoints(app_name: str) -> list[str]:
     """The application's HTTP endpoints, asked from Serve's controller (inside the cluster)."""
     from ray.serve.context import _get_global_client
 
-    controller = _get_global_client()._controller
+    client: Any = _get_global_client()
+    controller = client._controller
     return http_endpoints(await controller.get_target_groups.remote(app_name))
 
 

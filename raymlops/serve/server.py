@@ -15,23 +15,19 @@ annotation through Serve's ingress wrapper, or it takes it for a query parameter
 """
 
 
-import asyncio
-import json
 import logging
-import time
 import uuid
-from functools import partial
 from typing import Any, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from raymlops.errors import (AuthenticationError, ClusterError, InvalidRequestError, NotFoundError, PermissionDeniedError,
-                             RaymlopsError)
+from raymlops.errors import NotFoundError, RaymlopsError
 from raymlops.serve import operations, v2
+from raymlops.serve.edge import Outcome, error_response, read_body, response_for
 from raymlops.serve.split import Route, TrafficPolicy, route
-from raymlops.serve.validation import parse_body
+from raymlops.serve.validation import parse_body, parse_feedback
 
 log = logging.getLogger("ray.serve")
 
@@ -40,24 +36,6 @@ api = FastAPI(
     description="Predictions from the live versions of a registered model (stable, canary, shadow), the Open "
     "Inference Protocol (v2) endpoints, and admin endpoints (bearer token) to change traffic live.",
 )
-
-
-def error_response(status: int, field: str, problem: str, request_id: str, headers: dict | None = None) -> JSONResponse:
-    """The one error body of the HTTP edge: the field and the problem."""
-    return JSONResponse({"error": {"field": field, "problem": problem}, "request_id": request_id},
-                        status_code=status, headers=headers)
-
-
-class Outcome:
-    """What a request turned out to be, for its metrics and records."""
-
-    __slots__ = ("version", "arm", "latency_ms", "recorded")
-
-    def __init__(self) -> None:
-        self.version: Optional[int] = None
-        self.arm = "none"
-        self.latency_ms = 0.0
-        self.recorded = False
 
 
 @serve.deployment(name="ModelServer")
@@ -69,9 +47,10 @@ class ModelServer:
         from raymlops.config import RegistryConfig
         from raymlops.registry import Registry
         from raymlops.serve.access import AccessPolicy
-        from raymlops.serve.app import AppArgs
+        from raymlops.serve.args import AppArgs
+        from raymlops.serve.buffer import RecordBuffer
         from raymlops.serve.metrics import ServerMetrics
-        from raymlops.serve.records import RecordBuffer
+        from raymlops.serve.predictions import Predictions
         from raymlops.serve.stream import RecordStream, build_sink
         from raymlops.serve.versions import DeploymentVersions, LocalVersions
 
@@ -79,16 +58,16 @@ class ModelServer:
         self.model_name = args.model_name
         self.limits = args.limits
         self.registry = Registry.from_config(RegistryConfig.model_validate(args.registry))
-        self.registry_settings = args.registry
         self.access = AccessPolicy(args.admin_token_sha256, frozenset(args.access.api_key_sha256),
                                    args.access.require_api_key)
+        self.backend: LocalVersions | DeploymentVersions
         if handles is not None:
             self.backend = DeploymentVersions(handles)
         else:
             self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump())
         records = args.records
         if records.sink == "monitor":
-            from raymlops.monitor.actor import NAMESPACE, monitor_name
+            from raymlops.actors import NAMESPACE, monitor_name
 
             sink = build_sink("actor", {"actor_name": monitor_name(self.model_name), "namespace": NAMESPACE,
                                         **records.options})
@@ -97,10 +76,9 @@ class ModelServer:
         self.stream = RecordStream(sink,
                                    RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
         self.metrics = ServerMetrics(self.model_name)
-        self.shadow_max_in_flight = args.shadow_max_in_flight
-        self._shadow_tasks: set = set()
-        self._reported_sent = 0
-        self.policy: Optional[TrafficPolicy] = None
+        self.predictions = Predictions(self.model_name, self.backend, self.stream, self.metrics,
+                                       args.shadow_max_in_flight)
+        self.policy: TrafficPolicy  # set by reconfigure() below, before any request
         self.sticky_field: Optional[str] = None
         # Serve calls reconfigure() only when a user_config is given: serve the champion until then.
         self.reconfigure({})
@@ -124,22 +102,12 @@ class ModelServer:
 
     async def __del__(self) -> None:
         """Graceful shutdown: let shadow calls finish briefly, then flush the last records."""
-        if self._shadow_tasks:
-            await asyncio.wait(list(self._shadow_tasks), timeout=2)
-        await self.stream.close()
+        await self.predictions.close()
 
     # ------------------------------------------------------------------ request plumbing
 
-    async def _body(self, request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > self.limits.max_body_bytes:
-            raise InvalidRequestError(field="body", problem=f"{len(raw)} bytes is more than the limit of "
-                                      f"{self.limits.max_body_bytes}", status=413)
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            problem = f"not valid JSON ({getattr(exc, 'msg', exc)})"
-            raise InvalidRequestError(field="body", problem=problem) from None
+    async def _body(self, request: Request, allow_empty: bool = False) -> Any:
+        return await read_body(request, self.limits.max_body_bytes, allow_empty)
 
     def _check_model(self, name: str) -> None:
         if name != self.model_name:
@@ -150,18 +118,6 @@ class ModelServer:
         if key is None and self.sticky_field and isinstance(body, dict) and self.sticky_field in body:
             key = str(body[self.sticky_field])
         return key
-
-    def _record(self, request_id: str, outcome: Outcome, status: int, columns: dict, result: Optional[dict]) -> None:
-        meta = {"request_id": request_id, "time": time.time(), "model": self.model_name, "version": outcome.version,
-                "arm": outcome.arm, "latency_ms": outcome.latency_ms, "status": status}
-        if result is None:
-            self.stream.add(meta, {}, [None])
-        else:
-            confidences = [max(p) for p in result["probabilities"]]
-            self.stream.add(meta, columns, result["class"], confidences)
-        sent = self.stream.sent_rows
-        self.metrics.records(sent - self._reported_sent, self.stream.lost_rows)
-        self._reported_sent = sent
 
     async def _guarded(self, handler, request: Request, inference: bool = True, **kwargs) -> JSONResponse:
         """Run a handler; map raymlops errors to 4xx (500 for anything else); count and record it.
@@ -174,65 +130,19 @@ class ModelServer:
             if inference:
                 self.access.check_inference(request.headers.get("x-api-key"), request.headers.get("authorization"))
             response = await handler(request, request_id, outcome, **kwargs)
-        except AuthenticationError as exc:
-            response = error_response(401, "authorization", str(exc), request_id, {"www-authenticate": "Bearer"})
-        except PermissionDeniedError as exc:
-            response = error_response(403, "authorization", str(exc), request_id)
-        except InvalidRequestError as exc:
-            response = error_response(exc.fields.get("status", 422), exc.field, exc.problem, request_id)
-        except NotFoundError as exc:
-            response = error_response(404, exc.what, str(exc), request_id)
-        except ClusterError as exc:
-            response = error_response(503, "cluster", str(exc), request_id)
         except RaymlopsError as exc:
-            response = error_response(400, "request", str(exc), request_id)
+            response = response_for(exc, request_id)
         except Exception as exc:  # noqa: BLE001 - a failing model answers 500, the replica lives on
             log.exception("prediction failed for request %s", request_id)
             response = error_response(500, "model", f"prediction failed: {type(exc).__name__}", request_id)
         if inference:
             self.metrics.observe_request(outcome.version, outcome.arm, response.status_code, outcome.latency_ms)
             if not outcome.recorded:
-                self._record(request_id, outcome, response.status_code, {}, None)
+                self.predictions.record(request_id, outcome, response.status_code, {}, None)
         return response
 
     async def _predict_rows(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> dict:
-        """Predict on the chosen version, record it, and start its shadow copy."""
-        outcome.version, outcome.arm = choice.version, choice.arm
-        started = time.perf_counter()
-        result = await self.backend.predict(choice.version, columns)
-        outcome.latency_ms = (time.perf_counter() - started) * 1000
-        self._record(request_id, outcome, 200, columns, result)
-        outcome.recorded = True
-        if choice.shadow_version is not None:
-            self._start_shadow(request_id, choice, columns, result)
-        return result
-
-    # ------------------------------------------------------------------ shadow traffic
-
-    def _start_shadow(self, request_id: str, choice: Route, columns: dict, answered: dict) -> None:
-        if len(self._shadow_tasks) >= self.shadow_max_in_flight:
-            self.metrics.skip_shadow()
-            return
-        task = asyncio.get_running_loop().create_task(self._shadow(request_id, choice, columns, answered))
-        self._shadow_tasks.add(task)
-        task.add_done_callback(self._shadow_tasks.discard)
-
-    async def _shadow(self, request_id: str, choice: Route, columns: dict, answered: dict) -> None:
-        shadow = Outcome()
-        shadow.version, shadow.arm = choice.shadow_version, "shadow"
-        try:
-            started = time.perf_counter()
-            result = await self.backend.predict(choice.shadow_version, columns, background=True)
-            shadow.latency_ms = (time.perf_counter() - started) * 1000
-        except Exception as exc:  # noqa: BLE001 - a failing shadow is recorded, never seen by the caller
-            log.warning("shadow version %s failed on request %s: %s", choice.shadow_version, request_id, exc)
-            self.metrics.observe_request(shadow.version, "shadow", 500, 0.0)
-            self._record(request_id, shadow, 500, {}, None)
-            return
-        disagreements = sum(a != b for a, b in zip(answered["class"], result["class"]))
-        self.metrics.observe_shadow(choice.version, choice.shadow_version, len(result["class"]), disagreements)
-        self.metrics.observe_request(shadow.version, "shadow", 200, shadow.latency_ms)
-        self._record(request_id, shadow, 200, columns, result)
+        return await self.predictions.answer(request_id, outcome, choice, columns)
 
     # ------------------------------------------------------------------ /v1
 
@@ -283,37 +193,65 @@ class ModelServer:
     @api.get("/v1/models/{name}/drift")
     async def drift(self, name: str, request: Request) -> JSONResponse:
         """Drift state, latest reports per version and detector, and the monitor's counters."""
-        return await self._guarded(partial(operations.drift_status, self), request, inference=False, name=name)
+        async def handler(_request, _request_id, _outcome):
+            self._check_model(name)
+            return JSONResponse(await operations.drift_status(self.model_name))
+        return await self._guarded(handler, request, inference=False)
 
     @api.post("/admin/models/{name}/drift/check")
     async def drift_check(self, name: str, request: Request, min_rows: int = 1) -> JSONResponse:
         """Check every open window of at least `min_rows` rows now (bearer admin token)."""
-        return await self._guarded(partial(operations.drift_check, self), request, inference=False, name=name,
-                                   min_rows=min_rows)
+        async def handler(_request, _request_id, _outcome):
+            self._admin(request, name)
+            return JSONResponse(await operations.drift_check(self.model_name, self.stream, min_rows))
+        return await self._guarded(handler, request, inference=False)
 
     @api.post("/v1/models/{name}/feedback")
     async def feedback(self, name: str, request: Request) -> JSONResponse:
         """Labels for answered requests: `{"request_id": ..., "label": ...}`, `"labels": [...]` for
         multi-row requests, or a list of those. Joined to the logged predictions by the monitor."""
-        return await self._guarded(partial(operations.feedback, self), request, name=name)
+        async def handler(_request, request_id, outcome):
+            self._check_model(name)
+            body = await self._body(request)
+            outcome.recorded = True  # feedback is not a prediction: no record of its own
+            schema = await self.backend.schema(self.policy.stable_version)
+            items = parse_feedback(body, schema.classes, self.limits.max_rows)
+            accepted = await operations.submit_feedback(self.model_name, items, schema.label)
+            return JSONResponse({"model": name, "accepted": accepted, "request_id": request_id})
+        return await self._guarded(handler, request)
 
     @api.get("/admin/models/{name}/rollout")
     async def rollout_status(self, name: str, request: Request) -> JSONResponse:
         """The current rollout, its last decision and its numbers (bearer admin token)."""
-        return await self._guarded(partial(operations.rollout, self), request, inference=False, name=name,
-                                   action="status")
+        return await self.rollout_action(name, "status", request)
 
     @api.post("/admin/models/{name}/rollout/{action}")
     async def rollout_action(self, name: str, action: str, request: Request) -> JSONResponse:
         """`start` (body: rollout config fields), `pause`, `resume`, `promote`, `abort`, `rollback`."""
-        return await self._guarded(partial(operations.rollout, self), request, inference=False, name=name,
-                                   action=action)
+        async def handler(_request, _request_id, _outcome):
+            self._admin(request, name)
+            config = None
+            if action == "start":
+                config = operations.rollout_config(await self._body(request, allow_empty=True), name,
+                                                   serve.get_replica_context().app_name).model_dump(mode="json")
+            return JSONResponse(await operations.rollout_command(name, action, config))
+        return await self._guarded(handler, request, inference=False)
 
     @api.put("/admin/models/{name}/traffic")
     async def set_traffic(self, name: str, request: Request) -> JSONResponse:
         """Change the split live on every replica (bearer admin token). Body: any of `canary_weight`,
         `canary_version`, `stable_version`, `shadow_version`, `shadow_share`, `sticky_field`."""
-        return await self._guarded(partial(operations.set_traffic, self), request, inference=False, name=name)
+        async def handler(_request, request_id, _outcome):
+            self._admin(request, name)
+            traffic = await operations.change_traffic(
+                self.registry, self.model_name, serve.get_replica_context().app_name, self._traffic(),
+                await self._body(request), self.backend.versions if self._separate else None, request_id)
+            return JSONResponse({"model": name, "traffic": traffic, "request_id": request_id})
+        return await self._guarded(handler, request, inference=False)
+
+    def _admin(self, request: Request, name: str) -> None:
+        self.access.check_admin(request.headers.get("authorization"))
+        self._check_model(name)
 
     @property
     def _separate(self) -> bool:
@@ -331,24 +269,49 @@ class ModelServer:
     @api.get("/v2/health/ready")
     async def ready(self) -> dict:
         """Every live version is loaded."""
-        return {"ready": self.policy is not None and self.policy.live_versions <= self.backend.versions}
+        return {"ready": self.policy.live_versions <= self.backend.versions}
 
     @api.get("/v2/models/{name}")
     async def metadata(self, name: str, request: Request) -> JSONResponse:
         """Model metadata: versions, inputs and outputs."""
-        return await self._guarded(partial(v2.metadata, self), request, inference=False, name=name)
+        async def handler(_request, _request_id, _outcome):
+            self._check_model(name)
+            schema = await self.backend.schema(self.policy.stable_version)
+            return JSONResponse(v2.metadata(name, sorted(self.backend.versions), schema))
+        return await self._guarded(handler, request, inference=False)
 
     @api.get("/v2/models/{name}/ready")
     async def model_ready(self, name: str, request: Request) -> JSONResponse:
         """Whether the model can answer."""
-        return await self._guarded(partial(v2.model_ready, self), request, inference=False, name=name)
+        async def handler(_request, _request_id, _outcome):
+            self._check_model(name)
+            return JSONResponse({"name": name, "ready": bool(self.backend.versions)})
+        return await self._guarded(handler, request, inference=False)
 
     @api.post("/v2/models/{name}/infer")
     async def infer(self, name: str, request: Request) -> JSONResponse:
         """v2 inference through the traffic split."""
-        return await self._guarded(partial(v2.infer, self), request, name=name, version=None)
+        return await self._guarded(self._infer, request, name=name, version=None)
 
     @api.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(self, name: str, version: str, request: Request) -> JSONResponse:
         """v2 inference pinned to one live version."""
-        return await self._guarded(partial(v2.infer, self), request, name=name, version=version)
+        return await self._guarded(self._infer, request, name=name, version=version)
+
+    async def _infer(self, request: Request, request_id: str, outcome: Outcome, name: str,
+                     version: Optional[str]) -> JSONResponse:
+        self._check_model(name)
+        body = await self._body(request)
+        if version is not None:
+            if not version.isdigit() or int(version) not in self.backend.versions:
+                raise NotFoundError(what="live version", name=f"{name}:{version}")
+            choice = Route("pinned", int(version))
+        else:
+            choice = route(self.policy, self._sticky_key(request, body))
+        outcome.version, outcome.arm = choice.version, choice.arm
+        schema = await self.backend.schema(choice.version)
+        columns = v2.decode_request(body, schema, self.limits.max_rows)
+        result = await self._predict_rows(request_id, outcome, choice, columns)
+        answer_id = body.get("id", request_id) if isinstance(body, dict) else request_id
+        return JSONResponse(v2.encode_response(name, choice.version, answer_id, result, schema),
+                            headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})

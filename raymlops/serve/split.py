@@ -80,15 +80,16 @@ def key_point(key: str, salt: str = "") -> float:
 
 def route(policy: TrafficPolicy, key: str | None = None, rng: random.Random | None = None) -> Route:
     """Choose the version that answers a request, and whether it is also shadowed."""
-    rng = rng or random
-    point = key_point(key, "split") if key is not None else rng.random()
+    draw = rng.random if rng is not None else random.random
+    point = key_point(key, "split") if key is not None else draw()
+    arm: Literal["stable", "canary"]
     if policy.canary_version is not None and point < policy.canary_weight:
         arm, version = "canary", policy.canary_version
     else:
         arm, version = "stable", policy.stable_version
     shadow = None
     if policy.shadow_version is not None and policy.shadow_version != version:
-        shadow_point = key_point(key, "shadow") if key is not None else rng.random()
+        shadow_point = key_point(key, "shadow") if key is not None else draw()
         if shadow_point < policy.shadow_share:
             shadow = policy.shadow_version
     return Route(arm, version, shadow)

@@ -1,68 +1,67 @@
-"""The Open Inference Protocol (v2) handlers of the model server: metadata, readiness and
-inference through the split or pinned to one live version. The routes stay on
-:class:`raymlops.serve.server.ModelServer`; each runs one of these through its ``_guarded``.
+"""The Open Inference Protocol (v2) codec: v2 input tensors → validated columns, and a
+version's answer → v2 output tensors and metadata. Pure, like MLServer's codecs; the routes
+live on the model server.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Any
 
-from fastapi.responses import JSONResponse
+from raymlops.data.schema import DatasetSchema
+from raymlops.errors import InvalidRequestError
+from raymlops.serve.validation import columns_from_inputs
 
-from raymlops.errors import InvalidRequestError, NotFoundError
-from raymlops.serve.split import Route, route
-from raymlops.serve.validation import columns_from_v2
-
-if TYPE_CHECKING:
-    from fastapi import Request
-
-    from raymlops.serve.server import ModelServer, Outcome
+NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 
 
-async def metadata(server: ModelServer, request: Request, request_id: str, outcome: Outcome,
-                   name: str) -> JSONResponse:
-    """Versions, input tensors (one per feature) and output tensors."""
-    server._check_model(name)
-    schema = await server.backend.schema(server.policy.stable_version)
-    inputs = [{"name": f.name, "datatype": "FP64" if f.kind == "numeric" else "BYTES", "shape": [-1]}
-              for f in schema.features]
-    outputs = [{"name": "class", "datatype": "BYTES", "shape": [-1]},
-               {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(schema.classes)]}]
-    return JSONResponse({"name": name, "versions": [str(v) for v in sorted(server.backend.versions)],
-                         "platform": "raymlops-pytorch", "inputs": inputs, "outputs": outputs})
+def columns_from_v2(inputs: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """Validate Open Inference Protocol v2 input tensors (one 1-D tensor per feature) into columns."""
+    if not isinstance(inputs, list):
+        raise InvalidRequestError(field="inputs", problem="must be a list of tensors {name, shape, datatype, data}")
+    by_name: dict[str, list] = {}
+    for index, tensor in enumerate(inputs):
+        where = f"inputs[{index}]"
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise InvalidRequestError(field=where, problem="must be an object with a string `name`")
+        data, shape, datatype = tensor.get("data"), tensor.get("shape"), tensor.get("datatype")
+        if not isinstance(data, list):
+            raise InvalidRequestError(field=f"{where}.data", problem="must be a list")
+        if not (isinstance(shape, list) and len(shape) in (1, 2) and shape[0] == len(data) and all(s == 1 for s in shape[1:])):
+            raise InvalidRequestError(field=f"{where}.shape", problem=f"must be [{len(data)}] (or [{len(data)}, 1]) for this data")
+        kind = next((f.kind for f in schema.features if f.name == tensor["name"]), None)
+        expected = "BYTES" if kind == "categorical" else "a numeric type"
+        if kind is not None and (datatype == "BYTES") != (kind == "categorical") or (datatype not in NUMERIC_V2_TYPES | {"BYTES"}):
+            raise InvalidRequestError(field=f"{where}.datatype", problem=f"{datatype!r} does not fit feature {tensor['name']!r}; use {expected}")
+        by_name[tensor["name"]] = data
+    return columns_from_inputs(by_name, schema, max_rows)
 
 
-async def model_ready(server: ModelServer, request: Request, request_id: str, outcome: Outcome,
-                      name: str) -> JSONResponse:
-    """Whether the model can answer."""
-    server._check_model(name)
-    return JSONResponse({"name": name, "ready": bool(server.backend.versions)})
-
-
-async def infer(server: ModelServer, request: Request, request_id: str, outcome: Outcome, name: str,
-                version: Optional[str]) -> JSONResponse:
-    """Inference on v2 tensors, through the split or pinned to ``version``."""
-    server._check_model(name)
-    body = await server._body(request)
-    if version is not None:
-        if not version.isdigit() or int(version) not in server.backend.versions:
-            raise NotFoundError(what="live version", name=f"{name}:{version}")
-        choice = Route("pinned", int(version))
-    else:
-        choice = route(server.policy, server._sticky_key(request, body))
-    outcome.version, outcome.arm = choice.version, choice.arm
+def decode_request(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
+    """A v2 inference request body → validated feature columns."""
     if not isinstance(body, dict):
         raise InvalidRequestError(field="body", problem="must be a JSON object with `inputs`")
-    schema = await server.backend.schema(choice.version)
-    columns = columns_from_v2(body.get("inputs"), schema, server.limits.max_rows)
-    result = await server._predict_rows(request_id, outcome, choice, columns)
+    return columns_from_v2(body.get("inputs"), schema, max_rows)
+
+
+def encode_response(name: str, version: int, request_id: str, result: dict[str, list],
+                    schema: DatasetSchema) -> dict[str, Any]:
+    """A version's answer → the v2 inference response body (``class`` and ``probabilities`` tensors)."""
     rows = len(result["class"])
-    payload = {
-        "model_name": name, "model_version": str(choice.version), "id": body.get("id", request_id),
+    return {
+        "model_name": name, "model_version": str(version), "id": request_id,
         "outputs": [
             {"name": "class", "shape": [rows], "datatype": "BYTES", "data": result["class"]},
             {"name": "probabilities", "shape": [rows, len(schema.classes)], "datatype": "FP32",
              "data": [p for row in result["probabilities"] for p in row]},
         ],
     }
-    return JSONResponse(payload, headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
+
+
+def metadata(name: str, versions: list[int], schema: DatasetSchema) -> dict[str, Any]:
+    """Model metadata: versions, input tensors (one per feature) and output tensors."""
+    inputs = [{"name": f.name, "datatype": "FP64" if f.kind == "numeric" else "BYTES", "shape": [-1]}
+              for f in schema.features]
+    outputs = [{"name": "class", "datatype": "BYTES", "shape": [-1]},
+               {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(schema.classes)]}]
+    return {"name": name, "versions": [str(v) for v in sorted(versions)], "platform": "raymlops-pytorch",
+            "inputs": inputs, "outputs": outputs}

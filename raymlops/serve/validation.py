@@ -1,8 +1,7 @@
 """Request bodies → validated feature columns, checked against a version's signature. Pure.
 
-Three shapes are accepted: rows (``{"instances": [{feature: value}, ...]}``), columns
-(``{"inputs": {feature: [values]}}``), and Open Inference Protocol v2 tensors
-(``{"inputs": [{"name", "shape", "datatype", "data"}]}``). Every problem raises
+Two /v1 shapes are accepted: rows (``{"instances": [{feature: value}, ...]}``) and columns
+(``{"inputs": {feature: [values]}}``); v2 tensors are decoded by :mod:`raymlops.serve.v2`. Every problem raises
 InvalidRequestError naming the JSON path, so the HTTP edge can answer 4xx with it.
 """
 
@@ -12,9 +11,7 @@ import math
 from typing import Any
 
 from raymlops.data.schema import DatasetSchema
-from raymlops.errors import InvalidRequestError
-
-NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+from raymlops.errors import InvalidRequestError, LimitExceededError
 
 
 def _check_value(value: Any, kind: str, path: str) -> Any:
@@ -42,7 +39,7 @@ def _check_count(count: int, max_rows: int, where: str) -> None:
     if count == 0:
         raise InvalidRequestError(field=where, problem="empty batch: send at least one row")
     if count > max_rows:
-        raise InvalidRequestError(field=where, problem=f"{count} rows is more than the limit of {max_rows}", status=413)
+        raise LimitExceededError(field=where, size=count, limit=max_rows, unit="rows")
 
 
 def columns_from_instances(instances: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
@@ -77,28 +74,6 @@ def columns_from_inputs(inputs: Any, schema: DatasetSchema, max_rows: int) -> di
     kinds = {f.name: f.kind for f in schema.features}
     return {name: [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
             for name in schema.feature_names}
-
-
-def columns_from_v2(inputs: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
-    """Validate Open Inference Protocol v2 input tensors (one 1-D tensor per feature) into columns."""
-    if not isinstance(inputs, list):
-        raise InvalidRequestError(field="inputs", problem="must be a list of tensors {name, shape, datatype, data}")
-    by_name: dict[str, list] = {}
-    for index, tensor in enumerate(inputs):
-        where = f"inputs[{index}]"
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise InvalidRequestError(field=where, problem="must be an object with a string `name`")
-        data, shape, datatype = tensor.get("data"), tensor.get("shape"), tensor.get("datatype")
-        if not isinstance(data, list):
-            raise InvalidRequestError(field=f"{where}.data", problem="must be a list")
-        if not (isinstance(shape, list) and len(shape) in (1, 2) and shape[0] == len(data) and all(s == 1 for s in shape[1:])):
-            raise InvalidRequestError(field=f"{where}.shape", problem=f"must be [{len(data)}] (or [{len(data)}, 1]) for this data")
-        kind = next((f.kind for f in schema.features if f.name == tensor["name"]), None)
-        expected = "BYTES" if kind == "categorical" else "a numeric type"
-        if kind is not None and (datatype == "BYTES") != (kind == "categorical") or (datatype not in NUMERIC_V2_TYPES | {"BYTES"}):
-            raise InvalidRequestError(field=f"{where}.datatype", problem=f"{datatype!r} does not fit feature {tensor['name']!r}; use {expected}")
-        by_name[tensor["name"]] = data
-    return columns_from_inputs(by_name, schema, max_rows)
 
 
 def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:
@@ -154,6 +129,5 @@ def parse_feedback(body: Any, classes: tuple[str, ...] | list[str], max_items: i
     if not body:
         raise InvalidRequestError(field=prefix or "body", problem="is empty")
     if len(body) > max_items:
-        raise InvalidRequestError(field=prefix or "body", problem=f"{len(body)} items is more than the limit of "
-                                  f"{max_items}", status=413)
+        raise LimitExceededError(field=prefix or "body", size=len(body), limit=max_items, unit="items")
     return [_feedback_item(item, classes, f"{prefix}[{i}]") for i, item in enumerate(body)]

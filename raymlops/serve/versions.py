@@ -54,8 +54,9 @@ class LocalVersions:
         batching = batching or {}
         self.batched = bool(batching.get("enabled"))
         if self.batched:
-            self._batch.set_max_batch_size(int(batching.get("max_batch_size", 16)))
-            self._batch.set_batch_wait_timeout_s(float(batching.get("batch_wait_timeout_s", 0.002)))
+            batch: Any = self._batch  # serve.batch adds its setters to the method
+            batch.set_max_batch_size(int(batching.get("max_batch_size", 16)))
+            batch.set_batch_wait_timeout_s(float(batching.get("batch_wait_timeout_s", 0.002)))
 
     @property
     def versions(self) -> set[int]:
@@ -87,7 +88,7 @@ class LocalVersions:
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
     async def _batch(self, calls: list[tuple[int, dict[str, list]]]) -> list[dict[str, list]]:
-        answers: list[dict[str, list] | None] = [None] * len(calls)
+        answers: list[dict[str, list]] = [{} for _ in calls]
         for version in {version for version, _ in calls}:
             indices = [i for i, (v, _) in enumerate(calls) if v == version]
             parts = [calls[i][1] for i in indices]

@@ -1,8 +1,7 @@
 import pytest
 
 from raymlops.errors import ClusterError, InvalidRequestError, NotFoundError
-from raymlops.serve.control import (checked_traffic, deployed_versions, traffic_applied, wait_until_applied,
-                                    with_traffic)
+from raymlops.serve.control import checked_traffic, deployed_versions, traffic_applied, wait_until_applied, with_traffic
 
 CURRENT = {"stable_version": 1, "canary_version": 2, "canary_weight": 0.1, "shadow_version": None,
            "shadow_share": 0.0, "sticky_field": None}

@@ -1,10 +1,13 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raymlops.data.schema import DatasetSchema, FeatureSpec
-from raymlops.errors import InvalidRequestError
-from raymlops.serve.validation import columns_from_v2, parse_body
+from raymlops.errors import InvalidRequestError, LimitExceededError
+from raymlops.serve.v2 import columns_from_v2
+from raymlops.serve.validation import parse_body
 
 SCHEMA = DatasetSchema(
     name="p", label="species", classes=("a", "b"),
@@ -61,8 +64,6 @@ def test_bad_v2_tensors(tensors, field):
     assert info.value.field == field
 
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
@@ -122,7 +123,7 @@ def test_bad_feedback_names_the_field(body, field):
     assert info.value.field == field
 
 
-def test_too_much_feedback_is_413():
-    with pytest.raises(InvalidRequestError) as info:
+def test_too_much_feedback_is_a_limit_error():
+    with pytest.raises(LimitExceededError) as info:
         parse_feedback([{"request_id": str(i), "label": "Adelie"} for i in range(11)], CLASSES, 10)
-    assert info.value.fields["status"] == 413
+    assert info.value.field == "body" and info.value.limit == 10 and "11 items" in str(info.value)

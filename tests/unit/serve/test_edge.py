@@ -1,0 +1,80 @@
+"""The HTTP edge: the one error → status table, error bodies, body limits before reading, and the
+shadow comparison."""
+
+import asyncio
+import json
+
+import pytest
+from starlette.requests import Request
+
+from raymlops import errors
+from raymlops.serve.edge import ERROR_STATUS, read_body, response_for, status_for
+from raymlops.serve.shadow import compare
+
+
+@pytest.mark.parametrize("error, status, field", [
+    (errors.AuthenticationError(scheme="Bearer", problem="no token"), 401, "authorization"),
+    (errors.PermissionDeniedError(action="change traffic", problem="wrong token"), 403, "authorization"),
+    (errors.NotFoundError(what="model", name="x"), 404, "model"),
+    (errors.RolloutError(model="m", problem="already running"), 409, "rollout"),
+    (errors.AliasConflictError(model="m", alias="champion", expected=1, actual=2), 409, "request"),
+    (errors.LimitExceededError(field="instances", size=51, limit=50, unit="rows"), 413, "instances"),
+    (errors.InvalidRequestError(field="instances[0].x", problem="must be a number"), 422, "instances[0].x"),
+    (errors.ClusterError(problem="down", fix="start it"), 503, "cluster"),
+    (errors.ConfigError(file="<x>", problems=[("a", "b")]), 400, "request"),
+])
+def test_every_error_maps_to_one_status_and_names_its_field(error, status, field):
+    response = response_for(error, "rid")
+    body = json.loads(response.body)
+    assert response.status_code == status == status_for(error)
+    assert body["error"]["field"] == field and body["request_id"] == "rid"
+    assert ("www-authenticate" in response.headers) == (status == 401)
+
+
+def test_a_limit_error_says_how_large_and_the_limit():
+    body = json.loads(response_for(errors.LimitExceededError(field="body", size=2048, limit=1024, unit="bytes"),
+                                   "r").body)
+    assert body["error"]["problem"] == "2048 bytes is more than the limit of 1024"
+
+
+def test_subclasses_come_before_their_bases_in_the_table():
+    kinds = [kind for kind, _ in ERROR_STATUS]
+    for i, kind in enumerate(kinds):
+        assert not any(issubclass(kind, earlier) and kind is not earlier for earlier in kinds[:i]), kind
+
+
+def request(chunks, headers=()):
+    async def receive():
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(k.encode(), v.encode()) for k, v in headers]}
+    return Request(scope, receive)
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading():
+    unread = [b"x" * 10]
+    with pytest.raises(errors.LimitExceededError, match="5000 bytes"):
+        asyncio.run(read_body(request(unread, [("content-length", "5000")]), 100))
+    assert unread == [b"x" * 10], "the body was not read"
+
+
+def test_a_stream_that_runs_over_the_limit_is_cut_off():
+    with pytest.raises(errors.LimitExceededError):
+        asyncio.run(read_body(request([b"[" + b"1," * 40, b"1" * 100 + b"]"]), 100))
+
+
+def test_bodies_within_the_limit_are_parsed_and_bad_json_is_named():
+    assert asyncio.run(read_body(request([b'{"a":', b" 1}"]), 100)) == {"a": 1}
+    assert asyncio.run(read_body(request([b""]), 100, allow_empty=True)) is None
+    with pytest.raises(errors.InvalidRequestError, match="not valid JSON"):
+        asyncio.run(read_body(request([b"{nope"]), 100))
+
+
+def test_shadow_answers_are_compared_row_by_row():
+    comparison = compare({"class": ["a", "b", "c"]}, {"class": ["a", "c", "c"]})
+    assert (comparison.rows, comparison.disagreements) == (3, 1) and comparison.agreement == pytest.approx(2 / 3)
+    assert compare({"class": []}, {"class": []}).agreement == 1.0
+    with pytest.raises(ValueError, match="2 rows for 1"):
+        compare({"class": ["a"]}, {"class": ["a", "b"]})
