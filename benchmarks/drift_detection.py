@@ -15,13 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks_common import machine_description, write_section
 
 from raymlops.config import ShiftConfig, SynthConfig
 from raymlops.data.synth import generate
-from raymlops.monitor.detectors import MMDTest, ScipyFeatureDrift, TabularReference, AlibiFeatureDrift, build_online
+from raymlops.monitor.detectors import AlibiFeatureDrift, MMDTest, ScipyFeatureDrift, TabularReference, build_online
 
 NUMERIC = [f"x{i}" for i in range(18)]
 CATEGORICAL = ["c0", "c1"]

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -75,7 +74,10 @@ def measure(url: str, concurrency: int, seconds: float) -> dict:
     latencies, errors, elapsed = results.get(timeout=seconds + 120)
     process.join(30)
     latencies.sort()
-    pick = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
+
+    def pick(q: float) -> float:
+        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
+
     return {"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
 
 
@@ -301,7 +303,10 @@ def verdict(rows: list) -> list[str]:
         ours8, ours1 = point.get((label, ours + suffix, 8)), point.get((label, ours + suffix, 1))
         if None in (bare8, bare1, ours8, ours1):
             continue
-        met = lambda ok: "met" if ok else "NOT met"
+
+        def met(ok: bool) -> str:
+            return "met" if ok else "NOT met"
+
         lines += [
             f"- {path}: (b) ≥ 0.8 × (a) at concurrency 8: {ours8['rps'] / bare8['rps']:.2f} × — "
             f"{met(ours8['rps'] >= 0.8 * bare8['rps'])}; ≤ 1 ms added p50 at concurrency 1: "

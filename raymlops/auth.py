@@ -73,7 +73,9 @@ def _token(env_name: str, path: Path, create: bool) -> str | None:
 
 def ensure_ray_token() -> str:
     """Return Ray's auth token, creating the token file (0600) when there is none."""
-    return _token(RAY_TOKEN_ENV, ray_token_path(), create=True)
+    token = _token(RAY_TOKEN_ENV, ray_token_path(), create=True)
+    assert token is not None  # created when missing
+    return token
 
 
 def read_ray_token() -> str | None:
@@ -88,7 +90,9 @@ def admin_token_path() -> Path:
 
 def ensure_admin_token() -> str:
     """Return the admin token: ``$RAYMLOPS_ADMIN_TOKEN`` or the 0600 file (created when missing)."""
-    return _token(ADMIN_TOKEN_ENV, admin_token_path(), create=True)
+    token = _token(ADMIN_TOKEN_ENV, admin_token_path(), create=True)
+    assert token is not None  # created when missing
+    return token
 
 
 def read_admin_token() -> str | None:

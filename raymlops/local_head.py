@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from raymlops import auth
 from raymlops.cluster import (
@@ -161,11 +161,11 @@ def stop_processes(temp_dir: str, gcs_address: str | None, grace_s: float = 5.0)
     import psutil
 
     roots = select_cluster_processes(psutil.process_iter(), temp_dir, gcs_address)
-    victims: dict[int, psutil.Process] = {}
+    victims: dict[int, Any] = {}
     for root in roots:
         victims[root.pid] = root
         try:
-            victims.update({child.pid: child for child in root.children(recursive=True)})
+            victims.update({child.pid: child for child in root.children(recursive=True)})  # type: ignore[attr-defined]
         except psutil.Error:
             pass
     victims.pop(os.getpid(), None)

@@ -26,11 +26,11 @@ app.add_typer(registry.app, name="registry")
 
 
 
-@app.command()
+@app.command(name="demo")
 @friendly_errors
-def demo(keep_running: bool = typer.Option(False, "--keep-running", help="Leave the cluster up afterwards.")) -> None:
+def demo_command(keep_running: bool = typer.Option(False, "--keep-running", help="Leave the cluster up afterwards.")) -> None:
     """Run the loop end to end on a local cluster: every step built so far, naming the ones still to come."""
-    from raymlops.demo import run_demo
+    from raymlops.cli.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
 

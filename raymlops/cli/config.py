@@ -27,7 +27,7 @@ def config_validate(
         load_config(file, model_for_file(file, kind), set_)
     except RaymlopsError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(f"{file}: ok")
 
 

@@ -7,6 +7,7 @@ and skipped with a note, never a stack trace. The cluster is stopped at the end 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -20,7 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from raymlops.config import DataConfig, LocalClusterConfig, load_config
 from raymlops.errors import RaymlopsError
 
-console = Console()
+
+@functools.cache
+def console() -> Console:
+    """The demo's terminal (made on first use, never at import)."""
+    return Console()
 
 
 @dataclass
@@ -33,7 +38,7 @@ class DemoContext:
     app_url: str = ""
     model: str = "penguins"
     live_versions: tuple[int, ...] = ()
-    report: Callable[[float, float | None], None] = lambda done, total=None: None
+    report: Callable[..., None] = lambda done, total=None: None
     """Moves the running step's progress bar: ``report(done, total)``; without a total it pulses."""
     started_at: float = field(default_factory=time.time)
     """When this run began: the registry keeps earlier runs' versions and events, the story is this run's."""
@@ -78,7 +83,7 @@ def _job_log_echo(ctx: DemoContext) -> Callable[[str], None]:
                 ctx.report(int(epoch.group(1)), int(epoch.group(2)))
             if any(marker in line for marker in SHOWN_LOG_MARKERS) and line != _last_shown[0]:
                 _last_shown[0] = line
-                console.print(f"    {line}", highlight=False, markup=False)
+                console().print(f"    {line}", highlight=False, markup=False)
     return echo
 
 
@@ -228,14 +233,15 @@ def step_retrain(ctx: DemoContext) -> str:
                 payload = event.payload or {}
                 detail = payload.get("reason") or payload.get("status") or "; ".join(payload.get("reasons", []))
                 weight = f" (canary weight {payload['weight']:.0%})" if "weight" in payload else ""
-                console.print(f"    {event.kind}: {detail}{weight}", highlight=False, markup=False)
+                console().print(f"    {event.kind}: {detail}{weight}", highlight=False, markup=False)
                 if event.kind in ("rollout_promote", "rollout_rollback"):
                     return f"{event.kind.split('_')[1]}: v{event.version} — champion is now " \
                            f"v{registry.resolve(ctx.model, 'champion')}"
                 if event.kind == "retrain_submitted":
-                    submitted.add(payload.get("job_id"))
-                if event.kind == "retrain_finished" and payload.get("job_id") in submitted and "rollout" not in payload:
-                    return f"retraining ended {payload.get('status')}: no rollout"
+                    submitted.add(str(payload.get("job_id")))
+                made_candidate = payload.get("status") == "SUCCEEDED" and payload.get("candidate")
+                if event.kind == "retrain_finished" and payload.get("job_id") in submitted and not made_candidate:
+                    return f"retraining ended {payload.get('status')}: no new candidate, no rollout"
         return "no rollout decision within 5 minutes (see `raymlops rollout status`)"
     finally:
         registry.close()
@@ -312,7 +318,7 @@ class StepProgress:
 
     def __init__(self, title: str) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
+                                 TimeElapsedColumn(), console=console(), transient=True)
         self.task = self.progress.add_task(title, total=None)
 
     def __enter__(self) -> Callable[[float, float | None], None]:
@@ -338,23 +344,23 @@ def run_demo(keep_running: bool = False) -> int:
                 try:
                     outcome = step(ctx)
                 except RaymlopsError as exc:
-                    console.print(f"[red]✗[/red] [{number}/{len(STEPS)}] {title}: {exc}")
+                    console().print(f"[red]✗[/red] [{number}/{len(STEPS)}] {title}: {exc}")
                     code = 2
                     break
-            console.print(f"[green]✓[/green] [{number}/{len(STEPS)}] {title}: {outcome}")
+            console().print(f"[green]✓[/green] [{number}/{len(STEPS)}] {title}: {outcome}")
         for missing in NOT_YET:
-            console.print(f"[yellow]…[/yellow] not there yet: {missing}")
+            console().print(f"[yellow]…[/yellow] not there yet: {missing}")
     finally:
         if ctx.started_cluster and not keep_running:
             from raymlops.local_head import down
 
-            console.print(down())
-            console.print("To look around after the run: `raymlops demo --keep-running` (or `make demo "
+            console().print(down())
+            console().print("To look around after the run: `raymlops demo --keep-running` (or `make demo "
                           "DEMO_ARGS=--keep-running`), then the URLs above, `raymlops registry lineage "
                           f"{ctx.model}@champion`, `raymlops rollout status {ctx.model}`, `raymlops down` when done.",
                           highlight=False, markup=False)
         elif ctx.started_cluster or keep_running:
-            console.print(f"The cluster keeps running. Look around: the URLs above, `raymlops status`, "
+            console().print(f"The cluster keeps running. Look around: the URLs above, `raymlops status`, "
                           f"`raymlops registry lineage {ctx.model}@champion`, `raymlops drift status {ctx.model}`, "
                           f"`raymlops rollout status {ctx.model}`, `eval \"$(raymlops env)\"` for Ray's CLI; "
                           "`raymlops down` stops it.", highlight=False, markup=False)

@@ -122,6 +122,7 @@ def prepare_dataset(cfg: PrepareConfig) -> PreparedData:
     Raises:
         DataError: the source is missing, unreadable or lacks the label column.
     """
+    categorical: list[str] | None
     if cfg.source is None:
         table, name, label, categorical = load_penguins(), "penguins", PENGUIN_LABEL, PENGUIN_CATEGORICAL
         path = "palmerpenguins"

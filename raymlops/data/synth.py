@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from raymlops.config import ShiftConfig, SynthConfig
+from raymlops.config import SynthConfig
 from raymlops.data.prepare import PreparedData, write_splits
 from raymlops.data.schema import DatasetSchema, FeatureSpec
 from raymlops.errors import ConfigError

@@ -30,7 +30,7 @@ def run_job(description: str, default_config: str, model: type, run: Callable[[o
     """Load the config, check inputs, connect to Ray, run, and print the outcome; returns the exit code."""
     args = parse_args(description, default_config, argv)
     try:
-        cfg = load_config(args.config, model, args.overrides)
+        cfg: object = load_config(args.config, model, args.overrides)
         outcome = run(cfg)
     except RaymlopsError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -66,10 +66,14 @@ def build_engine(url: str, sqlite_timeout_s: float = 60.0) -> Engine:
 def _insert_ignore(conn, table, values: dict[str, Any]) -> None:
     """INSERT that does nothing when the primary key exists (SQLite and PostgreSQL)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+        statement: Any = postgres_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table)
+    conn.execute(statement.values(**values).on_conflict_do_nothing())
 
 
 def _row_to_version(row) -> ModelVersion:

@@ -17,11 +17,11 @@ def check_space(space: dict[str, SearchDimension], base: TrainConfig) -> None:
     """
     problems = []
     for key, dimension in space.items():
-        sample = dimension.values[0] if dimension.type == "choice" else dimension.low
+        sample = (dimension.values or [None])[0] if dimension.type == "choice" else dimension.low
         try:
             apply_params(base, {key: sample})
         except ConfigError as exc:
-            problems.append((f"search_space.{key}", exc.problems[0][1] if exc.problems else "invalid"))
+            problems.append((f"search_space.{key}", exc.fields["problems"][0][1] if exc.fields["problems"] else "invalid"))
     if problems:
         raise ConfigError(file="<tune config>", problems=problems)
 

@@ -78,9 +78,10 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
     checkpoint_path = (best.metrics or {}).get("checkpoint_path")
     if not checkpoint_path:
         raise JobError(job_id=run, problem="no trial produced a checkpoint")
-    best_cfg = apply_params(cfg.base, best.config["params"])
+    params = (best.config or {})["params"]
+    best_cfg = apply_params(cfg.base, params)
     with Checkpoint(checkpoint_path, filesystem=storage_fs).as_directory() as directory:
         state, history = load_state_from_checkpoint(directory)
-    extra = {"tune_run": run, "best_params": best.config["params"], "trials": _trial_summaries(results)}
+    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results)}
     return release(best_cfg, prepare_inputs(best_cfg), state, history, extra_lineage=extra,
                    trigger=Trigger(kind="tune", tune_run=run))

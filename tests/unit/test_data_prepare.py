@@ -6,10 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from raymlops.cli import app
-from raymlops.config import PrepareConfig
+from raymlops.config import PrepareConfig, SplitFractions
 from raymlops.data import prepare_dataset, read_schema, split_uri
 from raymlops.data.prepare import stratified_split
-from raymlops.config import SplitFractions
 from raymlops.errors import DataError
 
 

@@ -1,11 +1,11 @@
 """The demo's job-log echo: epoch lines move the step's progress bar, only chosen lines are shown."""
 
-from raymlops import demo
+from raymlops.cli import demo
 
 
 def test_epoch_lines_move_the_bar_and_only_marked_lines_are_echoed(monkeypatch):
     shown, reports = [], []
-    monkeypatch.setattr(demo.console, "print", lambda text, **_: shown.append(text.strip()))
+    monkeypatch.setattr(demo.console(), "print", lambda text, **_: shown.append(text.strip()))
     ctx = demo.DemoContext()
     ctx.report = lambda done, total=None: reports.append((done, total))
     echo = demo._job_log_echo(ctx)

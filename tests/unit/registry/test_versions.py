@@ -1,10 +1,16 @@
 import multiprocessing
-import shutil
 from pathlib import Path
 
 import pytest
 
-from raymlops.errors import ArtifactIntegrityError, InvalidNameError, NotFoundError, RegistryError, SchemaVersionError, StorageError
+from raymlops.errors import (
+    ArtifactIntegrityError,
+    InvalidNameError,
+    NotFoundError,
+    RegistryError,
+    SchemaVersionError,
+    StorageError,
+)
 from raymlops.registry import Registry
 from raymlops.registry.artifacts import ArtifactStore
 from raymlops.registry.sql import SqlMetadata
