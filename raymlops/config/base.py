@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are rejected, values re-validated on assignment."""
+    """Base of every config model: unknown keys are rejected, and a loaded config is frozen (changes
+    go through ``model_copy(update=...)`` or overrides, never assignment)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)

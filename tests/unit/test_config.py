@@ -134,3 +134,18 @@ def test_cli_validate_exit_codes(write_yaml):
     lines = result.output.strip().splitlines()
     assert f"{bad}: prepare.sede: unknown key" in lines
     assert any(line.startswith(f"{bad}: synth.rows:") for line in lines)
+
+
+def test_loaded_configs_are_frozen():
+    from pydantic import ValidationError
+
+    from raymlops.config import MonitorConfig, ServeConfig
+
+    cfg = load_config(None, ServeConfig, ["model_name=m"])
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.model_name = "other"
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.traffic.canary_weight = 0.5
+    changed = cfg.model_copy(update={"model_name": "other"})
+    assert changed.model_name == "other" and cfg.model_name == "m"
+    assert MonitorConfig(model_name="m").model_config["frozen"]
