@@ -51,30 +51,37 @@ class ActorSink:
     """Calls ``actor.<method>.remote(batch)`` on a named Ray actor, fire-and-forget.
 
     The calls are not awaited on the request path, but they are not forgotten either: the
-    sink keeps at most ``max_pending`` calls in flight, counts the rows of calls that
-    failed or that it had to skip because the actor was missing or too slow.
+    sink keeps at most ``max_pending`` calls in flight (the stream holds its rows in its
+    bounded buffer meanwhile, see :meth:`ready`) and counts the rows of calls that failed or
+    that it had to skip because the actor was missing.
+
+    One call in flight (the default) delivers batches in the order the replica answered them:
+    an async actor runs concurrent calls in no set order, and windows cut from a reordered
+    stream differ from the traffic that was served. Rows that arrive meanwhile travel together
+    in the next call, so throughput is bounded by the buffer, not by calls.
 
     Args:
         actor_name: the actor's name, e.g. ``raymlops-monitor-penguins``.
         namespace: its Ray namespace.
-        method: the method that takes one columnar batch.
-        max_pending: calls in flight at most; beyond, batches are dropped and counted.
+        method: the method that takes one record batch.
+        max_pending: calls in flight at most.
         lookup_interval_s: how often a missing actor is looked up again.
     """
 
     def __init__(self, actor_name: str, namespace: str = "raymlops", method: str = "ingest",
-                 max_pending: int = 16, lookup_interval_s: float = 5.0) -> None:
+                 max_pending: int = 1, lookup_interval_s: float = 5.0) -> None:
         self.actor_name, self.namespace, self.method = actor_name, namespace, method
         self.max_pending, self.lookup_interval_s = max_pending, lookup_interval_s
-        self._actor = None
+        self._actor: Any = None
         self._looked_up = float("-inf")
         self._pending: dict[Any, int] = {}
         self._failed = 0
 
-    def _target(self):
+    def _target(self, look_now: bool = False):
         import ray
 
-        if self._actor is None and time.monotonic() - self._looked_up >= self.lookup_interval_s:
+        due = look_now or time.monotonic() - self._looked_up >= self.lookup_interval_s
+        if self._actor is None and due:
             self._looked_up = time.monotonic()
             try:
                 self._actor = ray.get_actor(self.actor_name, namespace=self.namespace)
@@ -110,10 +117,12 @@ class ActorSink:
         self._pending[getattr(actor, self.method).remote(batch)] = rows
 
     def ready(self) -> bool:
-        """Whether another call may go out now (fewer than ``max_pending`` in flight): until then
-        the stream keeps its rows in its bounded buffer and sends them together later."""
+        """Whether another call may go out now: the actor is there (a restarting monitor is
+        looked up again every ``lookup_interval_s``) and fewer than ``max_pending`` calls are in
+        flight. Until then the stream keeps its rows in its bounded buffer and sends them
+        together later."""
         self._reap()
-        return len(self._pending) < self.max_pending
+        return self._target() is not None and len(self._pending) < self.max_pending
 
     def failed_rows(self) -> int:
         """Rows not delivered so far (failed calls, missing actor, too many calls in flight)."""
@@ -121,10 +130,12 @@ class ActorSink:
         return self._failed
 
     async def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until every call in flight has been processed by the actor (or failed)."""
+        """Wait until every call in flight has been processed by the actor (or failed), and look
+        a missing actor up at once, so what the stream sends next finds it."""
         if self._pending:
             await asyncio.wait([asyncio.ensure_future(ref) for ref in list(self._pending)], timeout=timeout_s)
         self._reap()
+        self._target(look_now=True)
 
 
 #: Sink backends by the name used in ``records.sink``.
@@ -198,7 +209,7 @@ class RecordStream:
     async def settle(self, timeout_s: float = 30.0) -> None:
         """Flush, then wait until the sink has delivered everything sent so far: what a caller
         needs before asking the consumer about these rows (calls to an async actor from one
-        replica are not processed in the order they were sent)."""
+        replica are not processed in the order they were sent, when several are in flight)."""
         settle = getattr(self.sink, "settle", None)
         if settle is not None:
             await settle(timeout_s)  # what is in flight first, so the rest goes out at once
