@@ -25,6 +25,7 @@ class RecordBuffer:
     size: int = 0
     dropped: int = 0
     oldest: float | None = None
+    types: dict = field(default_factory=dict)  # column → Arrow type seen so far (see to_record_batch)
 
     def _column(self, name: str) -> list:
         column = self.columns.get(name)
@@ -72,4 +73,4 @@ class RecordBuffer:
     def drain(self) -> RecordBatch:
         """Take every buffered row as one record batch and empty the buffer."""
         columns, self.columns, self.size, self.oldest = self.columns, {}, 0, None
-        return to_record_batch(columns)
+        return to_record_batch(columns, self.types)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from raymlops.errors import ConfigError
 from raymlops.plugins import load_plugin
-from raymlops.records import RecordBatch, batch_rows
+from raymlops.records import RecordBatch, batch_rows, encode
 from raymlops.serve.buffer import RecordBuffer
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ class NullSink:
 
 
 class ActorSink:
-    """Calls ``actor.<method>.remote(batch)`` on a named Ray actor, fire-and-forget.
+    """Calls ``actor.<method>.remote(payload)`` on a named Ray actor, fire-and-forget; the
+    payload is the batch as one Arrow IPC buffer (:func:`raymlops.records.encode`).
 
     The calls are not awaited on the request path, but they are not forgotten either: the
     sink keeps at most ``max_pending`` calls in flight (the stream holds its rows in its
@@ -114,7 +115,7 @@ class ActorSink:
             why = "no actor" if actor is None else f"{len(self._pending)} calls already in flight"
             log.warning("record sink: %s rows not sent to %s (%s)", rows, self.actor_name, why)
             return
-        self._pending[getattr(actor, self.method).remote(batch)] = rows
+        self._pending[getattr(actor, self.method).remote(encode(batch))] = rows
 
     def ready(self) -> bool:
         """Whether another call may go out now: the actor is there (a restarting monitor is

@@ -51,3 +51,23 @@ def test_mappings_and_tables_become_batches_and_concatenate():
     joined = concat_batches([first, second])
     assert joined.to_pydict() == {"a": [1, 2], "b": [None, "x"]}
     assert concat_batches([]).num_rows == 0
+
+
+def test_a_batch_travels_as_one_arrow_buffer_and_reads_back_equal():
+    from raymlops.records import decode, encode
+
+    batch = to_record_batch(ROWS)
+    payload = encode(batch)
+    assert isinstance(payload, pa.Buffer)
+    assert decode(payload).equals(batch) and as_record_batch(payload).equals(batch)
+    assert as_record_batch(payload.to_pybytes()).equals(batch)
+
+
+def test_known_column_types_are_reused_and_a_changed_column_is_inferred_again():
+    known = {}
+    to_record_batch({"f.x": [1.0, None]}, known)
+    assert known["f.x"] == pa.float64()
+    again = to_record_batch({"f.x": ["now text"]}, known)
+    assert again.column("f.x").to_pylist() == ["now text"] and known["f.x"] == pa.string()
+    to_record_batch({"f.y": [None]}, known)
+    assert "f.y" not in known, "an all-null column says nothing about the type"
