@@ -89,10 +89,12 @@ def as_record_batch(batch: pa.RecordBatch | pa.Table | pa.Buffer | bytes | Mappi
     return to_record_batch(batch)
 
 
-def batch_rows(batch: pa.RecordBatch | Mapping[str, Sequence[Any]]) -> int:
-    """The number of rows of a record batch (or of a mapping of columns)."""
+def batch_rows(batch: pa.RecordBatch | pa.Buffer | bytes | Mapping[str, Sequence[Any]]) -> int:
+    """The number of rows of a record batch (or of an :func:`encode` buffer, or a mapping of columns)."""
     if isinstance(batch, (pa.RecordBatch, pa.Table)):
         return batch.num_rows
+    if isinstance(batch, (pa.Buffer, bytes)):
+        return decode(batch).num_rows
     return len(next(iter(batch.values()), []))
 
 

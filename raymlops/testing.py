@@ -50,10 +50,12 @@ class RecordCollector:
         self.batches: list = []
 
     def ingest(self, batch) -> None:
-        """Take one columnar batch (the RecordSink protocol's ``actor`` method)."""
-        from raymlops.records import batch_rows
+        """Take one record batch (the RecordSink protocol's ``actor`` method; the actor sink sends
+        it as one Arrow IPC buffer)."""
+        from raymlops.records import as_record_batch
 
-        self.rows += batch_rows(batch)
+        batch = as_record_batch(batch)
+        self.rows += batch.num_rows
         if self.keep:
             self.batches.append(batch)
 
@@ -63,9 +65,9 @@ class RecordCollector:
 
     def columns(self) -> dict[str, list]:
         """Every kept row, as columns (name → values)."""
-        from raymlops.records import as_record_batch, concat_batches
+        from raymlops.records import concat_batches
 
-        return concat_batches([as_record_batch(b) for b in self.batches]).to_pydict()
+        return concat_batches(self.batches).to_pydict()
 
 
 def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):
