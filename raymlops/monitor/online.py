@@ -20,7 +20,8 @@ class OnlineDetectors:
 
     Args:
         load: ``load(version)`` → a saved calibrated detector, or None.
-        build: ``build(reference)`` → a freshly calibrated detector (slow).
+        build: ``build(source)`` → a freshly calibrated detector from what :meth:`obtain` was given
+            (the version's reference or its checker; slow).
         save: ``save(version, detector)`` keeps a fresh one with the version.
     """
 
@@ -42,7 +43,7 @@ class OnlineDetectors:
             self.states[version] = "ready"
         return detector
 
-    def obtain(self, version: int, reference: Any) -> Any:
+    def obtain(self, version: int, source: Any) -> Any:
         """Load the version's calibrated detector, or calibrate and save one (blocking). Returns
         None, with the state ``failed: …``, when neither works."""
         self.states[version] = "loading"
@@ -51,7 +52,7 @@ class OnlineDetectors:
             if detector is None:
                 self.states[version] = "calibrating"
                 started = time.perf_counter()
-                detector = self.build(reference)
+                detector = self.build(source)
                 self.calibration_s = round(time.perf_counter() - started, 2)
                 self.save(version, detector)
         except Exception as exc:  # noqa: BLE001 - without an online detector the other tests still run
