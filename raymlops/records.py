@@ -119,6 +119,15 @@ def column(batch: pa.RecordBatch, name: str) -> np.ndarray:
     return batch.column(index).to_numpy(zero_copy_only=False)
 
 
+def filled(batch: pa.RecordBatch | pa.Table, name: str, fill: Any) -> np.ndarray:
+    """A numeric column as numpy with its nulls (or its absence) replaced by ``fill``."""
+    if name not in batch.schema.names or pa.types.is_null(batch.schema.field(name).type):
+        return np.full(batch.num_rows, fill)
+    import pyarrow.compute as pc
+
+    return pc.fill_null(batch.column(name), fill).to_numpy(zero_copy_only=False)
+
+
 def answered(batch: pa.RecordBatch) -> np.ndarray:
     """Rows that were answered: a version, a prediction and a status below 400."""
     import pyarrow.compute as pc
@@ -151,11 +160,7 @@ class RecordView:
     @cached_property
     def versions(self) -> np.ndarray:
         """Each row's version as int64 (-1 where it has none)."""
-        if "version" not in self.batch.schema.names or pa.types.is_null(self.batch.schema.field("version").type):
-            return np.full(self.num_rows, -1, dtype=np.int64)
-        import pyarrow.compute as pc
-
-        return pc.fill_null(self.batch.column("version"), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return filled(self.batch, "version", -1).astype(np.int64)
 
     def column(self, name: str) -> np.ndarray:
         """One column as numpy (see :func:`column`), converted once."""

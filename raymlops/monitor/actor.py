@@ -195,6 +195,8 @@ class DriftMonitor:
     async def _calibrate(self, version: int, checker: VersionChecker) -> None:
         """Load the version's calibrated online detector, or calibrate it once and keep it with the version."""
         checker.online = await asyncio.to_thread(self.online.obtain, version, checker)
+        if checker.online is None:  # without it the other tests of this version still run
+            log.warning("online detector of %s v%s: %s", self.model, version, self.online.state_of(version))
 
     async def _publish(self, report: DriftReport) -> None:
         self.metrics.report(report)
@@ -310,8 +312,8 @@ class DriftMonitor:
         return assemble_status(
             self.model, versions, {v: self.states.drifting(v) for v in versions}, dict(self.last_reports),
             {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
-            len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at, self.restored_snapshot_age_s,
-            self.log_root, self.last_error or self.retrainer.last_error,
+            len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at,
+            self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
             {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()})
 
     def _calibration(self) -> dict[str, float]:

@@ -14,23 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from raymlops.records import as_view
+from raymlops.records import as_view, filled
 from raymlops.types import ArmStats
 
 COLUMNS = ("time", "status", "latency_ms", "prediction")
-
-
-def filled(batch: pa.RecordBatch, name: str, fill: Any) -> np.ndarray:
-    """A numeric column as numpy with its nulls (or its absence) replaced by ``fill``."""
-    if name not in batch.schema.names:
-        return np.full(batch.num_rows, fill)
-    values = batch.column(name)
-    if pa.types.is_null(values.type):
-        return np.full(batch.num_rows, fill)
-    return pc.fill_null(values, fill).to_numpy(zero_copy_only=False)
 
 
 def percentile(sorted_values: list[float] | np.ndarray, q: float) -> float | None:

@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from raymlops import filesystem
 from raymlops.errors import StorageError
-from raymlops.records import as_view
+from raymlops.records import as_view, filled
 
 
 class MonitorStore:
@@ -81,8 +80,8 @@ class PredictionLog:
             return 0
         table = pa.concat_tables(self.batches, promote_options="permissive")
         self.batches, self.rows = [], 0
-        versions = pc.fill_null(table.column("version"), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        seconds = pc.fill_null(table.column("time"), 0.0).to_numpy(zero_copy_only=False)
+        versions = filled(table, "version", -1).astype(np.int64)
+        seconds = filled(table, "time", 0.0)
         days = (seconds // 86400).astype(np.int64)
         groups: dict[tuple, np.ndarray] = {}
         for version, day in np.unique(np.stack([versions, days], axis=1), axis=0).tolist():

@@ -71,3 +71,12 @@ def test_known_column_types_are_reused_and_a_changed_column_is_inferred_again():
     assert again.column("f.x").to_pylist() == ["now text"] and known["f.x"] == pa.string()
     to_record_batch({"f.y": [None]}, known)
     assert "f.y" not in known, "an all-null column says nothing about the type"
+
+
+def test_filled_replaces_nulls_and_absent_or_all_null_columns():
+    from raymlops.records import filled
+
+    batch = to_record_batch({**ROWS, "f.empty": [None] * 4})
+    assert filled(batch, "version", -1).tolist() == [1, 1, -1, 2]
+    assert filled(batch, "f.empty", 0.0).tolist() == [0.0] * 4
+    assert filled(batch, "missing", 7).tolist() == [7] * 4
