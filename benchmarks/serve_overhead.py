@@ -88,17 +88,17 @@ def _plain_server(model_dir: str, port: int) -> None:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
+    from raymlops.models import load_model
     from raymlops.serve.validation import parse_body
-    from raymlops.train.package import Predictor
 
-    predictor = Predictor.load(model_dir)
+    predictor = load_model(model_dir)
     app = FastAPI()
 
     @app.post(f"/v1/models/{MODEL}/predict")
     async def predict(request: Request) -> JSONResponse:
-        columns = parse_body(await request.json(), predictor.schema, 1000)
+        columns = parse_body(await request.json(), predictor.signature, 1000)
         result = predictor.predict(columns)
-        return JSONResponse({"predictions": [{"class": c} for c in result["class"]]})
+        return JSONResponse({"predictions": result.rows()})
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -129,17 +129,17 @@ def bare_deployment(model_dir: str):
     @serve.ingress(app)
     class Bare:
         def __init__(self, directory: str) -> None:
-            from raymlops.train.package import Predictor
+            from raymlops.models import load_model
 
-            self.predictor = Predictor.load(directory)
+            self.predictor = load_model(directory)
 
         @app.post(f"/v1/models/{MODEL}/predict")
         async def predict(self, request: Request) -> JSONResponse:
             from raymlops.serve.validation import parse_body
 
-            columns = parse_body(await request.json(), self.predictor.schema, 1000)
+            columns = parse_body(await request.json(), self.predictor.signature, 1000)
             result = self.predictor.predict(columns)
-            return JSONResponse({"predictions": [{"class": c} for c in result["class"]]})
+            return JSONResponse({"predictions": result.rows()})
 
     return Bare.bind(model_dir)
 

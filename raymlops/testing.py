@@ -16,14 +16,14 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
 
     from raymlops.config import DetectorSettings, TrainConfig
     from raymlops.models import build_model
-    from raymlops.train.package import ModelSpec, Predictor, state_dict_of, write_artifact
-    from raymlops.train.release import reference_sample
+    from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
+    from raymlops.train.package import reference_sample, write_artifact
     from raymlops.train.trainer import prepare_inputs
 
     inputs = prepare_inputs(TrainConfig(data={"path": data_dir}))
     torch.manual_seed(seed)
     spec = ModelSpec("raymlops.models:mlp", {"hidden": list(hidden)}, inputs.preprocessor.output_dim,
-                     len(inputs.schema.classes))
+                     inputs.output_dim)
     model = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
     if constant_class is not None:
         with torch.no_grad():
@@ -32,11 +32,10 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
             last.bias.fill_(-10.0)
             last.bias[constant_class] = 10.0
     model.eval()
-    predictor = Predictor(model, inputs.preprocessor, inputs.schema, spec)
-    reference = reference_sample(inputs, predictor, rows=1000, seed=seed)
+    loaded = TorchTabularModel(model, inputs.preprocessor, inputs.schema, spec)
+    reference = reference_sample(inputs.train_table, loaded, rows=1000, seed=seed)
     with tempfile.TemporaryDirectory() as directory:
-        artifact = write_artifact(Path(directory) / "model", state_dict_of(model), spec, inputs.preprocessor,
-                                  inputs.schema, reference, DetectorSettings().model_dump())
+        artifact = write_artifact(Path(directory) / "model", loaded, reference, DetectorSettings().model_dump())
         return registry.register(name, artifact, metrics={}, description=f"untrained seed {seed}")
 
 

@@ -176,8 +176,9 @@ class ArmStats:
         errors: rows with a 5xx status (4xx are the caller's fault and not counted).
         error_rate: errors / requests (0 when there were none).
         latency_p50_ms, latency_p99_ms: of answered rows.
-        predictions: predicted class → count.
+        predictions: predicted class → count (classifiers).
         since: start of the period (UNIX time).
+        values: the most recent predicted values (regressions; at most a few thousand).
     """
 
     version: int
@@ -188,6 +189,7 @@ class ArmStats:
     latency_p99_ms: float | None
     predictions: dict[str, int]
     since: float
+    values: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

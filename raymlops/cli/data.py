@@ -19,15 +19,19 @@ app = typer.Typer(help="Prepare data sets as parquet splits with a schema.", no_
 def data_prepare(
     config: Optional[Path] = CONFIG_OPTION,
     set_: List[str] = SET_OPTION,
+    dataset: Optional[str] = typer.Option(None, help="Built-in data set: penguins (default), diabetes (regression), "
+                                          "wine, breast_cancer, iris, digits."),
     source: Optional[str] = typer.Option(None, help="Your own CSV/parquet file (any pyarrow URI)."),
     label: Optional[str] = typer.Option(None, help="Label column of --source."),
+    task: Optional[str] = typer.Option(None, help="Task of --source: classification (default) or regression."),
     output: Optional[str] = typer.Option(None, help="Output directory (any pyarrow URI)."),
     seed: Optional[int] = typer.Option(None, help="Split seed."),
 ) -> None:
-    """Write train/valid/test parquet splits and schema.json (built-in: Palmer Penguins)."""
+    """Write train/valid/test parquet splits and schema.json (default: Palmer Penguins, into
+    $RAYMLOPS_HOME/data/<name>)."""
     from raymlops.data import prepare_dataset
 
-    options = {"source": source, "label": label, "output": output, "seed": seed}
+    options = {"dataset": dataset, "source": source, "label": label, "task": task, "output": output, "seed": seed}
     cfg = load("data", config, set_ + [f"prepare.{k}={json.dumps(v)}" for k, v in options.items() if v is not None])
     prepared = prepare_dataset(cfg.prepare)
     _report(prepared)
@@ -62,5 +66,7 @@ def data_synth(
 
 def _report(prepared) -> None:
     counts = ", ".join(f"{split} {count}" for split, count in prepared.rows.items())
-    typer.echo(f"wrote {prepared.directory}: {counts} rows; {len(prepared.schema.features)} features, "
-               f"label {prepared.schema.label!r} with classes {', '.join(prepared.schema.classes)}")
+    schema = prepared.schema
+    target = f"classes {', '.join(schema.classes)}" if schema.is_classification else "a numeric target (regression)"
+    typer.echo(f"wrote {prepared.directory}: {counts} rows; {len(schema.features)} features, "
+               f"label {schema.label!r} with {target}")

@@ -1,4 +1,4 @@
-"""`raymlops registry list | show | alias set|delete | lineage | events`."""
+"""`raymlops registry list | show | register | alias set|delete | lineage | events`."""
 
 from __future__ import annotations
 
@@ -102,6 +102,42 @@ def alias_delete(name: str, alias: str,
     """Remove ALIAS from model NAME."""
     move = open_registry(config, set_).delete_alias(name, alias, expected=parse_expected(expected))
     typer.echo(f"{name}@{alias}: {move.old_version} → -")
+
+
+@app.command("register")
+@friendly_errors
+def register(
+    name: str = typer.Argument(..., help="Registry name of the model."),
+    flavor: str = typer.Option(..., help="sklearn, torch-tabular, or your own package.module:Class."),
+    path: Path = typer.Option(..., help="The saved model: a .skops file (sklearn; .pkl/.joblib with "
+                              "--allow-pickle), or a version directory with model.json (torch-tabular, your flavor)."),
+    reference: str = typer.Option(..., help="Data like the training data, with the label (parquet/CSV): the "
+                                  "signature is inferred from it and the drift reference drawn from it."),
+    label: str = typer.Option(..., help="The label column of --reference (and --test)."),
+    test: Optional[str] = typer.Option(None, help="Labelled test data: the offline gate compares the version "
+                                       "with the champion on it (no gate, no alias without it)."),
+    categorical: Optional[List[str]] = typer.Option(None, help="A categorical feature column (repeatable); "
+                                                    "default: every string column."),
+    trust: Optional[List[str]] = typer.Option(None, help="A type skops may rebuild besides scikit-learn, numpy, "
+                                              "scipy, XGBoost and LightGBM (repeatable)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load and store this model with pickle (runs "
+                                      "code from the file; checked by sha256 before every later load)."),
+    margin: float = typer.Option(0.0, help="How much better than the champion the version must be."),
+    config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """Register a model trained elsewhere: its flavor's saved form plus reference data; lineage says imported."""
+    from raymlops.train.imports import load_source, register_model
+
+    model = load_source(flavor, path, trust or (), allow_pickle)
+    outcome = register_model(name, model, reference, label, test, registry=open_registry(config, set_),
+                             categorical=categorical, trust=trust or (), allow_pickle=allow_pickle, source=path,
+                             gate_margin=margin)
+    version = outcome.version
+    if as_json:
+        return emit_json({"version": version.version, "metrics": outcome.metrics, "aliases": outcome.aliases,
+                          "gate": outcome.gate.to_payload() if outcome.gate else None})
+    gate = outcome.gate.reason if outcome.gate else "no --test data: not gated, no alias moved"
+    typer.echo(f"registered {name}:{version.version} ({flavor}); {gate}; aliases {outcome.aliases}")
 
 
 @app.command("lineage")

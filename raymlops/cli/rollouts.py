@@ -62,8 +62,10 @@ def _show(result: dict, as_json: bool) -> None:
         for arm in ("stable", "canary"):
             if arm in numbers:
                 n = numbers[arm]
+                quality = f"mean abs error {n['error']:.4g}" if n.get("error") is not None else \
+                    f"accuracy {n.get('accuracy')}"
                 typer.echo(f"    {arm}: {n['requests']} requests, error rate {n['error_rate']:.4f}, p99 "
-                           f"{n['latency_p99_ms']} ms, accuracy {n['accuracy']} ({n['labelled']} labels)")
+                           f"{n['latency_p99_ms']} ms, {quality} ({n['labelled']} labels)")
 
 
 @rollout_app.command("start")

@@ -27,10 +27,11 @@ class SplitFractions(StrictModel):
 class PrepareConfig(StrictModel):
     """How ``raymlops data prepare`` builds the train/valid/test parquet splits."""
 
-    dataset: Literal["penguins"] = Field(
+    dataset: Literal["penguins", "diabetes", "wine", "breast_cancer", "iris", "digits"] = Field(
         "penguins",
-        description="Built-in data set used when no `source` is given: `penguins` is the Palmer "
-        "Penguins table shipped inside the `palmerpenguins` package (works offline).",
+        description="Built-in data set used when no `source` is given, all shipped inside installed packages "
+        "(offline): `penguins` (Palmer Penguins, `palmerpenguins`), and scikit-learn's `diabetes` (a "
+        "regression), `wine`, `breast_cancer`, `iris` and `digits` (8×8 images as 64 pixel columns).",
     )
     source: str | None = Field(
         None, description="Your own CSV or parquet file (any pyarrow URI) instead of the built-in data set."
@@ -38,12 +39,16 @@ class PrepareConfig(StrictModel):
     label: str | None = Field(
         None, description="Label column of `source`; the built-in data set knows its own."
     )
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="Task of `source`: `classification` (the label's values are classes) or `regression` "
+        "(a numeric label); unset = classification. The built-in data sets know their own.",
+    )
     categorical: list[str] | None = Field(
         None, description="Categorical feature columns of `source`; unset = every string column."
     )
-    output: str = Field(
-        "$RAYMLOPS_HOME/data/penguins", description="Directory (any pyarrow URI) the splits and schema go to; "
-        "`$RAYMLOPS_HOME` (default ~/.raymlops) and `~` expand.",
+    output: str | None = Field(
+        None, description="Directory (any pyarrow URI) the splits and schema go to; unset = "
+        "`$RAYMLOPS_HOME/data/<data set name>`. `$RAYMLOPS_HOME` (default ~/.raymlops) and `~` expand.",
     )
     seed: int = Field(0, description="Seed of the stratified split; same seed, same rows.")
     splits: SplitFractions = Field(default_factory=SplitFractions, description="Split fractions.")

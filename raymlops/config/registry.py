@@ -6,9 +6,9 @@ from pydantic import Field
 
 from raymlops.config.base import StrictModel
 
-#: The files every model version carries (see raymlops.registry.layout).
-DEFAULT_REQUIRED_FILES = ["model.safetensors", "model.json", "preprocessing.json", "signature.json",
-                          "reference.parquet", "detector.json"]
+#: The files every model version carries, whatever its flavor (see raymlops.train.package);
+#: a flavor checks its own files when it loads.
+DEFAULT_REQUIRED_FILES = ["model.json", "signature.json", "reference.parquet", "detector.json"]
 
 
 class S3Config(StrictModel):
@@ -35,7 +35,7 @@ class RegistryConfig(StrictModel):
     s3: S3Config = Field(default_factory=S3Config, description="S3 settings for s3:// artifact roots.")
     required_files: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REQUIRED_FILES),
-        description="Files a version must contain to be registered (weights, preprocessing, signature, "
-        "reference sample, detector config).",
+        description="Files a version must contain to be registered, whatever its flavor (model.json naming the "
+        "flavor, signature, reference sample, detector config); each flavor checks its own files on load.",
     )
     sqlite_timeout_s: float = Field(60.0, gt=0, description="How long SQLite waits for a concurrent writer's lock.")

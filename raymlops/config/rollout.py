@@ -25,7 +25,10 @@ class RolloutGates(StrictModel):
     latency_slack_ms: float = Field(5.0, ge=0, description="Absolute slack of the latency gate (sub-millisecond "
                                     "p99s are noise).")
     min_requests: int = Field(20, ge=1, description="Canary requests in a step before any gate is judged.")
-    max_accuracy_drop: float = Field(0.02, ge=0, description="With feedback labels: canary accuracy ≥ stable's − this.")
+    max_accuracy_drop: float = Field(0.02, ge=0, description="With feedback labels: canary accuracy ≥ stable's − this "
+                                     "(classifiers).")
+    max_error_ratio: float = Field(1.1, ge=1, description="With feedback labels: canary mean absolute error ≤ "
+                                   "stable's × this (regressions).")
     min_labels: int = Field(30, ge=1, description="Labelled rows per arm before accuracy is judged.")
     block_on_output_drift: bool = Field(True, description="Roll back when the canary's predicted classes differ "
                                         "significantly from the stable version's (chi-squared).")

@@ -84,7 +84,9 @@ class DetectorSettings(StrictModel):
 class GateConfig(StrictModel):
     """The offline gate against the champion."""
 
-    metric: Literal["accuracy", "macro_f1", "log_loss"] = Field("accuracy", description="Test-split metric compared.")
+    metric: Literal["accuracy", "macro_f1", "log_loss", "rmse", "mae", "r2"] | None = Field(
+        None, description="Test-split metric compared (classification: accuracy, macro_f1, log_loss; regression: "
+        "rmse, mae, r2). Unset: accuracy for a classifier, rmse for a regression.")
     margin: float = Field(0.0, description="How much better than the champion a new version must be.")
     bootstrap_champion: bool = Field(
         True, description="When the model has no champion yet, the first passing version also becomes champion."

@@ -33,8 +33,10 @@ class SearchDimension(StrictModel):
 class TuneSettings(StrictModel):
     """The search itself."""
 
-    metric: str = Field("val_accuracy", description="Metric reported each epoch that trials are ranked by.")
-    mode: Literal["max", "min"] = Field("max", description="Whether higher or lower `metric` is better.")
+    metric: str | None = Field(None, description="Metric reported each epoch that trials are ranked by; unset = "
+                               "`val_accuracy` for a classification, `val_loss` for a regression.")
+    mode: Literal["max", "min"] | None = Field(None, description="Whether higher or lower `metric` is better; unset = "
+                                               "`min` for losses and errors, `max` otherwise.")
     num_samples: int = Field(4, ge=1, description="Trials.")
     max_concurrent_trials: int = Field(1, ge=1, description="Trials running at once.")
     grace_period: int = Field(2, ge=1, description="ASHA: epochs every trial gets before it may be stopped.")

@@ -1,9 +1,12 @@
 """``raymlops data prepare``: a real tabular data set → stratified parquet splits + schema.
 
-The built-in data set is Palmer Penguins (Horst, Hill & Gorman, CC0), shipped inside the
+The default data set is Palmer Penguins (Horst, Hill & Gorman, CC0), shipped inside the
 ``palmerpenguins`` package so preparation works offline: 333 complete rows, four numeric
-measurements, two categorical features (island, sex) and three species to predict.
-Your own CSV or parquet file goes through the same path with ``source`` and ``label``.
+measurements, two categorical features (island, sex) and three species to predict. The
+data sets bundled with scikit-learn work offline too: ``diabetes`` (a regression of disease
+progression on ten measurements), ``wine``, ``breast_cancer``, ``iris`` and ``digits`` (8×8
+images as 64 pixel columns). Your own CSV or parquet file goes through the same path with
+``source``, ``label`` and ``task``. Regression splits are stratified by label quantiles.
 """
 
 from __future__ import annotations
@@ -42,6 +45,26 @@ def load_penguins() -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def load_sklearn_dataset(name: str) -> tuple[pa.Table, str, str]:
+    """A data set bundled with scikit-learn as a table, its label column and task (no network)."""
+    import sklearn.datasets as bundled
+
+    loaded = getattr(bundled, f"load_{name}")(as_frame=True)
+    frame = loaded.frame.rename(columns=lambda c: str(c).replace(" ", "_").replace("/", "_").replace("(", "").replace(")", ""))
+    if name == "diabetes":
+        return pa.Table.from_pandas(frame, preserve_index=False), "target", "regression"
+    names = [str(n) for n in loaded.target_names] if name != "digits" else [str(i) for i in range(10)]
+    frame["target"] = [names[int(i)] for i in frame["target"]]
+    return pa.Table.from_pandas(frame, preserve_index=False), "target", "classification"
+
+
+def regression_strata(values: np.ndarray, bins: int = 5) -> np.ndarray:
+    """Quantile bins of a numeric label, so each split covers the label's whole range."""
+    values = np.asarray(values, dtype=np.float64)
+    edges = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.searchsorted(edges, values, side="right")
+
+
 def stratified_split(labels: np.ndarray, fractions: SplitFractions, seed: int) -> dict[str, np.ndarray]:
     """Row indices of each split, stratified by label and deterministic for ``seed``.
 
@@ -61,12 +84,15 @@ def stratified_split(labels: np.ndarray, fractions: SplitFractions, seed: int) -
 
 
 def infer_schema(
-    table: pa.Table, name: str, label: str, categorical: list[str] | None, path: str = "<table>"
+    table: pa.Table, name: str, label: str, categorical: list[str] | None, path: str = "<table>",
+    task: str = "classification",
 ) -> DatasetSchema:
-    """Build a schema: string columns (or the ones named) are categorical, numeric ones numeric.
+    """Build a schema: string columns (or the ones named) are categorical, numeric ones numeric;
+    a classification's classes are the label's values, a regression's label must be numeric.
 
     Raises:
-        DataError: the label is missing, or a feature column is neither numeric nor categorical.
+        DataError: the label is missing (or not numeric for a regression), or a feature column
+            is neither numeric nor categorical.
     """
     if label not in table.column_names:
         raise DataError(path=path, problem=f"label column {label!r} not found (columns: {', '.join(table.column_names)})")
@@ -85,6 +111,11 @@ def infer_schema(
             raise DataError(path=path, problem=f"column {field.name} ({field.type}) is not numeric; list it in categorical")
     if not features:
         raise DataError(path=path, problem="no feature columns besides the label")
+    if task == "regression":
+        label_type = table.schema.field(label).type
+        if not (pa.types.is_integer(label_type) or pa.types.is_floating(label_type)):
+            raise DataError(path=path, problem=f"label column {label!r} ({label_type}) must be numeric for a regression")
+        return DatasetSchema(name=name, task="regression", label=label, features=tuple(features))
     classes = sorted(pc.unique(table.column(label).cast(pa.string()).drop_null()).to_pylist())
     if len(classes) < 2:
         raise DataError(path=path, problem=f"label column {label!r} has fewer than two classes")
@@ -96,8 +127,9 @@ def normalize_table(table: pa.Table, schema: DatasetSchema) -> pa.Table:
     columns = schema.feature_names + [schema.label]
     table = table.select(columns).drop_null()
     arrays = []
+    numeric = set(schema.numeric) | ({schema.label} if not schema.is_classification else set())
     for name in columns:
-        target = pa.float64() if name in schema.numeric else pa.string()
+        target = pa.float64() if name in numeric else pa.string()
         arrays.append(table.column(name).cast(target))
     return pa.table(arrays, names=columns)
 
@@ -106,6 +138,8 @@ def write_splits(table: pa.Table, schema: DatasetSchema, output: str, fractions:
     """Split ``table`` by label, write each split and the schema under ``output``."""
     output = filesystem.expand(output)
     labels = np.asarray(table.column(schema.label).to_pylist(), dtype=object)
+    if not schema.is_classification:
+        labels = regression_strata(labels.astype(np.float64))
     indices = stratified_split(labels, fractions, seed)
     rows = {}
     for split in SPLITS:
@@ -123,16 +157,20 @@ def prepare_dataset(cfg: PrepareConfig) -> PreparedData:
         DataError: the source is missing, unreadable or lacks the label column.
     """
     categorical: list[str] | None
-    if cfg.source is None:
+    task: str = cfg.task or "classification"
+    if cfg.source is None and cfg.dataset == "penguins":
         table, name, label, categorical = load_penguins(), "penguins", PENGUIN_LABEL, PENGUIN_CATEGORICAL
         path = "palmerpenguins"
+    elif cfg.source is None:
+        (table, label, task), name, categorical = load_sklearn_dataset(cfg.dataset), cfg.dataset, []
+        path = f"sklearn.datasets.load_{cfg.dataset}"
     else:
         if not cfg.label:
             raise DataError(path=cfg.source, problem="a source file needs `label` (the column to predict)")
         table, label, categorical, path = read_table(cfg.source), cfg.label, cfg.categorical, cfg.source
         name = cfg.source.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
-    schema = infer_schema(table, name, label, categorical, path)
+    schema = infer_schema(table, name, label, categorical, path, task)
     table = normalize_table(table, schema)
     if table.num_rows < 10:
         raise DataError(path=path, problem=f"only {table.num_rows} complete rows; need at least 10")
-    return write_splits(table, schema, cfg.output, cfg.splits, cfg.seed)
+    return write_splits(table, schema, cfg.output or f"$RAYMLOPS_HOME/data/{name}", cfg.splits, cfg.seed)

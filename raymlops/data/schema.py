@@ -1,4 +1,5 @@
-"""The schema of a prepared data set: features, their kinds and dtypes, label and classes.
+"""The schema of a prepared data set: features, their kinds and dtypes, the label, and the task
+(classification with its classes, or regression of a numeric label).
 
 It is written as ``schema.json`` next to the parquet splits, read by training, saved
 with every model version as its input signature, and used by the router to validate
@@ -11,7 +12,7 @@ import json
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from raymlops import filesystem
 from raymlops.errors import DataError
@@ -30,16 +31,33 @@ class FeatureSpec(BaseModel):
     )
 
 
+Task = Literal["classification", "regression"]
+
+
 class DatasetSchema(BaseModel):
-    """Features, label and classes of a tabular classification data set."""
+    """Features and label of a tabular data set: a classification (with its classes) or a regression."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="Data set name, e.g. penguins.")
-    task: Literal["classification"] = Field("classification", description="Learning task.")
-    label: str = Field(description="Label column.")
-    classes: tuple[str, ...] = Field(description="Class names; a model predicts an index into them.")
+    task: Task = Field("classification", description="Learning task: `classification` or `regression`.")
+    label: str = Field(description="Label column (the class, or the numeric target).")
+    classes: tuple[str, ...] = Field((), description="Class names; a classifier predicts one of them (empty "
+                                     "for a regression).")
     features: tuple[FeatureSpec, ...] = Field(description="Input features in model order.")
+
+    @model_validator(mode="after")
+    def _classes_fit_the_task(self) -> DatasetSchema:
+        if self.task == "classification" and len(self.classes) < 2:
+            raise ValueError("a classification needs at least two classes")
+        if self.task == "regression" and self.classes:
+            raise ValueError("a regression has no classes")
+        return self
+
+    @property
+    def is_classification(self) -> bool:
+        """True for a classification, False for a regression."""
+        return self.task == "classification"
 
     @property
     def feature_names(self) -> list[str]:
@@ -89,10 +107,13 @@ class DatasetSchema(BaseModel):
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise DataError(path=path, problem=f"missing column(s) {', '.join(missing)} required by the schema")
-        for feature in self.features:
-            arrow_type = arrow_schema.field(feature.name).type
-            if feature.kind == "numeric" and not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
-                raise DataError(path=path, problem=f"column {feature.name} must be numeric, found {arrow_type}")
+        numeric = [f.name for f in self.features if f.kind == "numeric"]
+        if require_label and self.task == "regression":
+            numeric.append(self.label)
+        for name in numeric:
+            arrow_type = arrow_schema.field(name).type
+            if not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
+                raise DataError(path=path, problem=f"column {name} must be numeric, found {arrow_type}")
 
 
 def schema_uri(directory: str) -> str:

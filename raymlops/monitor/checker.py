@@ -30,7 +30,7 @@ class VersionReference:
 
     schema: DatasetSchema
     features: dict[str, list]
-    predictions: list[str]
+    predictions: list[Any]
     detector: dict[str, Any]
 
     @classmethod
@@ -42,7 +42,7 @@ class VersionReference:
         schema = DatasetSchema.from_json((directory / "signature.json").read_text())
         table = pq.read_table(directory / "reference.parquet")
         features = {name: table.column(name).to_pylist() for name in schema.feature_names}
-        predictions = [schema.classes[int(i)] for i in table.column(PREDICTION).to_pylist()]
+        predictions = reference_predictions(schema, table.column(PREDICTION))
         detector = json.loads((directory / "detector.json").read_text())
         return cls(schema, features, predictions, detector)
 
@@ -74,7 +74,9 @@ class VersionChecker:
         self.backend = cadence.get("backend") or reference.detector.get("backend", "alibi")
         self.reference = reference.tabular()
         self.feature = build_feature_drift(self.backend, self.reference, self.p_val, self.correction)
-        output_reference = TabularReference.build({PREDICTION: reference.predictions}, [], [PREDICTION])
+        self.classifier = reference.schema.is_classification
+        output_reference = (TabularReference.build({PREDICTION: reference.predictions}, [], [PREDICTION]) if self.classifier
+                            else TabularReference.build({PREDICTION: reference.predictions}, [PREDICTION], []))
         self.output = build_feature_drift(self.backend, output_reference, self.p_val, self.correction)
         self._mmd: MMDTest | None = None
         self.windows_checked = 0
@@ -100,7 +102,8 @@ class VersionChecker:
                                         test.drift, rows, started))
         if self.cadence.get("output", True):
             started = time.perf_counter()
-            predictions = window.table.column(PREDICTION).cast(pa.string()).to_numpy(zero_copy_only=False)
+            predictions = window.table.column(PREDICTION).cast(pa.string() if self.classifier else pa.float64()) \
+                .to_numpy(zero_copy_only=False)
             test = self.output.test({PREDICTION: predictions})
             reports.append(self._report("output", self.output.name, {"prediction": test.p_values[PREDICTION]},
                                         {"prediction": test.distances[PREDICTION]}, test.threshold, test.drift,
@@ -136,6 +139,17 @@ class VersionChecker:
                 detected = True
                 self.online.reset_state()
         return self._report("online", "alibi", {}, {"online": statistic}, threshold, detected, len(chosen), started)
+
+
+def reference_predictions(schema: DatasetSchema, column: pa.ChunkedArray) -> list[Any]:
+    """A reference's predictions as the records carry them: class names for a classifier (older
+    versions stored class indices), numbers for a regression."""
+    values = column.to_pylist()
+    if not schema.is_classification:
+        return [float(v) for v in values]
+    if pa.types.is_integer(column.type):
+        return [schema.classes[int(i)] for i in values]
+    return [str(v) for v in values]
 
 
 def complete_rows(table: pa.Table, names: list[str]) -> dict[str, np.ndarray]:

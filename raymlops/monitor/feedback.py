@@ -40,6 +40,14 @@ class Answer:
         return out
 
 
+def outcome_of(label: Any, prediction: Any) -> bool | float:
+    """Whether a class was right, or how far a predicted value was off (absolute error)."""
+    if isinstance(label, (int, float)) and not isinstance(label, bool) and prediction is not None \
+            and not isinstance(prediction, str):
+        return abs(float(prediction) - float(label))
+    return label == prediction
+
+
 @dataclass
 class FeedbackJoin:
     """Recent answers by request id, and the labels that arrived for them."""
@@ -100,18 +108,25 @@ class FeedbackJoin:
             answer = self.answers[request_id]
             outcomes = self.outcomes.setdefault(answer.version, deque(maxlen=self.window))
             for label, prediction, row in zip(labels, answer.predictions, answer.features()):
-                outcomes.append((now, label == prediction))
+                outcomes.append((now, outcome_of(label, prediction)))
                 self.labelled_rows.append({**row, label_column: label, "__version__": answer.version,
                                            "__request_id__": request_id, "__time__": now})
                 count += 1
         return count
 
     def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
-        """Per version: labelled rows and accuracy since a UNIX time."""
-        result = {}
+        """Per version since a UNIX time: labelled rows and accuracy (classifiers), or mean
+        absolute and root mean squared error (regressions)."""
+        result: dict[str, dict[str, Any]] = {}
         for version, outcomes in self.outcomes.items():
-            kept = [correct for t, correct in outcomes if since is None or t >= since]
-            result[str(version)] = {"labelled": len(kept), "accuracy": sum(kept) / len(kept) if kept else None}
+            kept = [outcome for t, outcome in outcomes if since is None or t >= since]
+            entry: dict[str, Any] = {"labelled": len(kept), "accuracy": None}
+            if kept and isinstance(kept[0], bool):
+                entry["accuracy"] = sum(kept) / len(kept)
+            elif kept:
+                errors = np.asarray(kept, dtype=np.float64)
+                entry.update(mae=float(np.mean(errors)), rmse=float(np.sqrt(np.mean(errors ** 2))))
+            result[str(version)] = entry
         return result
 
     def drain_labelled(self) -> list[dict[str, Any]]:

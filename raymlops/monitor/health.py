@@ -19,6 +19,8 @@ from raymlops.records import as_view, filled
 from raymlops.types import ArmStats
 
 COLUMNS = ("time", "status", "latency_ms", "prediction")
+#: Predicted values of a regression kept per stats answer (the newest).
+MAX_VALUES = 2000
 
 
 def percentile(sorted_values: list[float] | np.ndarray, q: float) -> float | None:
@@ -89,11 +91,14 @@ class HealthStats:
         errors = int(np.count_nonzero(statuses >= 500))
         ok = statuses < 400
         answered = np.sort(latencies[ok & ~np.isnan(latencies)]) if requests else np.array([])
-        counted = Counter(str(p) for p in predictions[ok] if p is not None)
+        given = [p for p in predictions[ok] if p is not None]
+        numeric = bool(given) and all(isinstance(p, (float, np.floating)) for p in given[-MAX_VALUES:])
+        counted = Counter() if numeric else Counter(str(p) for p in given)
         return ArmStats(version=version, requests=requests, errors=errors,
                         error_rate=errors / requests if requests else 0.0,
                         latency_p50_ms=percentile(answered, 0.5), latency_p99_ms=percentile(answered, 0.99),
-                        predictions=dict(counted), since=since)
+                        predictions=dict(counted), since=since,
+                        values=[float(p) for p in given[-MAX_VALUES:]] if numeric else [])
 
     def all(self, since: float | None = None) -> dict[int, ArmStats]:
         """Stats of every version seen."""

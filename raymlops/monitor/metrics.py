@@ -23,6 +23,8 @@ class MonitorMetrics:
                                           tag_keys=("model", "detector"))
         self.accuracy = metrics.Gauge("raymlops_accuracy", description="Accuracy on feedback labels (recent window).",
                                       tag_keys=("model", "version"))
+        self.error = metrics.Gauge("raymlops_prediction_error", description="Mean absolute error of a regression on "
+                                   "feedback labels (recent window).", tag_keys=("model", "version"))
         self.labelled = metrics.Gauge("raymlops_labelled_rows", description="Feedback labels in the accuracy window.",
                                       tag_keys=("model", "version"))
         self.ingested = metrics.Counter("raymlops_monitor_rows_ingested_total", description="Records ingested.",
@@ -43,12 +45,14 @@ class MonitorMetrics:
             self.duration.observe(report.duration_ms, tags={"model": self.model, "detector": report.detector})
 
     def accuracy_of(self, per_version: dict[str, dict]) -> None:
-        """Publish per-version accuracy on feedback labels."""
+        """Publish per-version accuracy (classifiers) or mean absolute error (regressions) on feedback labels."""
         for version, result in per_version.items():
             tags = {"model": self.model, "version": str(version)}
             self.labelled.set(result["labelled"], tags=tags)
             if result["accuracy"] is not None:
                 self.accuracy.set(result["accuracy"], tags=tags)
+            if result.get("mae") is not None:
+                self.error.set(result["mae"], tags=tags)
 
     def rows(self, ingested: int, dropped: int) -> None:
         """Count ingested and dropped rows."""

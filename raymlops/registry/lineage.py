@@ -48,7 +48,8 @@ class DataFingerprint(_Frozen):
 class Trigger(_Frozen):
     """Why a version exists."""
 
-    kind: Literal["manual", "tune", "drift", "performance", "schedule"] = Field("manual", description="What started the run.")
+    kind: Literal["manual", "tune", "drift", "performance", "schedule", "import"] = Field(
+        "manual", description="What started the run (`import`: a model trained elsewhere was brought in).")
     tune_run: str | None = Field(None, description="Tune experiment name, for kind=tune.")
     drift_event_id: int | None = Field(None, description="The registry event that triggered retraining.")
     details: dict[str, Any] = Field(default_factory=dict, description="Anything else worth keeping.")

@@ -42,7 +42,8 @@ class Gates:
     Attributes:
         max_error_rate_delta: canary 5xx rate ≤ stable's + this.
         max_latency_ratio: canary p99 latency ≤ stable's × this.
-        max_accuracy_drop: with labels, canary accuracy ≥ stable's − this.
+        max_accuracy_drop: with labels, canary accuracy ≥ stable's − this (classifiers).
+        max_error_ratio: with labels, canary mean absolute error ≤ stable's × this (regressions).
         min_labels: labelled canary rows needed before accuracy is judged.
         block_on_output_drift: the canary's predictions must not drift from the stable's.
         min_requests: canary requests before any gate is judged (a handful proves nothing).
@@ -54,6 +55,7 @@ class Gates:
     min_requests: int = 20
     latency_slack_ms: float = 5.0
     max_accuracy_drop: float = 0.02
+    max_error_ratio: float = 1.1
     min_labels: int = 30
     block_on_output_drift: bool = True
 
@@ -84,6 +86,7 @@ class ArmEvidence:
     latency_p99_ms: float | None = None
     labelled: int = 0
     accuracy: float | None = None
+    error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,9 @@ def failed_gates(gates: Gates, evidence: Evidence) -> list[str]:
     if canary.accuracy is not None and stable.accuracy is not None and canary.labelled >= gates.min_labels \
             and stable.labelled >= gates.min_labels and canary.accuracy < stable.accuracy - gates.max_accuracy_drop:
         failures.append(f"accuracy {canary.accuracy:.4f} < stable {stable.accuracy:.4f} − {gates.max_accuracy_drop}")
+    if canary.error is not None and stable.error is not None and canary.labelled >= gates.min_labels \
+            and stable.labelled >= gates.min_labels and canary.error > stable.error * gates.max_error_ratio:
+        failures.append(f"mean absolute error {canary.error:.4g} > stable {stable.error:.4g} × {gates.max_error_ratio}")
     return failures
 
 

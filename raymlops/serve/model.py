@@ -3,6 +3,7 @@ models that should autoscale on their own. The router reaches it through a handl
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from ray import serve
@@ -21,13 +22,17 @@ class VersionModel:
         self.local = LocalVersions(Registry.from_config(RegistryConfig.model_validate(registry)), model_name, batching)
         self.local.sync({version})
 
-    async def predict(self, columns: dict[str, list]) -> dict[str, list]:
-        """Classes and probabilities for the rows of ``columns``."""
+    async def predict(self, columns: dict[str, list]):
+        """The version's answer (a ``Prediction``) for the rows of ``columns``."""
         return await self.local.predict(self.version, columns)
 
     def signature(self) -> str:
         """The version's input signature as JSON."""
-        return self.local.predictors[self.version].schema.to_json()
+        return self.local.models[self.version].signature.to_json()
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """What the version answers (``OutputSpec`` fields)."""
+        return [asdict(spec) for spec in self.local.models[self.version].outputs]
 
     def check_health(self) -> None:
         """Fail when the model cannot predict a probe row."""

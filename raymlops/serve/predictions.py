@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any, Optional
 
+from raymlops.models.contract import Prediction
 from raymlops.serve.edge import Outcome
 from raymlops.serve.shadow import compare
 from raymlops.serve.split import Route
@@ -34,7 +35,7 @@ class Predictions:
         self._shadow_tasks: set[asyncio.Task] = set()
         self._reported_sent = 0
 
-    async def answer(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> dict:
+    async def answer(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> Prediction:
         """Predict on the chosen version, record it, and start its shadow copy."""
         outcome.version, outcome.arm = choice.version, choice.arm
         started = time.perf_counter()
@@ -46,15 +47,15 @@ class Predictions:
             self._start_shadow(request_id, choice, columns, result)
         return result
 
-    def record(self, request_id: str, outcome: Outcome, status: int, columns: dict, result: Optional[dict]) -> None:
+    def record(self, request_id: str, outcome: Outcome, status: int, columns: dict, result: Optional[Prediction]) -> None:
         """Buffer the request's rows (one row with no prediction when it was refused)."""
         meta = {"request_id": request_id, "time": time.time(), "model": self.model_name, "version": outcome.version,
                 "arm": outcome.arm, "latency_ms": outcome.latency_ms, "status": status}
         if result is None:
             self.stream.add(meta, {}, [None])
         else:
-            confidences = [max(p) for p in result["probabilities"]]
-            self.stream.add(meta, columns, result["class"], confidences)
+            confidence = None if result.confidence is None else result.confidence.tolist()
+            self.stream.add(meta, columns, result.predicted, confidence)
         sent = self.stream.sent_rows
         self.metrics.records(sent - self._reported_sent, self.stream.lost_rows)
         self._reported_sent = sent
@@ -65,7 +66,7 @@ class Predictions:
             await asyncio.wait(list(self._shadow_tasks), timeout=2)
         await self.stream.close()
 
-    def _start_shadow(self, request_id: str, choice: Route, columns: dict, answered: dict) -> None:
+    def _start_shadow(self, request_id: str, choice: Route, columns: dict, answered: Prediction) -> None:
         if len(self._shadow_tasks) >= self.shadow_max_in_flight:
             self.metrics.skip_shadow()
             return
@@ -73,7 +74,7 @@ class Predictions:
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
 
-    async def _shadow(self, request_id: str, choice: Route, columns: dict, answered: dict) -> None:
+    async def _shadow(self, request_id: str, choice: Route, columns: dict, answered: Prediction) -> None:
         shadow_version = choice.shadow_version
         assert shadow_version is not None  # only shadowed routes get here
         shadow = Outcome()

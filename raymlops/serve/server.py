@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from raymlops.errors import NotFoundError, RaymlopsError
+from raymlops.models.contract import Prediction
 from raymlops.serve import operations, v2
 from raymlops.serve.edge import Outcome, error_response, read_body, response_for
 from raymlops.serve.split import Route, TrafficPolicy, route
@@ -141,7 +142,7 @@ class ModelServer:
                 self.predictions.record(request_id, outcome, response.status_code, {}, None)
         return response
 
-    async def _predict_rows(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> dict:
+    async def _predict_rows(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> Prediction:
         return await self.predictions.answer(request_id, outcome, choice, columns)
 
     # ------------------------------------------------------------------ /v1
@@ -163,8 +164,7 @@ class ModelServer:
         result = await self._predict_rows(request_id, outcome, choice, columns)
         payload = {
             "model": name, "version": choice.version, "arm": choice.arm, "request_id": request_id,
-            "predictions": [{"class": c, "probabilities": dict(zip(schema.classes, p))}
-                            for c, p in zip(result["class"], result["probabilities"])],
+            "predictions": result.rows(),
             "latency_ms": outcome.latency_ms,
         }
         return JSONResponse(payload, headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
@@ -215,7 +215,7 @@ class ModelServer:
             body = await self._body(request)
             outcome.recorded = True  # feedback is not a prediction: no record of its own
             schema = await self.backend.schema(self.policy.stable_version)
-            items = parse_feedback(body, schema.classes, self.limits.max_rows)
+            items = parse_feedback(body, schema, self.limits.max_rows)
             accepted = await operations.submit_feedback(self.model_name, items, schema.label)
             return JSONResponse({"model": name, "accepted": accepted, "request_id": request_id})
         return await self._guarded(handler, request)
@@ -277,7 +277,8 @@ class ModelServer:
         async def handler(_request, _request_id, _outcome):
             self._check_model(name)
             schema = await self.backend.schema(self.policy.stable_version)
-            return JSONResponse(v2.metadata(name, sorted(self.backend.versions), schema))
+            outputs = await self.backend.outputs(self.policy.stable_version)
+            return JSONResponse(v2.metadata(name, sorted(self.backend.versions), schema, outputs))
         return await self._guarded(handler, request, inference=False)
 
     @api.get("/v2/models/{name}/ready")
@@ -313,5 +314,5 @@ class ModelServer:
         columns = v2.decode_request(body, schema, self.limits.max_rows)
         result = await self._predict_rows(request_id, outcome, choice, columns)
         answer_id = body.get("id", request_id) if isinstance(body, dict) else request_id
-        return JSONResponse(v2.encode_response(name, choice.version, answer_id, result, schema),
+        return JSONResponse(v2.encode_response(name, choice.version, answer_id, result),
                             headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})

@@ -9,6 +9,7 @@ from typing import Any
 
 from raymlops.data.schema import DatasetSchema
 from raymlops.errors import InvalidRequestError
+from raymlops.models.contract import OutputSpec, Prediction
 from raymlops.serve.validation import columns_from_inputs
 
 NUMERIC_V2_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -43,25 +44,14 @@ def decode_request(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str,
     return columns_from_v2(body.get("inputs"), schema, max_rows)
 
 
-def encode_response(name: str, version: int, request_id: str, result: dict[str, list],
-                    schema: DatasetSchema) -> dict[str, Any]:
-    """A version's answer → the v2 inference response body (``class`` and ``probabilities`` tensors)."""
-    rows = len(result["class"])
-    return {
-        "model_name": name, "model_version": str(version), "id": request_id,
-        "outputs": [
-            {"name": "class", "shape": [rows], "datatype": "BYTES", "data": result["class"]},
-            {"name": "probabilities", "shape": [rows, len(schema.classes)], "datatype": "FP32",
-             "data": [p for row in result["probabilities"] for p in row]},
-        ],
-    }
+def encode_response(name: str, version: int, request_id: str, result: Prediction) -> dict[str, Any]:
+    """A version's answer → the v2 inference response body (one tensor per output of the model)."""
+    return {"model_name": name, "model_version": str(version), "id": request_id, "outputs": result.tensors()}
 
 
-def metadata(name: str, versions: list[int], schema: DatasetSchema) -> dict[str, Any]:
-    """Model metadata: versions, input tensors (one per feature) and output tensors."""
+def metadata(name: str, versions: list[int], schema: DatasetSchema, outputs: tuple[OutputSpec, ...]) -> dict[str, Any]:
+    """Model metadata: versions, input tensors (one per feature) and the model's output tensors."""
     inputs = [{"name": f.name, "datatype": "FP64" if f.kind == "numeric" else "BYTES", "shape": [-1]}
               for f in schema.features]
-    outputs = [{"name": "class", "datatype": "BYTES", "shape": [-1]},
-               {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(schema.classes)]}]
-    return {"name": name, "versions": [str(v) for v in sorted(versions)], "platform": "raymlops-pytorch",
-            "inputs": inputs, "outputs": outputs}
+    return {"name": name, "versions": [str(v) for v in sorted(versions)], "platform": "raymlops",
+            "inputs": inputs, "outputs": [spec.metadata() for spec in outputs]}

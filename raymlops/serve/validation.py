@@ -88,7 +88,18 @@ def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, lis
     return columns_from_inputs(body["inputs"], schema, max_rows)
 
 
-def _feedback_item(item: Any, classes: tuple[str, ...] | list[str], path: str) -> dict[str, Any]:
+def _check_label(label: Any, schema: DatasetSchema, where: str) -> Any:
+    if not schema.is_classification:
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+            raise InvalidRequestError(field=where, problem=f"{label!r} is not a finite number (this model is a regression)")
+        return float(label)
+    if not isinstance(label, str) or label not in schema.classes:
+        raise InvalidRequestError(field=where, problem=f"{label!r} is not a class of this model "
+                                  f"({', '.join(schema.classes)})")
+    return label
+
+
+def _feedback_item(item: Any, schema: DatasetSchema, path: str) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise InvalidRequestError(field=path, problem="must be an object with `request_id` and `label` (or `labels`)")
     unknown = set(item) - {"request_id", "label", "labels"}
@@ -102,16 +113,14 @@ def _feedback_item(item: Any, classes: tuple[str, ...] | list[str], path: str) -
     labels = [item["label"]] if "label" in item else item["labels"]
     if not isinstance(labels, list) or not labels:
         raise InvalidRequestError(field=f"{path}.labels", problem="must be a non-empty list, one label per row")
-    for i, label in enumerate(labels):
-        where = f"{path}.label" if "label" in item else f"{path}.labels[{i}]"
-        if not isinstance(label, str) or label not in classes:
-            raise InvalidRequestError(field=where, problem=f"{label!r} is not a class of this model "
-                                      f"({', '.join(classes)})")
+    labels = [_check_label(label, schema, f"{path}.label" if "label" in item else f"{path}.labels[{i}]")
+              for i, label in enumerate(labels)]
     return {"request_id": request_id, "labels": labels}
 
 
-def parse_feedback(body: Any, classes: tuple[str, ...] | list[str], max_items: int) -> list[dict[str, Any]]:
+def parse_feedback(body: Any, schema: DatasetSchema, max_items: int) -> list[dict[str, Any]]:
     """Feedback bodies → ``[{"request_id", "labels"}]``: one item, a list, or ``{"feedback": [...]}``.
+    Labels are classes of a classifier, or finite numbers for a regression.
 
     Raises:
         InvalidRequestError: naming the item and field (413 for too many items).
@@ -125,9 +134,9 @@ def parse_feedback(body: Any, classes: tuple[str, ...] | list[str], max_items: i
     elif isinstance(body, list):
         prefix = ""
     else:
-        return [_feedback_item(body, classes, "body")]
+        return [_feedback_item(body, schema, "body")]
     if not body:
         raise InvalidRequestError(field=prefix or "body", problem="is empty")
     if len(body) > max_items:
         raise LimitExceededError(field=prefix or "body", size=len(body), limit=max_items, unit="items")
-    return [_feedback_item(item, classes, f"{prefix}[{i}]") for i, item in enumerate(body)]
+    return [_feedback_item(item, schema, f"{prefix}[{i}]") for i, item in enumerate(body)]

@@ -2,8 +2,9 @@
 (``colocated`` layout, and each version deployment of the ``separate`` layout), or handles
 to one deployment per version (``separate`` layout's router).
 
-Both offer the same three calls — ``sync`` the live set, the ``schema`` of a version, and
-``predict`` — so the HTTP code is the same for both layouts.
+Both offer the same calls — ``sync`` the live set, the ``schema`` (signature) and ``outputs``
+of a version, and ``predict`` — so the HTTP code is the same for both layouts. Every version
+is a :class:`raymlops.Model` of its flavor; answers are :class:`~raymlops.models.Prediction` s.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ from ray import serve
 
 from raymlops.data.schema import DatasetSchema
 from raymlops.errors import InvalidRequestError
-
-
-def probe_columns(schema: DatasetSchema) -> dict[str, list]:
-    """One harmless row of the signature, for health checks."""
-    return {f.name: [0.0 if f.kind == "numeric" else ""] for f in schema.features}
+from raymlops.models.contract import OutputSpec, Prediction
 
 
 def concat_columns(parts: list[dict[str, list]]) -> dict[str, list]:
@@ -28,17 +25,8 @@ def concat_columns(parts: list[dict[str, list]]) -> dict[str, list]:
     return {name: [value for part in parts for value in part[name]] for name in parts[0]}
 
 
-def split_result(result: dict[str, list], sizes: list[int]) -> list[dict[str, list]]:
-    """Undo :func:`concat_columns` on a prediction result."""
-    answers, start = [], 0
-    for size in sizes:
-        answers.append({key: values[start:start + size] for key, values in result.items()})
-        start += size
-    return answers
-
-
 class LocalVersions:
-    """Predictors of live versions loaded in this replica, with optional ``@serve.batch``.
+    """Models of the live versions loaded in this replica, with optional ``@serve.batch``.
 
     Args:
         registry: the registry to download versions from (checksums are verified).
@@ -50,7 +38,7 @@ class LocalVersions:
     def __init__(self, registry, model_name: str, batching: dict[str, Any] | None = None) -> None:
         self.registry = registry
         self.model_name = model_name
-        self.predictors: dict[int, Any] = {}
+        self.models: dict[int, Any] = {}
         batching = batching or {}
         self.batched = bool(batching.get("enabled"))
         if self.batched:
@@ -61,46 +49,52 @@ class LocalVersions:
     @property
     def versions(self) -> set[int]:
         """The versions loaded now."""
-        return set(self.predictors)
+        return set(self.models)
 
     def sync(self, versions: set[int]) -> None:
-        """Load the versions not loaded yet, then drop the ones no longer live."""
-        from raymlops.train.package import Predictor
+        """Load the versions not loaded yet (through their flavor, after the checksums), then drop
+        the ones no longer live."""
+        from raymlops.models import load_model
 
-        for version in sorted(versions - set(self.predictors)):
+        for version in sorted(versions - set(self.models)):
+            found = self.registry.get(f"{self.model_name}:{version}")
             with tempfile.TemporaryDirectory() as directory:
                 local = self.registry.download(f"{self.model_name}:{version}", directory)
-                self.predictors[version] = Predictor.load(local)
-        for version in set(self.predictors) - versions:
-            del self.predictors[version]
+                self.models[version] = load_model(local, found.manifest)
+        for version in set(self.models) - versions:
+            del self.models[version]
 
     async def schema(self, version: int) -> DatasetSchema:
         """The signature of a loaded version."""
-        return self.predictors[version].schema
+        return self.models[version].signature
 
-    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> dict[str, list]:
-        """Predict classes and probabilities; ``background`` runs off the event loop (shadow calls)."""
+    async def outputs(self, version: int) -> tuple[OutputSpec, ...]:
+        """What a loaded version answers."""
+        return self.models[version].outputs
+
+    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> Prediction:
+        """The version's answer; ``background`` runs off the event loop (shadow calls)."""
         if background:
-            return await asyncio.to_thread(self.predictors[version].predict, columns)
+            return await asyncio.to_thread(self.models[version].predict, columns)
         if self.batched:
             return await self._batch((version, columns))
-        return self.predictors[version].predict(columns)
+        return self.models[version].predict(columns)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
-    async def _batch(self, calls: list[tuple[int, dict[str, list]]]) -> list[dict[str, list]]:
-        answers: list[dict[str, list]] = [{} for _ in calls]
+    async def _batch(self, calls: list[tuple[int, dict[str, list]]]) -> list[Prediction]:
+        answers: list[Any] = [None] * len(calls)
         for version in {version for version, _ in calls}:
             indices = [i for i, (v, _) in enumerate(calls) if v == version]
             parts = [calls[i][1] for i in indices]
-            result = self.predictors[version].predict(concat_columns(parts))
-            for i, answer in zip(indices, split_result(result, [len(next(iter(p.values()))) for p in parts])):
+            result = self.models[version].predict(concat_columns(parts))
+            for i, answer in zip(indices, result.split([len(next(iter(p.values()))) for p in parts])):
                 answers[i] = answer
         return answers
 
     def check_health(self) -> None:
         """Raise when any loaded version cannot predict a probe row."""
-        for predictor in self.predictors.values():
-            predictor.predict_proba(probe_columns(predictor.schema))
+        for model in self.models.values():
+            model.predict(model.probe())
 
 
 class DeploymentVersions:
@@ -109,6 +103,7 @@ class DeploymentVersions:
     def __init__(self, handles: dict[int, Any]) -> None:
         self.handles = {int(version): handle for version, handle in handles.items()}
         self._schemas: dict[int, DatasetSchema] = {}
+        self._outputs: dict[int, tuple[OutputSpec, ...]] = {}
 
     @property
     def versions(self) -> set[int]:
@@ -132,7 +127,13 @@ class DeploymentVersions:
             self._schemas[version] = DatasetSchema.from_json(await self.handles[version].signature.remote())
         return self._schemas[version]
 
-    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> dict[str, list]:
+    async def outputs(self, version: int) -> tuple[OutputSpec, ...]:
+        """What a version answers, asked once from its deployment."""
+        if version not in self._outputs:
+            self._outputs[version] = tuple(OutputSpec(**o) for o in await self.handles[version].outputs.remote())
+        return self._outputs[version]
+
+    async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> Prediction:
         """Predict on the version's own deployment."""
         return await self.handles[version].predict.remote(columns)
 

@@ -1,10 +1,8 @@
 """Training: the per-worker loop, the trainer builder, packaging, and the offline gate."""
 
-from raymlops.train.package import ModelSpec, Predictor
-from raymlops.train.preprocessing import Preprocessor
 from raymlops.train.release import TrainOutcome
 
-__all__ = ["ModelSpec", "Predictor", "Preprocessor", "TrainOutcome", "run_training"]
+__all__ = ["TrainOutcome", "run_training"]
 
 
 def run_training(cfg):

@@ -49,7 +49,17 @@ def _restore(model, optimizer) -> tuple[int, list[dict[str, float]]]:
     return info["epoch"] + 1, info["history"]
 
 
-def _validate(model, batches, device) -> dict[str, float]:
+def task_loss(task: str, outputs, labels, reduction: str = "mean"):
+    """Cross-entropy of logits against class indices, or the squared error of a regression's
+    single output against its standardized target."""
+    import torch
+
+    if task == "regression":
+        return torch.nn.functional.mse_loss(outputs[:, 0], labels, reduction=reduction)
+    return torch.nn.functional.cross_entropy(outputs, labels, reduction=reduction)
+
+
+def _validate(model, batches, device, task: str) -> dict[str, float]:
     import torch
 
     correct = total = 0
@@ -57,13 +67,16 @@ def _validate(model, batches, device) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
         for batch in batches:
-            logits = model(batch["x"].to(device)).float()
+            outputs = model(batch["x"].to(device)).float()
             labels = batch["y"].to(device)
-            loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == labels).sum())
+            loss_sum += float(task_loss(task, outputs, labels, reduction="sum"))
+            if task != "regression":
+                correct += int((outputs.argmax(dim=1) == labels).sum())
             total += len(labels)
     model.train()
-    return {"val_loss": loss_sum / max(total, 1), "val_accuracy": correct / max(total, 1)}
+    quality = {"val_rmse_std": (loss_sum / max(total, 1)) ** 0.5} if task == "regression" else \
+        {"val_accuracy": correct / max(total, 1)}
+    return {"val_loss": loss_sum / max(total, 1), **quality}
 
 
 def _checkpoint(directory: str, model, optimizer, epoch: int, history: list[dict[str, float]]) -> None:
@@ -96,7 +109,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     train_shard = ray.train.get_dataset_shard("train")
     valid = ray.train.get_dataset_shard("valid")
-    dtypes = {"x": torch.float32, "y": torch.long}
+    task = config.get("task", "classification")
+    dtypes = {"x": torch.float32, "y": torch.float32 if task == "regression" else torch.long}
     for epoch in range(start_epoch, config["epochs"]):
         started, rows, loss_sum = time.perf_counter(), 0, 0.0
         batches = train_shard.iter_torch_batches(
@@ -107,7 +121,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         for batch in batches:
             features, labels = batch["x"].to(device), batch["y"].to(device)
             with autocast():
-                loss = torch.nn.functional.cross_entropy(model(features).float(), labels)
+                loss = task_loss(task, model(features).float(), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -116,14 +130,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         elapsed = max(time.perf_counter() - started, 1e-9)
         metrics = {"epoch": epoch + 1, "train_loss": loss_sum / max(rows, 1), "samples_per_s": rows * world / elapsed}
         if rank == 0:
-            metrics.update(_validate(model, valid.iter_torch_batches(batch_size=1024, dtypes=dtypes), device))
+            metrics.update(_validate(model, valid.iter_torch_batches(batch_size=1024, dtypes=dtypes), device, task))
         history.append({k: float(v) for k, v in metrics.items()})
         with tempfile.TemporaryDirectory() as directory:
             if rank == 0:
                 _checkpoint(directory, model, optimizer, epoch, history)
+                quality = "  ".join(f"{k} {metrics[k]:.4f}" for k in ("val_loss", "val_accuracy", "val_rmse_std")
+                                    if k in metrics)
                 print(f"[raymlops] epoch {epoch + 1}/{config['epochs']}  loss {metrics['train_loss']:.4f}  "
-                      f"val_loss {metrics['val_loss']:.4f}  val_accuracy {metrics['val_accuracy']:.4f}  "
-                      f"{metrics['samples_per_s']:.0f} samples/s", flush=True)
+                      f"{quality}  {metrics['samples_per_s']:.0f} samples/s", flush=True)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
             else:
                 ray.train.report(metrics, checkpoint=None)

@@ -1,109 +1,94 @@
-"""A model version's files, and the Predictor that training, evaluation and serving share.
+"""A model version's files, and what training and importing share to write them: the test
+metrics through the contract, and the reference sample the monitor compares traffic with.
 
-Files of a version (``raymlops.config.DEFAULT_REQUIRED_FILES``):
+Files of every version (``raymlops.config.DEFAULT_REQUIRED_FILES``), besides the flavor's own
+(``model.json`` names the flavor; see :mod:`raymlops.models`):
 
-    model.safetensors   weights (safetensors: loading never unpickles code)
-    model.json          builder import path, its parameters, input/output sizes
-    preprocessing.json  fitted Preprocessor
-    signature.json      input features and output classes (the DatasetSchema)
-    reference.parquet   stratified sample of training features, with the model's predictions
+    model.json          the flavor and its fields
+    signature.json      input features, task, label and classes (the DatasetSchema)
+    reference.parquet   a sample of training features, with the model's own predictions
     detector.json       drift detector settings the monitor uses for this version
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymlops.data.schema import DatasetSchema
-from raymlops.errors import ArtifactIntegrityError
-from raymlops.models import build_model
-from raymlops.train.preprocessing import Preprocessor
+from raymlops.models.contract import Model
+from raymlops.models.tasks import task_metrics
+
+PREDICTION_COLUMN = "__prediction__"
+CONFIDENCE_COLUMN = "__confidence__"
+REFERENCE_FILE = "reference.parquet"
+DETECTOR_FILE = "detector.json"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to rebuild the network: builder path, parameters and sizes."""
-
-    builder: str
-    params: dict[str, Any]
-    input_dim: int
-    output_dim: int
-
-    def to_json(self) -> str:
-        """Serialize."""
-        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+def columns_of(table: pa.Table, names: list[str]) -> dict[str, np.ndarray]:
+    """The named columns of a table as numpy (what a model's ``predict`` takes)."""
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in names}
 
 
-class Predictor:
-    """Preprocessing + network + class decoding, exactly as served."""
-
-    def __init__(self, model, preprocessor: Preprocessor, schema: DatasetSchema, spec: ModelSpec) -> None:
-        self.model = model.eval()
-        self.preprocessor = preprocessor
-        self.schema = schema
-        self.spec = spec
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Predictor:
-        """Load a version's directory (as written by :func:`write_artifact`).
-
-        Raises:
-            ArtifactIntegrityError: a file is missing or unreadable.
-        """
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        try:
-            spec = ModelSpec(**json.loads((directory / "model.json").read_text()))
-            preprocessor = Preprocessor.from_json((directory / "preprocessing.json").read_text())
-            schema = DatasetSchema.from_json((directory / "signature.json").read_text())
-            state = load_file(str(directory / "model.safetensors"))
-        except FileNotFoundError as exc:
-            raise ArtifactIntegrityError(uri=str(directory), file=Path(exc.filename or "?").name, problem="missing") from None
-        model = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
-        model.load_state_dict(state)
-        return cls(model, preprocessor, schema, spec)
-
-    def predict_proba(self, columns: Mapping[str, Sequence]) -> np.ndarray:
-        """Class probabilities, rows × classes."""
-        import torch
-
-        features = torch.from_numpy(self.preprocessor.transform(columns))
-        with torch.no_grad():
-            logits = self.model(features)
-        return torch.softmax(logits.float(), dim=1).numpy()
-
-    def predict(self, columns: Mapping[str, Sequence]) -> dict[str, list]:
-        """Predicted class names and probabilities per row."""
-        proba = self.predict_proba(columns)
-        indices = proba.argmax(axis=1)
-        return {"class": [self.schema.classes[i] for i in indices], "probabilities": proba.tolist()}
+def evaluate(model: Model, table: pa.Table) -> dict[str, float]:
+    """The task's metrics of a model on a labelled table, through the serving code path."""
+    signature = model.signature
+    prediction = model.predict(columns_of(table, signature.feature_names))
+    return task_metrics(signature, table.column(signature.label).to_pylist(), prediction)
 
 
-def state_dict_of(model) -> dict:
-    """The plain module's state dict (unwrapping DDP), contiguous CPU tensors."""
-    module = getattr(model, "module", model)
-    return {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+def stratified_sample(table: pa.Table, label: str, rows: int, seed: int) -> pa.Table:
+    """Up to ``rows`` rows keeping the label mix of ``table``; deterministic for ``seed``."""
+    if table.num_rows <= rows:
+        return table
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(table.column(label).to_pylist(), dtype=object)
+    picked = []
+    for cls in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == cls)
+        take = max(1, int(round(rows * len(members) / len(labels))))
+        picked.append(rng.choice(members, size=min(take, len(members)), replace=False))
+    return table.take(pa.array(np.sort(np.concatenate(picked))[: max(rows, len(picked))]))
 
 
-def write_artifact(directory: str | Path, state: dict, spec: ModelSpec, preprocessor: Preprocessor,
-                   schema: DatasetSchema, reference: pa.Table, detector: dict[str, Any]) -> Path:
-    """Write every file of a version into ``directory`` and return it."""
-    from safetensors.torch import save_file
+def random_sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
+    """Up to ``rows`` rows drawn uniformly; deterministic for ``seed``."""
+    if table.num_rows <= rows:
+        return table
+    rng = np.random.default_rng(seed)
+    return table.take(pa.array(np.sort(rng.choice(table.num_rows, size=rows, replace=False))))
 
+
+def reference_sample(table: pa.Table, model: Model, rows: int, seed: int) -> pa.Table:
+    """Features (stratified by class for a classifier) with the model's own watched output and
+    confidence, for drift tests of its inputs and outputs."""
+    signature = model.signature
+    has_label = signature.label in table.column_names
+    sample = (stratified_sample(table, signature.label, rows, seed) if signature.is_classification and has_label
+              else random_sample(table, rows, seed))
+    features = sample.select(signature.feature_names)
+    prediction = model.predict(columns_of(features, signature.feature_names))
+    out = features.append_column(PREDICTION_COLUMN, pa.array(prediction.predicted))
+    if prediction.confidence is not None:
+        out = out.append_column(CONFIDENCE_COLUMN, pa.array(np.asarray(prediction.confidence, dtype=np.float64)))
+    return out
+
+
+def write_artifact(directory: str | Path, model: Model, reference: pa.Table, detector: dict[str, Any]) -> Path:
+    """Write every file of a version (the flavor's through ``model.save``) into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(directory / "model.safetensors"))
-    (directory / "model.json").write_text(spec.to_json())
-    (directory / "preprocessing.json").write_text(preprocessor.to_json())
-    (directory / "signature.json").write_text(schema.to_json())
-    (directory / "detector.json").write_text(json.dumps(detector, indent=2, sort_keys=True))
-    pq.write_table(reference, directory / "reference.parquet")
+    model.save(directory)
+    (directory / DETECTOR_FILE).write_text(json.dumps(detector, indent=2, sort_keys=True))
+    pq.write_table(reference, directory / REFERENCE_FILE)
     return directory
+
+
+def read_signature(directory: str | Path) -> DatasetSchema:
+    """The signature of a downloaded version."""
+    return DatasetSchema.from_json((Path(directory) / "signature.json").read_text())

@@ -10,22 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from raymlops.config import RegistryConfig, TrainConfig, load_config
 from raymlops.data.tables import read_table
 from raymlops.errors import NotFoundError
-from raymlops.models import build_model
+from raymlops.models import build_model, load_model
+from raymlops.models.tasks import DEFAULT_GATE_METRIC, higher_is_better
+from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
 from raymlops.registry import ANY, Registry, Trigger, collect_lineage
-from raymlops.train.evaluate import classification_metrics, majority_baseline, stratified_sample
 from raymlops.train.gate import GateDecision, decide
-from raymlops.train.package import ModelSpec, Predictor, write_artifact
+from raymlops.train.package import evaluate, reference_sample, write_artifact
 from raymlops.train.trainer import PreparedInputs
 from raymlops.types import ModelVersion
-
-PREDICTION_COLUMN = "__prediction__"
-CONFIDENCE_COLUMN = "__confidence__"
 
 
 @dataclass(frozen=True)
@@ -55,53 +52,56 @@ def load_state_from_checkpoint(directory: str) -> tuple[dict, list[dict[str, flo
     return state["model"], info["history"]
 
 
-def evaluate(predictor: Predictor, table: pa.Table) -> dict[str, float]:
-    """Test-split metrics of a predictor, through the serving code path."""
-    columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-    labels = predictor.preprocessor.encode_labels(table.column(predictor.schema.label).to_pylist())
-    metrics = classification_metrics(labels, predictor.predict_proba(columns))
-    metrics["majority_baseline"] = majority_baseline(labels)
-    return metrics
-
-
-def reference_sample(inputs: PreparedInputs, predictor: Predictor, rows: int, seed: int) -> pa.Table:
-    """Stratified training features with the model's own predictions (for output drift)."""
-    sample = stratified_sample(inputs.train_table, inputs.schema.label, rows, seed)
-    features = sample.select(inputs.schema.feature_names)
-    proba = predictor.predict_proba({n: features.column(n).to_numpy(zero_copy_only=False) for n in features.column_names})
-    return features.append_column(PREDICTION_COLUMN, pa.array(proba.argmax(axis=1).astype(np.int64))) \
-                   .append_column(CONFIDENCE_COLUMN, pa.array(proba.max(axis=1).astype(np.float64)))
-
-
-def _champion_score(registry: Registry, name: str, metric: str, test: pa.Table) -> tuple[int | None, float | None]:
+def champion_score(registry: Registry, name: str, metric: str, test: pa.Table) -> tuple[int | None, float | None]:
+    """The champion's number and its ``metric`` on ``test`` (None, None without a champion)."""
     try:
         champion = registry.resolve(name, "champion")
     except NotFoundError:
         return None, None
+    version = registry.get(f"{name}:{champion}")
     with tempfile.TemporaryDirectory() as directory:
-        predictor = Predictor.load(registry.download(f"{name}:{champion}", Path(directory) / "champion"))
-        return champion, evaluate(predictor, test)[metric]
+        model = load_model(registry.download(f"{name}:{champion}", Path(directory) / "champion"), version.manifest)
+        return champion, evaluate(model, test).get(metric)
+
+
+def gate_metric(configured: str | None, task: str) -> str:
+    """The offline gate's metric: the configured one, or the task's default."""
+    return configured or DEFAULT_GATE_METRIC[task]
+
+
+def apply_gate(registry: Registry, name: str, version: ModelVersion, metric: str, margin: float,
+               champion: int | None, champion_value: float | None, bootstrap_champion: bool) -> GateDecision:
+    """Record the offline gate's decision; a passing version becomes `candidate` (and the first
+    one also `champion` with ``bootstrap_champion``)."""
+    decision = decide(metric, version.metrics[metric], champion, champion_value, margin,
+                      higher_is_better=higher_is_better(metric))
+    registry.add_event(name, "offline_gate", version.version, decision.to_payload())
+    if decision.passed:
+        registry.set_alias(name, "candidate", version.version, expected=ANY)
+        if champion is None and bootstrap_champion:
+            registry.set_alias(name, "champion", version.version, expected=None)
+    return decision
 
 
 def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list[dict[str, float]],
             extra_lineage: dict[str, Any] | None = None, trigger: Trigger | None = None) -> TrainOutcome:
     """Package, evaluate, register and gate one trained model."""
     registry = open_registry(cfg)
-    spec = ModelSpec(cfg.model.builder, dict(cfg.model.params), inputs.preprocessor.output_dim, len(inputs.schema.classes))
+    spec = ModelSpec(cfg.model.builder, dict(cfg.model.params), inputs.preprocessor.output_dim, inputs.output_dim)
     test = read_table(inputs.test_uri)
     detector = cfg.detector.model_dump()
-    model = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
-    model.load_state_dict(state)
-    in_memory = Predictor(model, inputs.preprocessor, inputs.schema, spec)
-    reference = reference_sample(inputs, in_memory, cfg.detector.reference_rows, cfg.train.seed)
+    network = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
+    network.load_state_dict(state)
+    in_memory = TorchTabularModel(network, inputs.preprocessor, inputs.schema, spec)
+    reference = reference_sample(inputs.train_table, in_memory, cfg.detector.reference_rows, cfg.train.seed)
+    metric = gate_metric(cfg.gate.metric, inputs.schema.task)
     with tempfile.TemporaryDirectory() as directory:
-        artifact = write_artifact(Path(directory) / "model", state, spec, inputs.preprocessor, inputs.schema,
-                                  reference, detector)
-        metrics = evaluate(Predictor.load(artifact), test)  # exactly what a serving replica will load
+        artifact = write_artifact(Path(directory) / "model", in_memory, reference, detector)
+        metrics = evaluate(load_model(artifact), test)  # exactly what a serving replica will load
         if history:
             metrics.update({f"final_{k}": v for k, v in history[-1].items() if k != "epoch"})
             metrics["epochs"] = float(history[-1]["epoch"])
-        champion, champion_value = _champion_score(registry, cfg.model_name, cfg.gate.metric, test)
+        champion, champion_value = champion_score(registry, cfg.model_name, metric, test)
         parent = cfg.lineage.parent_version or champion
         trigger = trigger or Trigger(kind=cfg.lineage.trigger, drift_event_id=cfg.lineage.drift_event_id)
         lineage = collect_lineage(cfg.model_dump(mode="json"), [*inputs.train_uris, inputs.valid_uri, inputs.test_uri],
@@ -109,11 +109,6 @@ def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list
                                   extra={"history": history, **(extra_lineage or {})})
         version = registry.register(cfg.model_name, artifact, metrics=metrics, lineage=lineage,
                                     description=f"{cfg.model.builder} {cfg.model.params}")
-    decision = decide(cfg.gate.metric, metrics[cfg.gate.metric], champion, champion_value, cfg.gate.margin,
-                      higher_is_better=cfg.gate.metric != "log_loss")
-    registry.add_event(cfg.model_name, "offline_gate", version.version, decision.to_payload())
-    if decision.passed:
-        registry.set_alias(cfg.model_name, "candidate", version.version, expected=ANY)
-        if champion is None and cfg.gate.bootstrap_champion:
-            registry.set_alias(cfg.model_name, "champion", version.version, expected=None)
+    decision = apply_gate(registry, cfg.model_name, version, metric, cfg.gate.margin, champion, champion_value,
+                          cfg.gate.bootstrap_champion)
     return TrainOutcome(version, metrics, decision, registry.aliases(cfg.model_name))

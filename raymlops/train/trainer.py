@@ -21,7 +21,8 @@ from raymlops.data.schema import DatasetSchema, read_schema
 from raymlops.data.tables import read_table, split_uri
 from raymlops.errors import ConfigError, DataError
 from raymlops.models import build_model
-from raymlops.train.preprocessing import Preprocessor
+from raymlops.models.preprocessing import Preprocessor
+from raymlops.models.tasks import TASK_METRICS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class PreparedInputs:
     valid_uri: str
     test_uri: str
     train_table: pa.Table
+
+    @property
+    def output_dim(self) -> int:
+        """Network outputs: one per class, or one value for a regression."""
+        return len(self.schema.classes) if self.schema.is_classification else 1
 
 
 def _check_split(uri: str, schema: DatasetSchema) -> None:
@@ -62,21 +68,28 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
         _check_split(uri, schema)
     columns = schema.feature_names + [schema.label]
     train_table = pa.concat_tables([read_table(uri).select(columns).cast(_arrow_schema(schema)) for uri in train_uris])
-    unknown = set(train_table.column(schema.label).to_pylist()) - set(schema.classes)
-    if unknown:
-        raise DataError(path=train_uris[0], problem=f"labels {sorted(map(str, unknown))} are not in the schema's classes")
-    preprocessor = Preprocessor.fit(schema, {name: train_table.column(name).to_numpy() for name in schema.numeric})
-    build_model(cfg.model.builder, cfg.model.params, preprocessor.output_dim, len(schema.classes))
-    return PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
+    if schema.is_classification:
+        unknown = set(train_table.column(schema.label).to_pylist()) - set(schema.classes)
+        if unknown:
+            raise DataError(path=train_uris[0], problem=f"labels {sorted(map(str, unknown))} are not in the schema's classes")
+    if cfg.gate.metric is not None and cfg.gate.metric not in TASK_METRICS[schema.task]:
+        raise ConfigError(file="<config>", problems=[("gate.metric", f"{cfg.gate.metric} does not fit a {schema.task}; "
+                                                      f"use one of {', '.join(TASK_METRICS[schema.task])}")])
+    fitted = [*schema.numeric, *([] if schema.is_classification else [schema.label])]
+    preprocessor = Preprocessor.fit(schema, {name: train_table.column(name).to_numpy() for name in fitted})
+    inputs = PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
+    build_model(cfg.model.builder, cfg.model.params, preprocessor.output_dim, inputs.output_dim)
+    return inputs
 
 
 def _arrow_schema(schema: DatasetSchema) -> pa.Schema:
     fields = [pa.field(f.name, pa.float64() if f.kind == "numeric" else pa.string()) for f in schema.features]
-    return pa.schema(fields + [pa.field(schema.label, pa.string())])
+    return pa.schema(fields + [pa.field(schema.label, pa.string() if schema.is_classification else pa.float64())])
 
 
 def preprocess_fn(preprocessor: Preprocessor, label: str):
-    """The Ray Data ``map_batches`` function: raw columns → {"x": features, "y": class index}."""
+    """The Ray Data ``map_batches`` function: raw columns → {"x": features, "y": class index or
+    standardized target}."""
 
     def transform(batch: dict[str, Any]) -> dict[str, Any]:
         return {"x": preprocessor.transform(batch), "y": preprocessor.encode_labels(batch[label])}
@@ -126,7 +139,7 @@ def loop_config(cfg: TrainConfig, inputs: PreparedInputs, use_gpu: bool) -> dict
     """The plain values the per-worker loop needs."""
     return {
         "builder": cfg.model.builder, "params": dict(cfg.model.params), "input_dim": inputs.preprocessor.output_dim,
-        "output_dim": len(inputs.schema.classes), "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
+        "output_dim": inputs.output_dim, "task": inputs.schema.task, "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
         "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "seed": cfg.train.seed,
         "shuffle_buffer": cfg.train.shuffle_buffer, "use_gpu": use_gpu,
     }

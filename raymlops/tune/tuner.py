@@ -37,10 +37,17 @@ def _trial_summaries(results) -> list[dict[str, Any]]:
         summaries.append({
             "params": (result.config or {}).get("params", {}),
             "epochs": metrics.get("training_iteration"),
-            "final": {k: metrics[k] for k in ("val_accuracy", "val_loss", "train_loss") if k in metrics},
+            "final": {k: metrics[k] for k in ("val_accuracy", "val_rmse_std", "val_loss", "train_loss") if k in metrics},
             "error": str(result.error) if result.error else None,
         })
     return summaries
+
+
+def objective(metric: str | None, mode: str | None, task: str) -> tuple[str, str]:
+    """The metric trials are ranked by and its direction (defaults follow the task)."""
+    metric = metric or ("val_loss" if task == "regression" else "val_accuracy")
+    lower = metric.endswith(("loss", "rmse", "rmse_std", "mae"))
+    return metric, mode or ("min" if lower else "max")
 
 
 def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> TrainOutcome:
@@ -56,7 +63,8 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
 
     if base_inputs is None:  # the job entrypoint checks before connecting and passes its result
         check_space(cfg.search_space, cfg.base)
-        prepare_inputs(cfg.base)
+        base_inputs = prepare_inputs(cfg.base)
+    metric, mode = objective(cfg.tune.metric, cfg.tune.mode, base_inputs.schema.task)
     run = f"{cfg.base.model_name}-tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     settings = cfg.tune
     storage_fs, storage_path = filesystem.resolve(cfg.base.storage.path)
@@ -65,7 +73,7 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
         param_space={"base": cfg.base.model_dump(mode="json"), "run": run, "params": to_ray_space(cfg.search_space)},
         tune_config=tune.TuneConfig(
             num_samples=settings.num_samples,
-            scheduler=ASHAScheduler(metric=settings.metric, mode=settings.mode, max_t=cfg.base.train.epochs,
+            scheduler=ASHAScheduler(metric=metric, mode=mode, max_t=cfg.base.train.epochs,
                                     grace_period=settings.grace_period, reduction_factor=settings.reduction_factor),
             # The limit goes on the generator: Tune ignores max_concurrent_trials next to a generator instance.
             search_alg=tune.search.BasicVariantGenerator(random_state=settings.seed,
@@ -74,7 +82,7 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
         run_config=tune.RunConfig(name=run, storage_path=storage_path, storage_filesystem=storage_fs),
     )
     results = tuner.fit()
-    best = results.get_best_result(metric=settings.metric, mode=settings.mode, filter_nan_and_inf=True)
+    best = results.get_best_result(metric=metric, mode=mode, filter_nan_and_inf=True)
     checkpoint_path = (best.metrics or {}).get("checkpoint_path")
     if not checkpoint_path:
         raise JobError(job_id=run, problem="no trial produced a checkpoint")

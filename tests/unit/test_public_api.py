@@ -12,7 +12,7 @@ PUBLIC = {
     "AliasConflictError", "ArtifactIntegrityError", "AuthenticationError", "ClusterError", "ConfigError", "DataError",
     "InvalidNameError", "InvalidRequestError", "JobError", "LimitExceededError", "NotAvailableError", "NotFoundError",
     "PermissionDeniedError", "RaymlopsError", "RegistryError", "RolloutError", "SchemaVersionError", "StorageError",
-    "__version__", "load_config",
+    "__version__", "load_config", "Model", "OutputSpec", "Prediction", "load_model", "register_model",
 }
 
 

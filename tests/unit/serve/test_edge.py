@@ -1,13 +1,16 @@
+
 """The HTTP edge: the one error → status table, error bodies, body limits before reading, and the
 shadow comparison."""
 
 import asyncio
 import json
 
+import numpy as np
 import pytest
 from starlette.requests import Request
 
 from raymlops import errors
+from raymlops.models.contract import classes_prediction, values_prediction
 from raymlops.serve.edge import ERROR_STATUS, read_body, response_for, status_for
 from raymlops.serve.shadow import compare
 
@@ -72,9 +75,19 @@ def test_bodies_within_the_limit_are_parsed_and_bad_json_is_named():
         asyncio.run(read_body(request([b"{nope"]), 100))
 
 
+def _classes(*names):
+    classes = ["a", "b", "c"]
+    return classes_prediction(np.eye(3)[[classes.index(n) for n in names]].reshape(-1, 3), classes)
+
+
 def test_shadow_answers_are_compared_row_by_row():
-    comparison = compare({"class": ["a", "b", "c"]}, {"class": ["a", "c", "c"]})
+    comparison = compare(_classes("a", "b", "c"), _classes("a", "c", "c"))
     assert (comparison.rows, comparison.disagreements) == (3, 1) and comparison.agreement == pytest.approx(2 / 3)
-    assert compare({"class": []}, {"class": []}).agreement == 1.0
+    assert compare(_classes(), _classes()).agreement == 1.0
     with pytest.raises(ValueError, match="2 rows for 1"):
-        compare({"class": ["a"]}, {"class": ["a", "b"]})
+        compare(_classes("a"), _classes("a", "b"))
+
+
+def test_shadow_values_agree_within_one_percent():
+    comparison = compare(values_prediction(np.array([100.0, 50.0, 1.0])), values_prediction(np.array([100.5, 60.0, 1.0])))
+    assert (comparison.rows, comparison.disagreements) == (3, 1)

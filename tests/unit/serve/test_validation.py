@@ -89,7 +89,10 @@ def test_any_json_body_is_either_valid_or_a_named_request_error(body):
 
 from raymlops.serve.validation import parse_feedback  # noqa: E402
 
-CLASSES = ("Adelie", "Gentoo")
+CLASSES = DatasetSchema(name="p", label="species", classes=("Adelie", "Gentoo"),
+                        features=(FeatureSpec(name="mass", kind="numeric", dtype="double"),))
+REGRESSION = DatasetSchema(name="d", task="regression", label="target",
+                           features=(FeatureSpec(name="bmi", kind="numeric", dtype="double"),))
 
 
 def test_feedback_shapes():
@@ -127,3 +130,11 @@ def test_too_much_feedback_is_a_limit_error():
     with pytest.raises(LimitExceededError) as info:
         parse_feedback([{"request_id": str(i), "label": "Adelie"} for i in range(11)], CLASSES, 10)
     assert info.value.field == "body" and info.value.limit == 10 and "11 items" in str(info.value)
+
+
+def test_regression_feedback_takes_finite_numbers():
+    assert parse_feedback({"request_id": "r", "labels": [151, 75.5]}, REGRESSION, 10)[0]["labels"] == [151.0, 75.5]
+    for bad in ["151", float("nan"), True]:
+        with pytest.raises(InvalidRequestError, match="finite number") as info:
+            parse_feedback({"request_id": "r", "labels": [1.0, bad]}, REGRESSION, 10)
+        assert info.value.field == "body.labels[1]"

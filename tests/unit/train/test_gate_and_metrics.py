@@ -2,8 +2,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from raymlops.train.evaluate import classification_metrics, majority_baseline, stratified_sample
+from raymlops.models.tasks import classification_metrics, majority_baseline
 from raymlops.train.gate import decide
+from raymlops.train.package import stratified_sample
 
 
 @pytest.mark.parametrize("candidate, champion_version, champion, margin, higher, passed", [

@@ -8,9 +8,9 @@ import pytest
 from raymlops.config import PrepareConfig, TrainConfig, load_config
 from raymlops.data import prepare_dataset
 from raymlops.errors import ConfigError, DataError
-from raymlops.models import build_model, resolve_builder
-from raymlops.train.package import ModelSpec, Predictor, state_dict_of, write_artifact
-from raymlops.train.release import evaluate
+from raymlops.models import build_model, load_model, resolve_builder
+from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
+from raymlops.train.package import evaluate, write_artifact
 from raymlops.train.trainer import prepare_inputs, preprocess_fn
 
 
@@ -65,7 +65,7 @@ def test_job_entrypoint_fails_fast_on_bad_input(tmp_path):
 
 
 def test_serving_predictor_equals_the_training_path(penguins, tmp_path):
-    """The Predictor loaded from the saved artifact gives the same outputs as the model fed
+    """The model loaded from the saved artifact gives the same outputs as the model fed
     by the training-time preprocessing (Ray Data's map function) for the same rows."""
     import torch
 
@@ -73,13 +73,41 @@ def test_serving_predictor_equals_the_training_path(penguins, tmp_path):
     torch.manual_seed(0)
     model = build_model("raymlops.models:mlp", {"hidden": [8]}, inputs.preprocessor.output_dim, 3)
     spec = ModelSpec("raymlops.models:mlp", {"hidden": [8]}, inputs.preprocessor.output_dim, 3)
-    artifact = write_artifact(tmp_path / "v", state_dict_of(model), spec, inputs.preprocessor, inputs.schema,
+    artifact = write_artifact(tmp_path / "v", TorchTabularModel(model, inputs.preprocessor, inputs.schema, spec),
                               inputs.train_table.slice(0, 5), {"backend": "alibi"})
     test = pq.read_table(inputs.test_uri)
     batch = {name: test.column(name).to_numpy(zero_copy_only=False) for name in test.column_names}
     training_batch = preprocess_fn(inputs.preprocessor, "species")(batch)
     with torch.no_grad():
         expected = torch.softmax(model.eval()(torch.from_numpy(training_batch["x"])), dim=1).numpy()
-    served = Predictor.load(artifact).predict_proba(batch)
-    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-7)
-    assert evaluate(Predictor.load(artifact), test)["majority_baseline"] == pytest.approx(0.44)
+    served = load_model(artifact).predict(batch)
+    np.testing.assert_allclose(served.outputs["probabilities"], expected, rtol=0, atol=1e-6)
+    assert served.predicted == [inputs.schema.classes[i] for i in expected.argmax(axis=1)]
+    assert evaluate(load_model(artifact), test)["majority_baseline"] == pytest.approx(0.44)
+
+
+def test_a_torch_regression_answers_in_the_label_units(tmp_path):
+    """diabetes: the target is standardized for training and decoded when answering."""
+    import torch
+
+    data = prepare_dataset(PrepareConfig(dataset="diabetes", output=str(tmp_path / "diabetes"))).directory
+    inputs = prepare_inputs(config(data))
+    assert inputs.schema.task == "regression" and inputs.output_dim == 1
+    mean = float(np.mean(inputs.train_table.column("target").to_numpy()))
+    assert inputs.preprocessor.target_mean == pytest.approx(mean)
+    encoded = preprocess_fn(inputs.preprocessor, "target")({"target": np.array([mean]), **{
+        n: inputs.train_table.column(n).to_numpy()[:1] for n in inputs.schema.feature_names}})
+    assert encoded["y"].dtype == np.float32 and encoded["y"][0] == pytest.approx(0.0, abs=1e-6)
+    torch.manual_seed(0)
+    network = build_model("mlp", {"hidden": [4]}, inputs.preprocessor.output_dim, 1)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.zero_()  # outputs 0 = the standardized mean
+    spec = ModelSpec("mlp", {"hidden": [4]}, inputs.preprocessor.output_dim, 1)
+    artifact = write_artifact(tmp_path / "v", TorchTabularModel(network, inputs.preprocessor, inputs.schema, spec),
+                              inputs.train_table.slice(0, 5), {"backend": "alibi"})
+    test = pq.read_table(inputs.test_uri)
+    metrics = evaluate(load_model(artifact), test)
+    assert metrics["rmse"] == pytest.approx(metrics["mean_baseline_rmse"], rel=0.05) and "accuracy" not in metrics
+    with pytest.raises(ConfigError, match="gate.metric: accuracy does not fit a regression"):
+        prepare_inputs(config(data, "gate.metric=accuracy"))

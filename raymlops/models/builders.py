@@ -1,4 +1,4 @@
-"""Model builders, chosen in config by import path: ``"raymlops.models:mlp"`` or your own.
+"""Network builders of the torch flavors, chosen in config by import path: ``"raymlops.models:mlp"`` or your own.
 
 A builder is any callable ``builder(input_dim, output_dim, **params) -> torch.nn.Module``.
 """

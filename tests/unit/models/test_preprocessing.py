@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from raymlops.data.schema import DatasetSchema, FeatureSpec
-from raymlops.train.preprocessing import Preprocessor
+from raymlops.models.preprocessing import Preprocessor
 
 SCHEMA = DatasetSchema(
     name="t", label="y", classes=("a", "b"),

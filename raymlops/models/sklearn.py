@@ -1,0 +1,168 @@
+"""The ``sklearn`` flavor: any estimator or Pipeline with the scikit-learn API (XGBoost's and
+LightGBM's scikit-learn wrappers included, when installed).
+
+Stored with skops, which rebuilds objects without running pickled code and refuses any type
+not explicitly trusted: at registration, types from scikit-learn, numpy, scipy, XGBoost and
+LightGBM are trusted, any other must be named by the user (``trust``), and the trusted list
+is saved in ``model.json`` (covered by the registry's sha256 manifest). A model skops cannot
+store may be pickled only when the user opts in for that model (``allow_pickle``); it is then
+unpickled only after its file matched the registry's manifest.
+
+Files of a version besides the common ones: ``model.json`` and ``model.skops`` (or ``model.pkl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle  # nosec - only behind allow_pickle and a verified sha256, see load_pickle
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from raymlops.data.schema import DatasetSchema
+from raymlops.errors import ArtifactIntegrityError, ConfigError
+from raymlops.models.contract import (
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    Columns,
+    Model,
+    Prediction,
+    classes_prediction,
+    values_prediction,
+)
+
+SKOPS_FILE = "model.skops"
+PICKLE_FILE = "model.pkl"
+#: Modules whose types are trusted without asking (the estimators' own libraries).
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "builtins.", "collections.")
+
+
+def trusted_types(untrusted: Sequence[str], trust: Sequence[str]) -> list[str]:
+    """The types to trust when loading: the known libraries' types plus the ones the user named.
+
+    Raises:
+        ConfigError: naming ``trust`` and each type that is neither.
+    """
+    unknown = [t for t in untrusted if not t.startswith(TRUSTED_MODULES) and t not in trust]
+    if unknown:
+        raise ConfigError(file="<register>", problems=[("trust", f"the model holds types skops does not trust: "
+                                                       f"{', '.join(unknown)}; name each you trust (--trust TYPE)")])
+    return sorted(set(untrusted))
+
+
+class SklearnModel(Model):
+    """A fitted scikit-learn estimator over the signature's columns."""
+
+    flavor = "sklearn"
+
+    def __init__(self, estimator: Any, signature: DatasetSchema, trust: Sequence[str] = (),
+                 allow_pickle: bool = False) -> None:
+        self.estimator = estimator
+        self.signature = signature
+        self.trust, self.allow_pickle = tuple(trust), allow_pickle
+        if signature.is_classification:
+            classes = [str(c) for c in getattr(estimator, "classes_", [])]
+            if classes and classes != list(signature.classes):
+                raise ConfigError(file="<signature>", problems=[("classes", f"the estimator's classes {classes} differ "
+                                                                 f"from the signature's {list(signature.classes)}")])
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> SklearnModel:
+        """Load with skops (trusted types only), or an opted-in pickle after its sha256 check.
+
+        Raises:
+            ArtifactIntegrityError: a file is missing, or the pickle differs from the manifest.
+        """
+        try:
+            signature = DatasetSchema.from_json((directory / SIGNATURE_FILE).read_text())
+        except FileNotFoundError:
+            raise ArtifactIntegrityError(uri=str(directory), file=SIGNATURE_FILE, problem="missing") from None
+        if spec.get("format", "skops") == "pickle":
+            return cls(load_pickle(directory, spec), signature)
+        import skops.io
+
+        path = directory / SKOPS_FILE
+        if not path.exists():
+            raise ArtifactIntegrityError(uri=str(directory), file=SKOPS_FILE, problem="missing")
+        return cls(skops.io.load(path, trusted=list(spec.get("trusted", []))), signature)
+
+    def save(self, directory: Path) -> None:
+        """Write the estimator, ``model.json`` and the signature (see :func:`save_sklearn`)."""
+        save_sklearn(directory, self.estimator, self.signature, self.trust, self.allow_pickle)
+
+    def _matrix(self, columns: Columns) -> Any:
+        names = self.signature.feature_names
+        if hasattr(self.estimator, "feature_names_in_"):
+            import pandas as pd
+
+            return pd.DataFrame({name: np.asarray(columns[name]) for name in names}, columns=names)
+        return np.column_stack([np.asarray(columns[name]) for name in names])
+
+    def predict(self, columns: Columns) -> Prediction:
+        """Class probabilities (``predict_proba``, or one-hot of ``predict``), or values."""
+        x = self._matrix(columns)
+        if not self.signature.is_classification:
+            return values_prediction(self.estimator.predict(x))
+        classes = self.signature.classes
+        if hasattr(self.estimator, "predict_proba"):
+            return classes_prediction(self.estimator.predict_proba(x), classes)
+        index = {c: i for i, c in enumerate(classes)}
+        predicted = [index[str(c)] for c in self.estimator.predict(x)]
+        return classes_prediction(np.eye(len(classes))[predicted], classes)
+
+
+def save_sklearn(directory: Path, estimator: Any, signature: DatasetSchema, trust: Sequence[str] = (),
+                 allow_pickle: bool = False) -> None:
+    """Write the estimator (skops, or an opted-in pickle), ``model.json`` and the signature.
+
+    With ``allow_pickle``, a model holding types neither known nor in ``trust`` (or one skops
+    cannot store) is pickled instead.
+
+    Raises:
+        ConfigError: untrusted types without ``trust``; or skops cannot store the model and
+            ``allow_pickle`` is off.
+    """
+    import skops.io
+
+    directory.mkdir(parents=True, exist_ok=True)
+    SklearnModel(estimator, signature)  # the classes must agree before anything is written
+    spec: dict[str, Any]
+    try:
+        data = skops.io.dumps(estimator)
+        trusted = trusted_types(skops.io.get_untrusted_types(data=data), trust)
+    except Exception as exc:  # noqa: BLE001 - skops raises many types for objects it cannot store
+        if not allow_pickle:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(file="<register>", problems=[("flavor", f"skops cannot store this model ({exc}); "
+                                                           "opt in to pickle for this model (--allow-pickle)")]) from None
+        data = b""
+    if data:
+        (directory / SKOPS_FILE).write_bytes(data)
+        spec = {"flavor": "sklearn", "format": "skops", "trusted": trusted}
+    else:  # opted in: types skops would not rebuild without trust, or an object it cannot store
+        (directory / PICKLE_FILE).write_bytes(pickle.dumps(estimator))
+        spec = {"flavor": "sklearn", "format": "pickle", "allow_pickle": True}
+    spec["estimator"] = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+    (directory / MODEL_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    (directory / SIGNATURE_FILE).write_text(signature.to_json())
+
+
+def load_pickle(directory: Path, spec: dict[str, Any]) -> Any:
+    """Unpickle an opted-in model, only after its bytes matched the registry's manifest.
+
+    Raises:
+        ArtifactIntegrityError: no opt-in, no manifest to check against, or a differing sha256.
+    """
+    if not spec.get("allow_pickle"):
+        raise ArtifactIntegrityError(uri=str(directory), file=PICKLE_FILE, problem="a pickled model was not opted in")
+    manifest = spec.get("_manifest") or {}
+    if PICKLE_FILE not in manifest:
+        raise ArtifactIntegrityError(uri=str(directory), file=PICKLE_FILE,
+                                     problem="refusing to unpickle without the registry's manifest to check it against")
+    data = (directory / PICKLE_FILE).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest[PICKLE_FILE]:
+        raise ArtifactIntegrityError(uri=str(directory), file=PICKLE_FILE, problem="sha256 differs from the manifest")
+    return pickle.loads(data)  # noqa: S301 - opted in and verified above

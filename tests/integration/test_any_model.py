@@ -1,0 +1,183 @@
+"""Models other than raymlops's own classifier travel the whole loop on the session cluster:
+a scikit-learn regression trained elsewhere is imported (CLI and Python), served beside a
+second version through /v1 and v2 (the payloads a tritonclient user sends), its records reach
+the monitor, a real shift of its inputs is detected, and a gated rollout promotes the
+candidate. A torch-tabular regression trains as a Ray job with regression metrics."""
+
+import json
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+import raymlops
+from raymlops.config import PrepareConfig, ServeConfig, load_config
+from raymlops.data import prepare_dataset
+from raymlops.data.tables import read_table, split_uri
+from raymlops.monitor.client import start_monitor
+from raymlops.serve.deploy import deploy
+from raymlops.testing import remove_served_model, wait_for
+
+MODEL = "diabetes"
+MONITOR = ["window.size=100", "window.min_samples=40", "window.max_wait_s=2", "detectors.mmd.enabled=false",
+           "detectors.online.enabled=false", "snapshot_every_s=2", "prediction_log.flush_every_s=1"]
+FAST_STEPS = ("steps=[{weight: 0.5, min_duration_s: 2, min_canary_requests: 20}, "
+              "{weight: 1.0, min_duration_s: 2, min_canary_requests: 20}]")
+
+
+@pytest.fixture(scope="module")
+def diabetes_data(ray_cluster):
+    return prepare_dataset(PrepareConfig(dataset="diabetes")).directory
+
+
+def feature_rows(directory, split="test"):
+    table = read_table(split_uri(directory, split))
+    return [{k: v for k, v in row.items() if k != "target"} for row in table.to_pylist()], \
+        table.column("target").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def imported(diabetes_data, run_cli, shell_env, tmp_path_factory):
+    """v1 (ridge) through the CLI from a skops file; v2 (gradient boosting) from Python."""
+    import skops.io
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+
+    train = read_table(split_uri(diabetes_data, "train")).to_pandas()
+    x, y = train.drop(columns=["target"]), train["target"]
+    saved = tmp_path_factory.mktemp("elsewhere") / "ridge.skops"
+    skops.io.dump(Ridge(alpha=0.1).fit(x, y), saved)
+    train_uri, test_uri = split_uri(diabetes_data, "train"), split_uri(diabetes_data, "test")
+    done = run_cli(f"raymlops registry register {MODEL} --flavor sklearn --path {saved} --reference {train_uri} "
+                   f"--label target --test {test_uri} --json", shell_env)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    assert first["version"] == 1 and first["aliases"] == {"champion": 1, "candidate": 1}
+    assert set(first["metrics"]) >= {"rmse", "mae", "r2"} and first["metrics"]["r2"] > 0.2
+
+    registry = Registry.from_config(RegistryConfig())
+    boosted = HistGradientBoostingRegressor(max_iter=60, random_state=0).fit(x, y)
+    outcome = raymlops.register_model(MODEL, boosted, train, "target", read_table(test_uri), registry=registry,
+                                      gate_margin=-1000.0)  # any rmse passes: the rollout decides
+    assert outcome.version.version == 2 and outcome.aliases == {"champion": 1, "candidate": 2}
+    lineage = registry.get(f"{MODEL}:2").lineage
+    assert lineage["trigger"]["kind"] == "import" and lineage["extra"]["imported"]["flavor"] == "sklearn"
+    assert len(lineage["extra"]["imported"]["source_sha256"]) == 64
+    registry.close()
+    return first
+
+
+@pytest.fixture(scope="module")
+def served(imported, ray_cluster, ray_driver, diabetes_data):
+    from raymlops.auth import ensure_admin_token
+
+    start_monitor(MODEL, None, MONITOR)
+    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", f"app_name={MODEL}", f"route_prefix=/{MODEL}",
+                                         "records.sink=monitor", "records.flush_ms=50", "replicas.max_replicas=1"])
+    client = httpx.Client(base_url=deploy(cfg).url, timeout=60)
+    yield client, {"authorization": f"Bearer {ensure_admin_token()}"}
+    client.close()
+    remove_served_model(MODEL, ray_cluster)
+
+
+def tritonclient_body(rows):
+    """What ``tritonclient.http`` sends: one FP32 tensor per input, shape [n, 1]."""
+    names = list(rows[0])
+    return {"inputs": [{"name": n, "shape": [len(rows), 1], "datatype": "FP32", "data": [r[n] for r in rows]}
+                       for n in names]}
+
+
+def test_an_imported_regression_is_served_through_v1_and_v2(served, diabetes_data):
+    client, _ = served
+    rows, targets = feature_rows(diabetes_data)
+    answer = client.post(f"/v1/models/{MODEL}/predict", json={"instances": rows[:3]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["version"] == 1 and [set(p) for p in body["predictions"]] == [{"value"}] * 3
+    assert all(isinstance(p["value"], float) and 25 < p["value"] < 350 for p in body["predictions"])
+
+    meta = client.get(f"/v2/models/{MODEL}").json()
+    assert meta["outputs"] == [{"name": "value", "datatype": "FP64", "shape": [-1]}]
+    v2 = client.post(f"/v2/models/{MODEL}/infer", json=tritonclient_body(rows[:4]))
+    assert v2.status_code == 200, v2.text
+    (output,) = v2.json()["outputs"]
+    assert output["name"] == "value" and output["shape"] == [4]
+    np.testing.assert_allclose(output["data"][:3], [p["value"] for p in body["predictions"]], rtol=1e-5)
+
+    def give_feedback():  # the answer's records reach the monitor within a flush or two
+        response = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": body["request_id"],
+                                                                      "labels": targets[:3]})
+        return response if response.status_code != 404 else None
+
+    feedback = wait_for(give_feedback, 20)
+    assert feedback is not None and feedback.status_code == 200 and feedback.json()["accepted"] == 3, feedback.text
+    wrong = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": body["request_id"], "labels": ["high"] * 3})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "body.labels[0]", wrong.text
+
+
+def test_a_shift_is_detected_and_the_candidate_is_promoted(served, diabetes_data, run_cli, shell_env, registry):
+    client, admin = served
+    rows, _ = feature_rows(diabetes_data, "train")
+
+    def send(count, shift=0.0):
+        for i in range(count):
+            row = dict(rows[i % len(rows)])
+            row["bmi"] += shift
+            row["s5"] += shift
+            response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]})
+            assert response.status_code == 200, response.text
+
+    send(150)
+    time.sleep(0.3)
+    calm = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=40", headers=admin).json()
+    assert calm["versions"]["1"]["reports"]["feature"]["drift"] is False, calm["versions"]["1"]["reports"]
+    send(150, shift=0.1)  # about two standard deviations of bmi and s5
+    time.sleep(0.3)
+    shifted = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=40", headers=admin).json()["versions"]["1"]
+    assert "feature" in shifted["drifting"] and shifted["reports"]["feature"]["p_values"]["bmi"] < 0.001, shifted
+    assert "output" in shifted["drifting"], shifted["reports"]["output"]  # predicted values moved too (KS)
+
+    started = run_cli(f"raymlops rollout start {MODEL} --route-prefix /{MODEL} --set '{FAST_STEPS}' "
+                      "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
+    assert started.returncode == 0, started.stderr
+    stop, failures, versions = threading.Event(), [], set()
+
+    def traffic():
+        i = 0
+        while not stop.is_set():
+            response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [rows[i % len(rows)]]})
+            if response.status_code != 200:
+                failures.append(response.status_code)
+            else:
+                versions.add(response.json()["version"])
+            i += 1
+            time.sleep(0.02)
+
+    loader = threading.Thread(target=traffic)
+    loader.start()
+    try:
+        promoted = wait_for(lambda: registry.events(MODEL, kinds=["rollout_promote"]), 180, every_s=1)
+    finally:
+        stop.set()
+        loader.join(60)
+    assert promoted, [(e.kind, e.payload.get("reasons")) for e in registry.events(MODEL)][-6:]
+    assert registry.aliases(MODEL)["champion"] == 2 and failures == [] and versions == {1, 2}
+    health = client.get(f"/admin/models/{MODEL}/rollout", headers=admin).json()
+    assert health["state"]["phase"] == "promoted"
+
+
+def test_a_torch_regression_trains_as_a_ray_job(diabetes_data, run_cli, shell_env, registry):
+    done = run_cli(f"raymlops train --set model_name=diabetes-mlp --set data.path={diabetes_data} "
+                   "--set train.epochs=15 --set scaling.num_workers=2 --set train.lr=0.01", shell_env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    version = registry.get("diabetes-mlp:1")
+    assert version.metrics["r2"] > 0.2 and version.metrics["rmse"] < version.metrics["mean_baseline_rmse"], \
+        version.metrics
+    gate = registry.events("diabetes-mlp", kinds=["offline_gate"])[0].payload
+    assert gate["metric"] == "rmse" and gate["passed"]
+    assert "val_rmse_std" in version.lineage["extra"]["history"][-1]

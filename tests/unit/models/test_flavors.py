@@ -1,0 +1,107 @@
+"""Flavors: torch-tabular for classification and regression, scikit-learn stored with skops
+(trusted types only), pickles only when opted in and verified, and user flavors by import path."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from raymlops.config import PrepareConfig
+from raymlops.data import prepare_dataset
+from raymlops.data.tables import read_table, split_uri
+from raymlops.errors import ArtifactIntegrityError, ConfigError
+from raymlops.models import load_model
+from raymlops.models.flavors import flavor_class
+from raymlops.models.sklearn import SklearnModel, save_sklearn, trusted_types
+from raymlops.registry.artifacts import build_manifest
+from raymlops.train.imports import signature_for
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory):
+    directory = prepare_dataset(PrepareConfig(dataset="diabetes", output=str(tmp_path_factory.mktemp("d") / "diabetes"))).directory
+    return read_table(split_uri(directory, "train")), read_table(split_uri(directory, "test"))
+
+
+def columns(table):
+    return {name: table.column(name).to_numpy() for name in table.column_names if name != "target"}
+
+
+def test_a_scikit_learn_regressor_round_trips_through_skops(diabetes, tmp_path):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    train, test = diabetes
+    estimator = HistGradientBoostingRegressor(max_iter=20).fit(train.drop(["target"]).to_pandas(), train["target"])
+    signature = signature_for("diabetes", estimator, train, "target", None)
+    assert signature.task == "regression" and signature.classes == ()
+    save_sklearn(tmp_path, estimator, signature)
+    spec = json.loads((tmp_path / "model.json").read_text())
+    assert spec["format"] == "skops" and "TreePredictor" in spec["trusted"][0]
+    loaded = load_model(tmp_path)
+    answer = loaded.predict(columns(test))
+    np.testing.assert_allclose(answer.predicted, estimator.predict(test.drop(["target"]).to_pandas()))
+    assert list(answer.outputs) == ["value"]
+
+
+def test_untrusted_types_must_be_named():
+    assert trusted_types(["sklearn.x.Y"], []) == ["sklearn.x.Y"]
+    with pytest.raises(ConfigError, match="evil.Code.*--trust"):
+        trusted_types(["sklearn.x.Y", "evil.Code"], [])
+    assert trusted_types(["evil.Code"], ["evil.Code"]) == ["evil.Code"]
+
+
+def test_a_classifier_pipeline_with_string_classes(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    labels = np.where(x[:, 0] > 0, "pos", "neg")
+    table = pa.table({"a": x[:, 0], "b": x[:, 1], "y": labels})
+    estimator = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, labels)
+    signature = signature_for("toy", estimator, table, "y", None)
+    save_sklearn(tmp_path, estimator, signature)
+    answer = load_model(tmp_path).predict({"a": [2.0, -2.0], "b": [0.0, 0.0]})
+    assert answer.predicted == ["pos", "neg"] and answer.rows()[0]["probabilities"]["pos"] > 0.5
+    with pytest.raises(ConfigError, match="classes"):
+        SklearnModel(estimator, signature.model_copy(update={"classes": ("a", "b")}))
+
+
+class Unstorable:
+    """An estimator of a type skops does not trust (nobody named it)."""
+
+    def __init__(self):
+        self.scale = 2.0
+
+    def fit(self, x, y):
+        return self
+
+    def predict(self, x):
+        return self.scale * np.asarray(x, dtype=float)[:, 0]
+
+
+def test_pickles_only_when_opted_in_and_checked_against_the_manifest(diabetes, tmp_path):
+    train, _ = diabetes
+    signature = signature_for("diabetes", Unstorable(), train, "target", None)
+    assert signature.task == "regression"  # a float label, and no scikit-learn type to ask
+    with pytest.raises(ConfigError, match="Unstorable; name each you trust"):
+        save_sklearn(tmp_path / "no", Unstorable(), signature)
+    save_sklearn(tmp_path / "yes", Unstorable(), signature, allow_pickle=True)
+    with pytest.raises(ArtifactIntegrityError, match="without the registry's manifest"):
+        load_model(tmp_path / "yes")
+    manifest = build_manifest(tmp_path / "yes")
+    assert load_model(tmp_path / "yes", manifest).predict({n: [1.0] for n in signature.feature_names}).predicted[0] == 2.0
+    (tmp_path / "yes" / "model.pkl").write_bytes((tmp_path / "yes" / "model.pkl").read_bytes() + b"x")
+    with pytest.raises(ArtifactIntegrityError, match="sha256 differs"):
+        load_model(tmp_path / "yes", manifest)
+
+
+def test_flavor_names_and_import_paths():
+    assert flavor_class("sklearn") is SklearnModel
+    with pytest.raises(ConfigError, match="unknown 'onnx'; use one of: sklearn, torch-tabular"):
+        flavor_class("onnx")
+    with pytest.raises(ConfigError, match="not a raymlops.Model"):
+        flavor_class("json:dumps")
+    with pytest.raises(ConfigError, match="cannot import"):
+        flavor_class("nowhere.at_all:Model")
