@@ -19,11 +19,14 @@ def register(app: typer.Typer) -> None:
 def _submit(script: str, config: Path, overrides: List[str], kind: str) -> None:
     from raymlops.config import CONFIG_MODELS, load_config
     from raymlops.jobs import entrypoint_for, submit_and_follow
+    from raymlops.jobs.client import code_paths
 
     if not Path(script).exists():
         fail(f"{script} not found: run this from the project directory (it is uploaded as the job's working dir)")
-    load_config(config, CONFIG_MODELS[kind], overrides)  # a typo fails here, before anything is submitted
-    job_id = submit_and_follow(entrypoint_for(script, config, overrides), working_dir=".", echo=lambda text: typer.echo(text, nl=False))
+    cfg = load_config(config, CONFIG_MODELS[kind], overrides)  # a typo fails here, before anything is submitted
+    code = code_paths(getattr(cfg, "code", None) or getattr(getattr(cfg, "base", None), "code", []))
+    job_id = submit_and_follow(entrypoint_for(script, config, overrides), working_dir=".",
+                               echo=lambda text: typer.echo(text, nl=False), py_modules=code)
     typer.echo(f"\njob {job_id} succeeded")
 
 

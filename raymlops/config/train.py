@@ -40,6 +40,13 @@ class ModelConfig(StrictModel):
 class LoopConfig(StrictModel):
     """The per-worker training loop."""
 
+    loop: str | None = Field(
+        None, description="Your per-worker loop `package.module:function`, called as `loop(config, context)` on "
+        "every worker (see raymlops.train.context.LoopContext); unset = the built-in loop. raymlops keeps the "
+        "checkpoints, restarts, evaluation, registration, lineage and the offline gate.")
+    loop_params: dict[str, Any] = Field(default_factory=dict, description="Your loop's own settings, given to it "
+                                        "as `config['loop_params']` (searchable by Tune as train.loop_params.*).")
+
     epochs: int = Field(20, ge=1, description="Passes over the training split.")
     batch_size: int = Field(32, ge=1, description="Rows per batch on each worker.")
     lr: float = Field(0.01, gt=0, description="Adam learning rate.")
@@ -113,6 +120,10 @@ class TrainConfig(StrictModel):
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Drift detector for the version.")
     gate: GateConfig = Field(default_factory=GateConfig, description="Offline gate.")
     lineage: LineageSettings = Field(default_factory=LineageSettings, description="Trigger and parent.")
+    code: list[str] = Field(
+        default_factory=list, description="Local paths of your code (a module file or a package directory: "
+        "builders, loops, flavors) that `raymlops train`/`tune` ship to the job and every worker through Ray's "
+        "runtime_env `py_modules`; relative paths are from where you run the command.")
     registry: str | None = Field(
         "configs/registry.yaml", description="Registry config file (relative to the job's working directory); "
         "unset = defaults.",

@@ -113,17 +113,51 @@ def entrypoint_for(script: str, config: str | Path, overrides: Sequence[str] = (
     return entrypoint
 
 
-def job_runtime_env(working_dir: str = ".") -> dict[str, Any]:
-    """The runtime_env of a job: ``working_dir`` uploaded, and :func:`job_environment`."""
-    return {"working_dir": working_dir, "env_vars": job_environment()}
+def job_runtime_env(working_dir: str = ".", py_modules: Sequence[str] = ()) -> dict[str, Any]:
+    """The runtime_env of a job: ``working_dir`` uploaded, your code as ``py_modules`` (on the
+    job's and every worker's import path), and :func:`job_environment`."""
+    env: dict[str, Any] = {"working_dir": working_dir, "env_vars": job_environment()}
+    if py_modules:
+        env["py_modules"] = list(py_modules)
+    return env
 
 
-def submit(entrypoint: list[str], working_dir: str = ".", client=None) -> str:
-    """Submit ``entrypoint`` with ``working_dir`` uploaded; returns the submission id."""
+def code_paths(paths: Sequence[str]) -> list[str]:
+    """Local paths of the code to ship (``code`` in a config), as Ray's ``py_modules`` takes them:
+    a package directory as it is; a module file ``name.py`` staged as a package ``name`` of the
+    same contents (``py_modules`` ships packages), so ``import name`` works on the cluster.
+
+    Raises:
+        ConfigError: naming ``code`` and a path that does not exist, or a file that is not ``.py``.
+    """
+    import shutil
+    import tempfile
+
+    from raymlops.errors import ConfigError
+
+    found = []
+    for path in paths:
+        full = os.path.abspath(os.path.expanduser(path))
+        if not os.path.exists(full):
+            raise ConfigError(file="<config>", problems=[("code", f"{path} does not exist (a module file or a package "
+                                                          "directory, relative to where you run the command)")])
+        if os.path.isfile(full):
+            if not full.endswith(".py"):
+                raise ConfigError(file="<config>", problems=[("code", f"{path} is neither a .py module nor a directory")])
+            package = os.path.join(tempfile.mkdtemp(prefix="raymlops-code-"), os.path.basename(full)[:-3])
+            os.makedirs(package)
+            shutil.copyfile(full, os.path.join(package, "__init__.py"))
+            full = package
+        found.append(full)
+    return found
+
+
+def submit(entrypoint: list[str], working_dir: str = ".", client=None, py_modules: Sequence[str] = ()) -> str:
+    """Submit ``entrypoint`` with ``working_dir`` (and ``py_modules``) uploaded; returns the submission id."""
     import shlex
 
     client = client or job_client()
-    return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=job_runtime_env(working_dir))
+    return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=job_runtime_env(working_dir, py_modules))
 
 
 def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None, timeout_s: float = 3600) -> str:
@@ -147,14 +181,15 @@ def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None
     return status.split(".")[-1]
 
 
-def submit_and_follow(entrypoint: list[str], working_dir: str = ".", echo: Callable[[str], None] | None = None) -> str:
+def submit_and_follow(entrypoint: list[str], working_dir: str = ".", echo: Callable[[str], None] | None = None,
+                      py_modules: Sequence[str] = ()) -> str:
     """Submit, stream the logs, and return the job id once it SUCCEEDED.
 
     Raises:
         JobError: the job ended FAILED or STOPPED (its last log lines name why).
     """
     client = job_client()
-    job_id = submit(entrypoint, working_dir, client)
+    job_id = submit(entrypoint, working_dir, client, py_modules)
     status = wait_for(job_id, client, echo)
     if status != "SUCCEEDED":
         raise JobError(job_id=job_id, problem=f"ended {status}; see `ray job logs {job_id}`")

@@ -45,7 +45,7 @@ def load_state_from_checkpoint(directory: str) -> tuple[dict, list[dict[str, flo
     """Model weights and epoch history from a loop checkpoint directory."""
     import torch
 
-    from raymlops.train.loop import CHECKPOINT_INFO, CHECKPOINT_STATE
+    from raymlops.train.context import CHECKPOINT_INFO, CHECKPOINT_STATE
 
     state = torch.load(os.path.join(directory, CHECKPOINT_STATE), map_location="cpu", weights_only=True)
     info = json.loads(Path(directory, CHECKPOINT_INFO).read_text())

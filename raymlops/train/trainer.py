@@ -79,6 +79,9 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
     preprocessor = Preprocessor.fit(schema, {name: train_table.column(name).to_numpy() for name in fitted})
     inputs = PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
     build_model(cfg.model.builder, cfg.model.params, preprocessor.output_dim, inputs.output_dim)
+    from raymlops.train.loop import resolve_loop
+
+    resolve_loop(cfg.train.loop)  # your loop must import here too (ship it with `code`)
     return inputs
 
 
@@ -141,7 +144,8 @@ def loop_config(cfg: TrainConfig, inputs: PreparedInputs, use_gpu: bool) -> dict
         "builder": cfg.model.builder, "params": dict(cfg.model.params), "input_dim": inputs.preprocessor.output_dim,
         "output_dim": inputs.output_dim, "task": inputs.schema.task, "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
         "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "seed": cfg.train.seed,
-        "shuffle_buffer": cfg.train.shuffle_buffer, "use_gpu": use_gpu,
+        "shuffle_buffer": cfg.train.shuffle_buffer, "use_gpu": use_gpu, "loop": cfg.train.loop,
+        "loop_params": dict(cfg.train.loop_params),
     }
 
 

@@ -181,3 +181,29 @@ def test_a_torch_regression_trains_as_a_ray_job(diabetes_data, run_cli, shell_en
     gate = registry.events("diabetes-mlp", kinds=["offline_gate"])[0].payload
     assert gate["metric"] == "rmse" and gate["passed"]
     assert "val_rmse_std" in version.lineage["extra"]["history"][-1]
+
+
+def test_your_own_loop_from_outside_the_repository(penguins_data, run_cli, shell_env, registry, tmp_path):
+    """The example loop, copied to a directory this process cannot import, reaches the job's
+    driver and both workers through `code` (runtime_env py_modules)."""
+    import importlib.util
+    import shutil
+
+    from raymlops.data.schema import read_schema
+
+    project = tmp_path / "team_project"
+    project.mkdir()
+    shutil.copy("examples/own_loop/my_loop.py", project / "team_loop.py")
+    assert importlib.util.find_spec("team_loop") is None
+    done = run_cli(f"raymlops train --set model_name=penguins-own-loop --set data.path={penguins_data} "
+                   f"--set train.loop=team_loop:train --set 'code=[{project / 'team_loop.py'}]' "
+                   "--set 'train.loop_params={momentum: 0.8}' --set train.epochs=6 --set train.lr=0.05 "
+                   "--set scaling.num_workers=2", shell_env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[raymlops] epoch 6/6" in done.stdout and " lr " in done.stdout
+    version = registry.get("penguins-own-loop:1")
+    history = version.lineage["extra"]["history"]
+    assert [h["epoch"] for h in history] == list(range(1, 7)) and history[-1]["lr"] < 0.05  # the cosine schedule ran
+    assert version.lineage["config"]["train"]["loop"] == "team_loop:train"
+    assert version.metrics["accuracy"] > version.metrics["majority_baseline"] + 0.2, version.metrics
+    assert read_schema(penguins_data).label == "species"

@@ -111,3 +111,23 @@ def test_a_torch_regression_answers_in_the_label_units(tmp_path):
     assert metrics["rmse"] == pytest.approx(metrics["mean_baseline_rmse"], rel=0.05) and "accuracy" not in metrics
     with pytest.raises(ConfigError, match="gate.metric: accuracy does not fit a regression"):
         prepare_inputs(config(data, "gate.metric=accuracy"))
+
+
+def test_your_loop_must_import_before_anything_is_submitted(penguins, tmp_path):
+    from raymlops.jobs.client import code_paths, job_runtime_env
+    from raymlops.train.loop import builtin_loop, resolve_loop
+
+    assert resolve_loop(None) is builtin_loop
+    with pytest.raises(ConfigError, match="train.loop: cannot import 'team_loops:train'"):
+        prepare_inputs(config(penguins, "train.loop=team_loops:train"))
+    with pytest.raises(ConfigError, match="train.loop: 'json' is not callable|package.module:function"):
+        prepare_inputs(config(penguins, "train.loop=json"))
+    module = tmp_path / "team_loops.py"
+    module.write_text("def train(config, context):\n    pass\n")
+    (staged,) = code_paths([str(module)])  # a module file ships as a package of the same name
+    assert staged.endswith("/team_loops") and open(f"{staged}/__init__.py").read() == module.read_text()
+    assert code_paths([str(tmp_path)]) == [str(tmp_path)]
+    assert job_runtime_env(".", [staged])["py_modules"] == [staged]
+    assert "py_modules" not in job_runtime_env(".")
+    with pytest.raises(ConfigError, match="code: .*nowhere.py does not exist"):
+        code_paths([str(tmp_path / "nowhere.py")])
