@@ -119,3 +119,7 @@ class ServeConfig(StrictModel):
     records: RecordSettings = Field(default_factory=RecordSettings, description="Prediction stream.")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys.")
     limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+    code: list[str] = Field(
+        default_factory=list, description="Your code the replicas import (a model flavor `package.module:Class`, "
+        "a builder): local module files or package directories, uploaded to the cluster with the application "
+        "(runtime_env `py_modules`), or remote URIs (s3://, gs://, https://…zip) passed as they are.")

@@ -137,6 +137,9 @@ def code_paths(paths: Sequence[str]) -> list[str]:
 
     found = []
     for path in paths:
+        if "://" in path:  # already on remote storage: Ray fetches it itself
+            found.append(path)
+            continue
         full = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(full):
             raise ConfigError(file="<config>", problems=[("code", f"{path} does not exist (a module file or a package "
@@ -150,6 +153,18 @@ def code_paths(paths: Sequence[str]) -> list[str]:
             full = package
         found.append(full)
     return found
+
+
+def upload_code(paths: Sequence[str], client=None) -> dict[str, Any]:
+    """A runtime_env whose ``py_modules`` are ``paths`` (see :func:`code_paths`) uploaded to the
+    cluster through the dashboard, as ``ray job submit`` uploads them (``gcs://`` URIs any later
+    actor of any job can use); empty when there is no code."""
+    modules = code_paths(paths)
+    if not modules:
+        return {}
+    env: dict[str, Any] = {"py_modules": modules}
+    (client or job_client())._upload_py_modules_if_needed(env)  # the SDK's own upload path
+    return env
 
 
 def submit(entrypoint: list[str], working_dir: str = ".", client=None, py_modules: Sequence[str] = ()) -> str:

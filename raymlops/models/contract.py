@@ -62,6 +62,17 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.outputs[self.watched])
 
+    @classmethod
+    def from_probabilities(cls, probabilities: Any, classes: Sequence[str]) -> Prediction:
+        """A classifier's answer from class probabilities (rows × classes): ``class`` and
+        ``probabilities`` outputs, the class watched, its probability as the confidence."""
+        return classes_prediction(probabilities, classes)
+
+    @classmethod
+    def from_values(cls, values: Any) -> Prediction:
+        """A regressor's answer from one predicted value per row: a ``value`` output, watched."""
+        return values_prediction(values)
+
     @property
     def predicted(self) -> list[Any]:
         """The watched output as plain Python values (a class name, or a number, per row)."""

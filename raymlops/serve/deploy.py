@@ -86,8 +86,10 @@ def _autoscaling(min_replicas: int, max_replicas: int, replicas) -> dict[str, An
             "upscale_delay_s": replicas.upscale_delay_s, "downscale_delay_s": replicas.downscale_delay_s}
 
 
-def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: dict[str, Any]) -> dict[str, Any]:
-    """One Serve application entry for the model, in the configured layout."""
+def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: dict[str, Any],
+                       runtime_env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One Serve application entry for the model, in the configured layout (with ``runtime_env``,
+    e.g. the user's code as uploaded ``py_modules``, for every replica)."""
     replicas = cfg.replicas
     live = TrafficPolicy.from_user_config(user_config).live_versions if cfg.layout == "separate" else set()
     model_options = {
@@ -111,13 +113,16 @@ def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: 
         deployments += [{"name": version_deployment(version), **model_options,
                          "ray_actor_options": {"num_cpus": replicas.num_cpus, "num_gpus": replicas.num_gpus}}
                         for version in sorted(live)]
-    return {
+    app = {
         "name": cfg.app_name or cfg.model_name,
         "route_prefix": cfg.route_prefix,
         "import_path": "raymlops.serve.app:build_app",
         "args": app_args(cfg, registry, live),
         "deployments": deployments,
     }
+    if runtime_env:
+        app["runtime_env"] = runtime_env
+    return app
 
 
 def _current(addresses: ClusterAddresses) -> dict[str, Any]:
@@ -181,7 +186,12 @@ def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_
         user_config = traffic_user_config(cfg, registry)
     finally:
         registry.close()
-    app = application_config(cfg, registry_cfg, user_config)
+    runtime_env = None
+    if cfg.code:
+        from raymlops.jobs.client import job_client, upload_code
+
+        runtime_env = upload_code(cfg.code, job_client(addresses))
+    app = application_config(cfg, registry_cfg, user_config, runtime_env)
     state = _current(addresses)
     _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
     _wait_running(addresses, app["name"], timeout_s)

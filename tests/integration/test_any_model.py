@@ -207,3 +207,82 @@ def test_your_own_loop_from_outside_the_repository(penguins_data, run_cli, shell
     assert version.lineage["config"]["train"]["loop"] == "team_loop:train"
     assert version.metrics["accuracy"] > version.metrics["majority_baseline"] + 0.2, version.metrics
     assert read_schema(penguins_data).label == "species"
+
+
+TEAM_FLAVOR = '''"""A team's own flavor: a linear model stored as JSON."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+import raymlops
+from raymlops.data.schema import DatasetSchema
+
+
+class LinearFlavor(raymlops.Model):
+    flavor = "team_flavor:LinearFlavor"
+
+    def __init__(self, weights, bias, signature):
+        self.weights, self.bias, self.signature = np.asarray(weights, dtype=float), float(bias), signature
+
+    @classmethod
+    def load(cls, directory, spec):
+        saved = json.loads((Path(directory) / "linear.json").read_text())
+        signature = DatasetSchema.from_json((Path(directory) / "signature.json").read_text())
+        return cls(saved["weights"], saved["bias"], signature)
+
+    def predict(self, columns):
+        x = np.column_stack([np.asarray(columns[n], dtype=float) for n in self.signature.feature_names])
+        return raymlops.Prediction.from_values(x @ self.weights + self.bias)
+
+    def save(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "model.json").write_text(json.dumps({"flavor": self.flavor}))
+        (directory / "signature.json").write_text(self.signature.to_json())
+        (directory / "linear.json").write_text(json.dumps({"weights": self.weights.tolist(), "bias": self.bias}))
+
+
+def fit(train_path, out):
+    import pyarrow.parquet as pq
+    from raymlops.data.prepare import infer_schema
+
+    table = pq.read_table(train_path)
+    signature = infer_schema(table, "diabetes", "target", [], task="regression")
+    x = np.column_stack([table.column(n).to_numpy() for n in signature.feature_names] + [np.ones(table.num_rows)])
+    solution = np.linalg.lstsq(x, table.column("target").to_numpy(), rcond=None)[0]
+    LinearFlavor(solution[:-1], solution[-1], signature).save(out)
+'''
+
+
+def test_your_own_flavor_from_outside_the_repository(diabetes_data, run_cli, shell_env, ray_cluster, ray_driver,
+                                                     tmp_path):
+    """A Model subclass in a directory this process cannot import is registered through the CLI
+    and served by replicas that get it through the application's runtime_env."""
+    import importlib.util
+
+    project = tmp_path / "team_project"
+    project.mkdir()
+    (project / "team_flavor.py").write_text(TEAM_FLAVOR)
+    assert importlib.util.find_spec("team_flavor") is None
+    env = {**shell_env, "PYTHONPATH": str(project)}
+    saved = tmp_path / "saved"
+    train_uri, test_uri = split_uri(diabetes_data, "train"), split_uri(diabetes_data, "test")
+    fitted = run_cli(f"python -c 'import team_flavor; team_flavor.fit(\"{train_uri}\", \"{saved}\")'", env)
+    assert fitted.returncode == 0, fitted.stderr
+    done = run_cli(f"raymlops registry register diabetes-team --flavor team_flavor:LinearFlavor --path {saved} "
+                   f"--reference {train_uri} --label target --test {test_uri} --json", env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["metrics"]["r2"] > 0.3
+
+    cfg = load_config(None, ServeConfig, ["model_name=diabetes-team", "route_prefix=/diabetes-team",
+                                         "records.sink=none", "replicas.max_replicas=1",
+                                         f"code=[{project / 'team_flavor.py'}]"])
+    deployed = deploy(cfg)
+    try:
+        rows, _ = feature_rows(diabetes_data)
+        answer = httpx.post(f"{deployed.url}/v1/models/diabetes-team/predict", json={"instances": rows[:2]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert [set(p) for p in answer.json()["predictions"]] == [{"value"}, {"value"}]
+    finally:
+        remove_served_model("diabetes-team", ray_cluster)

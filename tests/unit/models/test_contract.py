@@ -64,3 +64,8 @@ def test_task_metrics():
 ])
 def test_a_torch_model_uses_the_gpu_only_when_one_is_given_to_it(cuda, visible, device):
     assert pick_device(cuda, visible) == device
+
+
+def test_a_flavor_builds_answers_with_the_public_constructors():
+    assert Prediction.from_values([1.5, 2.5]).rows() == [{"value": 1.5}, {"value": 2.5}]
+    assert Prediction.from_probabilities([[0.25, 0.75]], ["a", "b"]).predicted == ["b"]
