@@ -32,7 +32,7 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
             last.bias.fill_(-10.0)
             last.bias[constant_class] = 10.0
     model.eval()
-    loaded = TorchTabularModel(model, inputs.preprocessor, inputs.schema, spec)
+    loaded = TorchTabularModel(model, inputs.preprocessor, inputs.schema, spec)  # type: ignore[arg-type]
     reference = reference_sample(inputs.train_table, loaded, rows=1000, seed=seed)
     with tempfile.TemporaryDirectory() as directory:
         artifact = write_artifact(Path(directory) / "model", loaded, reference, DetectorSettings().model_dump())

@@ -68,5 +68,6 @@ def _report(prepared) -> None:
     counts = ", ".join(f"{split} {count}" for split, count in prepared.rows.items())
     schema = prepared.schema
     target = f"classes {', '.join(schema.classes)}" if schema.is_classification else "a numeric target (regression)"
-    typer.echo(f"wrote {prepared.directory}: {counts} rows; {len(schema.features)} features, "
-               f"label {schema.label!r} with {target}")
+    inputs = f"{len(schema.features)} features" if schema.features else \
+        ", ".join(f"tensor {t.name} {list(t.shape)}" for t in schema.tensors)
+    typer.echo(f"wrote {prepared.directory}: {counts} rows; {inputs}, label {schema.label!r} with {target}")

@@ -31,7 +31,7 @@ class PrepareConfig(StrictModel):
         "penguins",
         description="Built-in data set used when no `source` is given, all shipped inside installed packages "
         "(offline): `penguins` (Palmer Penguins, `palmerpenguins`), and scikit-learn's `diabetes` (a "
-        "regression), `wine`, `breast_cancer`, `iris` and `digits` (8×8 images as 64 pixel columns).",
+        "regression), `wine`, `breast_cancer`, `iris` and `digits` (8×8 images as an `image` tensor input of shape [1, 8, 8]).",
     )
     source: str | None = Field(
         None, description="Your own CSV or parquet file (any pyarrow URI) instead of the built-in data set."

@@ -20,9 +20,12 @@ class WindowSettings(StrictModel):
 
 
 class MMDSettings(StrictModel):
-    """The multivariate MMD test (alibi-detect, PyTorch backend, permutation test)."""
+    """The multivariate test (alibi-detect, PyTorch backend, permutation test) over all watched
+    columns together — the features, or the embedding of a model with tensor inputs."""
 
     enabled: bool = Field(True, description="Run it.")
+    method: Literal["mmd", "lsdd"] = Field("mmd", description="alibi-detect's MMDDrift (maximum mean discrepancy) "
+                                           "or LSDDDrift (least-squares density difference; cheaper on many rows).")
     every: int = Field(5, ge=1, description="Run on every N-th window of a version (it is slower).")
     reference_rows: int = Field(1000, ge=50, description="Reference rows used (subsampled: cost grows fast).")
     n_permutations: int = Field(100, ge=10, description="Permutations of the test (p-value resolution 1/N).")

@@ -5,7 +5,7 @@ The default data set is Palmer Penguins (Horst, Hill & Gorman, CC0), shipped ins
 measurements, two categorical features (island, sex) and three species to predict. The
 data sets bundled with scikit-learn work offline too: ``diabetes`` (a regression of disease
 progression on ten measurements), ``wine``, ``breast_cancer``, ``iris`` and ``digits`` (8×8
-images as 64 pixel columns). Your own CSV or parquet file goes through the same path with
+images: an ``image`` tensor input of shape [1, 8, 8]). Your own CSV or parquet file goes through the same path with
 ``source``, ``label`` and ``task``. Regression splits are stratified by label quantiles.
 """
 
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from raymlops import filesystem
 from raymlops.config import PrepareConfig, SplitFractions
-from raymlops.data.schema import DatasetSchema, FeatureSpec, write_schema
+from raymlops.data.schema import DatasetSchema, FeatureSpec, TensorSpec, write_schema
 from raymlops.data.tables import SPLITS, read_table, split_uri, write_table
 from raymlops.errors import DataError
 
@@ -56,6 +56,19 @@ def load_sklearn_dataset(name: str) -> tuple[pa.Table, str, str]:
     names = [str(n) for n in loaded.target_names] if name != "digits" else [str(i) for i in range(10)]
     frame["target"] = [names[int(i)] for i in frame["target"]]
     return pa.Table.from_pandas(frame, preserve_index=False), "target", "classification"
+
+
+def load_digit_images() -> tuple[pa.Table, DatasetSchema]:
+    """scikit-learn's 1,797 handwritten digits as images: an ``image`` tensor input of shape
+    [1, 8, 8] (grey levels 0–16) and the digit as the class."""
+    from sklearn.datasets import load_digits
+
+    loaded = load_digits()
+    images = pa.array([row.astype(np.float32).tolist() for row in loaded.data], pa.list_(pa.float32()))
+    table = pa.table({"image": images, "target": [str(int(t)) for t in loaded.target]})
+    schema = DatasetSchema(name="digits", label="target", classes=tuple(str(i) for i in range(10)),
+                           tensors=(TensorSpec(name="image", datatype="FP32", shape=(1, 8, 8)),))
+    return table, schema
 
 
 def regression_strata(values: np.ndarray, bins: int = 5) -> np.ndarray:
@@ -124,11 +137,15 @@ def infer_schema(
 
 def normalize_table(table: pa.Table, schema: DatasetSchema) -> pa.Table:
     """Keep the schema's columns, drop rows with nulls, cast numerics to double and the rest to string."""
-    columns = schema.feature_names + [schema.label]
+    columns = schema.input_names + [schema.label]
     table = table.select(columns).drop_null()
     arrays = []
     numeric = set(schema.numeric) | ({schema.label} if not schema.is_classification else set())
+    tensors = {tensor.name for tensor in schema.tensors}
     for name in columns:
+        if name in tensors:  # a tensor column stays a list of numbers
+            arrays.append(table.column(name))
+            continue
         target = pa.float64() if name in numeric else pa.string()
         arrays.append(table.column(name).cast(target))
     return pa.table(arrays, names=columns)
@@ -161,6 +178,10 @@ def prepare_dataset(cfg: PrepareConfig) -> PreparedData:
     if cfg.source is None and cfg.dataset == "penguins":
         table, name, label, categorical = load_penguins(), "penguins", PENGUIN_LABEL, PENGUIN_CATEGORICAL
         path = "palmerpenguins"
+    elif cfg.source is None and cfg.dataset == "digits":
+        table, schema = load_digit_images()
+        return write_splits(normalize_table(table, schema), schema, cfg.output or "$RAYMLOPS_HOME/data/digits",
+                            cfg.splits, cfg.seed)
     elif cfg.source is None:
         (table, label, task), name, categorical = load_sklearn_dataset(cfg.dataset), cfg.dataset, []
         path = f"sklearn.datasets.load_{cfg.dataset}"

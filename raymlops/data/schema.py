@@ -31,6 +31,16 @@ class FeatureSpec(BaseModel):
     )
 
 
+class TensorSpec(BaseModel):
+    """One named tensor input (an image, a sequence): its element type and its shape per row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Input name, e.g. image.")
+    datatype: Literal["FP32", "FP64", "INT32", "INT64"] = Field("FP32", description="v2 element type.")
+    shape: tuple[int, ...] = Field(description="Shape of one row's tensor, e.g. [1, 8, 8].")
+
+
 Task = Literal["classification", "regression"]
 
 
@@ -44,10 +54,16 @@ class DatasetSchema(BaseModel):
     label: str = Field(description="Label column (the class, or the numeric target).")
     classes: tuple[str, ...] = Field((), description="Class names; a classifier predicts one of them (empty "
                                      "for a regression).")
-    features: tuple[FeatureSpec, ...] = Field(description="Input features in model order.")
+    features: tuple[FeatureSpec, ...] = Field((), description="Tabular input features in model order.")
+    tensors: tuple[TensorSpec, ...] = Field((), description="Tensor inputs (instead of features), e.g. an image.")
+    watched: tuple[FeatureSpec, ...] = Field(
+        (), description="What the drift monitor watches when it is not the features: the numeric columns of an "
+        "embedding the model computes (tensor inputs).")
 
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> DatasetSchema:
+        if bool(self.features) == bool(self.tensors):
+            raise ValueError("give either tabular features or tensor inputs")
         if self.task == "classification" and len(self.classes) < 2:
             raise ValueError("a classification needs at least two classes")
         if self.task == "regression" and self.classes:
@@ -61,8 +77,18 @@ class DatasetSchema(BaseModel):
 
     @property
     def feature_names(self) -> list[str]:
-        """Names of all features in model order."""
+        """Names of all tabular features in model order."""
         return [feature.name for feature in self.features]
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the inputs a request carries: the features, or the tensors."""
+        return self.feature_names or [tensor.name for tensor in self.tensors]
+
+    @property
+    def watched_features(self) -> tuple[FeatureSpec, ...]:
+        """The columns the drift monitor tests: the embedding when given, else the features."""
+        return self.watched or self.features
 
     @property
     def numeric(self) -> list[str]:
@@ -103,7 +129,7 @@ class DatasetSchema(BaseModel):
     def check_columns(self, arrow_schema: pa.Schema, path: str, require_label: bool = True) -> None:
         """Like :meth:`check_table` for an Arrow schema (e.g. a parquet footer, without reading rows)."""
         columns = set(arrow_schema.names)
-        wanted = self.feature_names + ([self.label] if require_label else [])
+        wanted = self.input_names + ([self.label] if require_label else [])
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise DataError(path=path, problem=f"missing column(s) {', '.join(missing)} required by the schema")

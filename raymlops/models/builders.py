@@ -55,5 +55,38 @@ def build_model(path: str, params: dict[str, Any], input_dim: int, output_dim: i
         raise ConfigError(file="<config>", problems=[("model.params", f"{path} rejected its parameters: {exc}")]) from None
 
 
+
+
+
+def small_cnn(input_dim: int, output_dim: int, input_shape: list[int] | tuple[int, ...] = (1, 8, 8),
+              channels: int = 16, embedding: int = 32):
+    """A small convolutional network for images ``input_shape`` = [channels, height, width]:
+    two 3×3 convolutions → an ``embedding``-wide vector (``embed``) → a linear head (``head``).
+    The torch-tensor flavor watches the embedding for drift."""
+    import torch.nn as nn
+
+    in_channels, height, width = (int(v) for v in input_shape)
+
+    class SmallCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(channels, channels * 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((2, 2)),
+                nn.Flatten(), nn.Linear(channels * 2 * 4, embedding), nn.ReLU())
+            self.classifier = nn.Linear(embedding, output_dim)
+
+        def embed(self, x):
+            return self.features(x.reshape(-1, in_channels, height, width))
+
+        def head(self, embedded):
+            return self.classifier(embedded)
+
+        def forward(self, x):
+            return self.head(self.embed(x))
+
+    return SmallCNN()
+
+
 #: Built-in model builders by short name (``model.builder: mlp`` = ``raymlops.models:mlp``).
-BUILDERS: dict[str, Callable[..., Any]] = {"mlp": mlp}
+BUILDERS: dict[str, Callable[..., Any]] = {"mlp": mlp, "small_cnn": small_cnn}

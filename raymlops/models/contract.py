@@ -52,12 +52,15 @@ class Prediction:
         specs: one :class:`OutputSpec` per output, in answer order.
         watched: the output the records carry as ``prediction`` and output drift tests.
         confidence: per row, how sure the model is (None when it has no such notion).
+        monitored: the columns the records carry for drift instead of the inputs (an embedding
+            of tensor inputs); None for tabular models, whose features are watched as they are.
     """
 
     outputs: dict[str, np.ndarray]
     specs: tuple[OutputSpec, ...]
     watched: str
     confidence: np.ndarray | None = None
+    monitored: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.outputs[self.watched])
@@ -106,7 +109,8 @@ class Prediction:
         for size in sizes:
             cut = slice(start, start + size)
             parts.append(Prediction({k: v[cut] for k, v in self.outputs.items()}, self.specs, self.watched,
-                                    None if self.confidence is None else self.confidence[cut]))
+                                    None if self.confidence is None else self.confidence[cut],
+                                    None if self.monitored is None else {k: v[cut] for k, v in self.monitored.items()}))
             start += size
         return parts
 
@@ -115,8 +119,10 @@ class Prediction:
         """Several answers of one model as one."""
         first = parts[0]
         confidence = None if first.confidence is None else np.concatenate([p.confidence for p in parts])
+        monitored = None if first.monitored is None else \
+            {k: np.concatenate([p.monitored[k] for p in parts]) for k in first.monitored}  # type: ignore[index]
         return Prediction({k: np.concatenate([p.outputs[k] for p in parts]) for k in first.outputs}, first.specs,
-                          first.watched, confidence)
+                          first.watched, confidence, monitored)
 
 
 def classes_prediction(probabilities: np.ndarray, classes: Sequence[str]) -> Prediction:
@@ -186,11 +192,6 @@ class Model(ABC):
     def outputs(self) -> tuple[OutputSpec, ...]:
         """What :meth:`predict` answers (v2 metadata shows it)."""
         return outputs_of(self.signature)
-
-    @property
-    def watched_features(self) -> list[str]:
-        """The input columns the drift monitor tests (default: every feature)."""
-        return self.signature.feature_names
 
     def probe(self) -> dict[str, list]:
         """One harmless row of the signature (health checks predict on it)."""

@@ -19,6 +19,7 @@ from raymlops.plugins import load_plugin
 #: Built-in flavors: name → import path of the Model class (imported only when used).
 FLAVORS: dict[str, str] = {
     "torch-tabular": "raymlops.models.torch_tabular:TorchTabularModel",
+    "torch-tensor": "raymlops.models.torch_tensor:TorchTensorModel",
     "sklearn": "raymlops.models.sklearn:SklearnModel",
 }
 DEFAULT_FLAVOR = "torch-tabular"

@@ -41,7 +41,7 @@ class VersionReference:
         directory = Path(directory)
         schema = DatasetSchema.from_json((directory / "signature.json").read_text())
         table = pq.read_table(directory / "reference.parquet")
-        features = {name: table.column(name).to_pylist() for name in schema.feature_names}
+        features = {f.name: table.column(f.name).to_pylist() for f in schema.watched_features}
         predictions = reference_predictions(schema, table.column(PREDICTION))
         detector = json.loads((directory / "detector.json").read_text())
         return cls(schema, features, predictions, detector)
@@ -53,8 +53,8 @@ class VersionReference:
             return cls.from_artifact(registry.download(f"{model}:{version}", directory))
 
     def tabular(self) -> TabularReference:
-        numeric = [f.name for f in self.schema.features if f.kind == "numeric"]
-        categorical = [f.name for f in self.schema.features if f.kind == "categorical"]
+        numeric = [f.name for f in self.schema.watched_features if f.kind == "numeric"]
+        categorical = [f.name for f in self.schema.watched_features if f.kind == "categorical"]
         return TabularReference.build(self.features, numeric, categorical)
 
 
@@ -113,9 +113,9 @@ class VersionChecker:
             started = time.perf_counter()
             if self._mmd is None:
                 self._mmd = MMDTest(self.reference, int(mmd.get("reference_rows", 1000)), self.p_val,
-                                    int(mmd.get("n_permutations", 100)))
+                                    int(mmd.get("n_permutations", 100)), method=str(mmd.get("method", "mmd")))
             result = self._mmd.test(features)
-            reports.append(self._report("mmd", "alibi", {"mmd": result["p_value"]}, {"mmd": result["distance"]},
+            reports.append(self._report("mmd", f"alibi-{mmd.get('method', 'mmd')}", {"mmd": result["p_value"]}, {"mmd": result["distance"]},
                                         result["threshold"], result["drift"], rows, started))
         return reports
 

@@ -186,19 +186,22 @@ def build_feature_drift(backend: str, reference: TabularReference, p_val: float,
 
 
 class MMDTest:
-    """alibi-detect's MMDDrift (PyTorch backend, permutation test) on a subsampled reference."""
+    """alibi-detect's MMDDrift — or LSDDDrift with ``method="lsdd"`` — (PyTorch backend,
+    permutation test) on a subsampled reference."""
 
-    def __init__(self, reference: TabularReference, rows: int, p_val: float, n_permutations: int, seed: int = 0) -> None:
-        from alibi_detect.cd import MMDDrift
+    def __init__(self, reference: TabularReference, rows: int, p_val: float, n_permutations: int, seed: int = 0,
+                 method: str = "mmd") -> None:
+        from alibi_detect.cd import LSDDDrift, MMDDrift
 
         self.reference = reference
         x_ref = reference.embedding(reference.values)
         if len(x_ref) > rows:
             x_ref = x_ref[np.random.default_rng(seed).choice(len(x_ref), rows, replace=False)]
-        self.detector = MMDDrift(x_ref, backend="pytorch", p_val=p_val, n_permutations=n_permutations)
+        test = LSDDDrift if method == "lsdd" else MMDDrift
+        self.detector = test(x_ref.astype(np.float32), backend="pytorch", p_val=p_val, n_permutations=n_permutations)
 
     def test(self, window: Mapping[str, Any]) -> dict[str, Any]:
-        result = self.detector.predict(self.reference.embedding(self.reference.coded(window)))["data"]
+        result = self.detector.predict(self.reference.embedding(self.reference.coded(window)).astype(np.float32))["data"]
         return {"p_value": float(result["p_val"]), "distance": float(result["distance"]),
                 "threshold": float(result["threshold"]), "drift": bool(result["is_drift"])}
 

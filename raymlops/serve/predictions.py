@@ -55,7 +55,8 @@ class Predictions:
             self.stream.add(meta, {}, [None])
         else:
             confidence = None if result.confidence is None else result.confidence.tolist()
-            self.stream.add(meta, columns, result.predicted, confidence)
+            watched = columns if result.monitored is None else {k: v.tolist() for k, v in result.monitored.items()}
+            self.stream.add(meta, watched, result.predicted, confidence)
         sent = self.stream.sent_rows
         self.metrics.records(sent - self._reported_sent, self.stream.lost_rows)
         self._reported_sent = sent

@@ -1,8 +1,9 @@
-"""Request bodies → validated feature columns, checked against a version's signature. Pure.
+"""Request bodies → validated input columns, checked against a version's signature. Pure.
 
 Two /v1 shapes are accepted: rows (``{"instances": [{feature: value}, ...]}``) and columns
-(``{"inputs": {feature: [values]}}``); v2 tensors are decoded by :mod:`raymlops.serve.v2`. Every problem raises
-InvalidRequestError naming the JSON path, so the HTTP edge can answer 4xx with it.
+(``{"inputs": {feature: [values]}}``); a model with tensor inputs takes the same two shapes
+with a nested list (or flat row) per tensor. v2 tensors are decoded by :mod:`raymlops.serve.v2`.
+Every problem raises InvalidRequestError naming the JSON path, so the HTTP edge can answer 4xx with it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from raymlops.data.schema import DatasetSchema
+import numpy as np
+
+from raymlops.data.schema import DatasetSchema, TensorSpec
 from raymlops.errors import InvalidRequestError, LimitExceededError
 
 
@@ -27,15 +30,54 @@ def _check_value(value: Any, kind: str, path: str) -> Any:
 
 
 def _check_names(present: set[str], schema: DatasetSchema, where: str) -> None:
-    missing = [name for name in schema.feature_names if name not in present]
+    names = schema.input_names
+    missing = [name for name in names if name not in present]
     if missing:
-        raise InvalidRequestError(field=where, problem=f"missing feature(s) {', '.join(missing)}")
-    unknown = sorted(present - set(schema.feature_names))
+        raise InvalidRequestError(field=where, problem=f"missing input(s) {', '.join(missing)}")
+    unknown = sorted(present - set(names))
     if unknown:
-        raise InvalidRequestError(field=f"{where}.{unknown[0]}", problem=f"unknown feature (expected: {', '.join(schema.feature_names)})")
+        raise InvalidRequestError(field=f"{where}.{unknown[0]}", problem=f"unknown input (expected: {', '.join(names)})")
 
 
-def _check_count(count: int, max_rows: int, where: str) -> None:
+def tensor_rows(value: Any, spec: TensorSpec, rows: int | None, where: str) -> np.ndarray:
+    """A tensor input's rows: nested lists (or one flat list per row, or a flat list of all
+    rows) as an array of rows × ``spec.shape``, every number finite.
+
+    Raises:
+        InvalidRequestError: naming ``where`` for a non-numeric, non-finite or misshapen tensor.
+    """
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(field=where, problem=f"must be numbers shaped {list(spec.shape)} per row") from None
+    size = int(np.prod(spec.shape))
+    if array.size == 0 or array.size % size or (rows is not None and array.size != rows * size):
+        wanted = f"{rows} row(s) of " if rows is not None else "rows of "
+        raise InvalidRequestError(field=where, problem=f"has shape {list(array.shape)}; expected {wanted}"
+                                  f"{list(spec.shape)} ({size} numbers each)")
+    if not np.isfinite(array).all():
+        raise InvalidRequestError(field=where, problem="must be finite (NaN and infinity are refused)")
+    return array.reshape(-1, *spec.shape)
+
+
+def _tensor_columns(by_name: dict[str, Any], schema: DatasetSchema, max_rows: int, where: str,
+                    per_row: bool) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for spec in schema.tensors:
+        values = by_name[spec.name]
+        if per_row:  # one row per instance
+            columns[spec.name] = np.stack([tensor_rows(v, spec, 1, f"{where}[{i}].{spec.name}")[0]
+                                           for i, v in enumerate(values)])
+        else:
+            columns[spec.name] = tensor_rows(values, spec, None, f"{where}.{spec.name}")
+        check_count(len(columns[spec.name]), max_rows, where)
+    if len({len(v) for v in columns.values()}) > 1:
+        raise InvalidRequestError(field=where, problem="tensors differ in their number of rows")
+    return columns
+
+
+def check_count(count: int, max_rows: int, where: str) -> None:
+    """At least one row, at most ``max_rows`` (a :class:`LimitExceededError` beyond)."""
     if count == 0:
         raise InvalidRequestError(field=where, problem="empty batch: send at least one row")
     if count > max_rows:
@@ -46,7 +88,14 @@ def columns_from_instances(instances: Any, schema: DatasetSchema, max_rows: int)
     """Validate ``instances`` (a list of row objects) into columns."""
     if not isinstance(instances, list):
         raise InvalidRequestError(field="instances", problem="must be a list of objects")
-    _check_count(len(instances), max_rows, "instances")
+    check_count(len(instances), max_rows, "instances")
+    if schema.tensors:
+        for index, row in enumerate(instances):
+            if not isinstance(row, dict):
+                raise InvalidRequestError(field=f"instances[{index}]", problem="must be an object of input: value")
+            _check_names(set(row), schema, f"instances[{index}]")
+        return _tensor_columns({t.name: [row[t.name] for row in instances] for t in schema.tensors}, schema,
+                               max_rows, "instances", per_row=True)
     kinds = {f.name: f.kind for f in schema.features}
     columns: dict[str, list] = {name: [] for name in schema.feature_names}
     for index, row in enumerate(instances):
@@ -64,13 +113,15 @@ def columns_from_inputs(inputs: Any, schema: DatasetSchema, max_rows: int) -> di
     if not isinstance(inputs, dict):
         raise InvalidRequestError(field="inputs", problem="must be an object of feature: [values]")
     _check_names(set(inputs), schema, "inputs")
+    if schema.tensors:
+        return _tensor_columns(inputs, schema, max_rows, "inputs", per_row=False)
     lengths = {name: len(values) if isinstance(values, list) else -1 for name, values in inputs.items()}
     for name, length in lengths.items():
         if length < 0:
             raise InvalidRequestError(field=f"inputs.{name}", problem="must be a list of values")
     if len(set(lengths.values())) > 1:
         raise InvalidRequestError(field="inputs", problem=f"columns differ in length: {lengths}")
-    _check_count(next(iter(lengths.values())), max_rows, "inputs")
+    check_count(next(iter(lengths.values())), max_rows, "inputs")
     kinds = {f.name: f.kind for f in schema.features}
     return {name: [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
             for name in schema.feature_names}

@@ -38,7 +38,7 @@ def columns_of(table: pa.Table, names: list[str]) -> dict[str, np.ndarray]:
 def evaluate(model: Model, table: pa.Table) -> dict[str, float]:
     """The task's metrics of a model on a labelled table, through the serving code path."""
     signature = model.signature
-    prediction = model.predict(columns_of(table, signature.feature_names))
+    prediction = model.predict(columns_of(table, signature.input_names))
     return task_metrics(signature, table.column(signature.label).to_pylist(), prediction)
 
 
@@ -65,15 +65,19 @@ def random_sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
 
 
 def reference_sample(table: pa.Table, model: Model, rows: int, seed: int) -> pa.Table:
-    """Features (stratified by class for a classifier) with the model's own watched output and
-    confidence, for drift tests of its inputs and outputs."""
+    """Features — or the embedding a model with tensor inputs computes — of a sample (stratified
+    by class for a classifier) with the model's own watched output and confidence, for drift
+    tests of its inputs and outputs."""
     signature = model.signature
     has_label = signature.label in table.column_names
     sample = (stratified_sample(table, signature.label, rows, seed) if signature.is_classification and has_label
               else random_sample(table, rows, seed))
-    features = sample.select(signature.feature_names)
-    prediction = model.predict(columns_of(features, signature.feature_names))
-    out = features.append_column(PREDICTION_COLUMN, pa.array(prediction.predicted))
+    prediction = model.predict(columns_of(sample, model.signature.input_names))
+    if prediction.monitored is not None:  # an embedding of tensor inputs: what the replicas record
+        out = pa.table({name: pa.array(values) for name, values in prediction.monitored.items()})
+    else:
+        out = sample.select(signature.feature_names)
+    out = out.append_column(PREDICTION_COLUMN, pa.array(prediction.predicted))
     if prediction.confidence is not None:
         out = out.append_column(CONFIDENCE_COLUMN, pa.array(np.asarray(prediction.confidence, dtype=np.float64)))
     return out

@@ -18,6 +18,7 @@ from raymlops.errors import NotFoundError
 from raymlops.models import build_model, load_model
 from raymlops.models.tasks import DEFAULT_GATE_METRIC, higher_is_better
 from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
+from raymlops.models.torch_tensor import TorchTensorModel
 from raymlops.registry import ANY, Registry, Trigger, collect_lineage
 from raymlops.train.gate import GateDecision, decide
 from raymlops.train.package import evaluate, reference_sample, write_artifact
@@ -87,12 +88,15 @@ def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list
             extra_lineage: dict[str, Any] | None = None, trigger: Trigger | None = None) -> TrainOutcome:
     """Package, evaluate, register and gate one trained model."""
     registry = open_registry(cfg)
-    spec = ModelSpec(cfg.model.builder, dict(cfg.model.params), inputs.preprocessor.output_dim, inputs.output_dim)
+    flavor = "torch-tensor" if inputs.schema.tensors else "torch-tabular"
+    spec = ModelSpec(cfg.model.builder, inputs.model_params(cfg.model.params), inputs.preprocessor.output_dim,
+                     inputs.output_dim, flavor)
     test = read_table(inputs.test_uri)
     detector = cfg.detector.model_dump()
     network = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
     network.load_state_dict(state)
-    in_memory = TorchTabularModel(network, inputs.preprocessor, inputs.schema, spec)
+    in_memory = (TorchTensorModel if inputs.schema.tensors else TorchTabularModel)(
+        network, inputs.preprocessor, inputs.schema, spec)  # type: ignore[arg-type]
     reference = reference_sample(inputs.train_table, in_memory, cfg.detector.reference_rows, cfg.train.seed)
     metric = gate_metric(cfg.gate.metric, inputs.schema.task)
     with tempfile.TemporaryDirectory() as directory:

@@ -23,6 +23,7 @@ from raymlops.errors import ConfigError, DataError
 from raymlops.models import build_model
 from raymlops.models.preprocessing import Preprocessor
 from raymlops.models.tasks import TASK_METRICS
+from raymlops.models.torch_tensor import TensorPreprocessor
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class PreparedInputs:
     """Everything checked and fitted on the driver before the workers start."""
 
     schema: DatasetSchema
-    preprocessor: Preprocessor
+    preprocessor: Preprocessor | TensorPreprocessor
     train_uris: list[str]
     valid_uri: str
     test_uri: str
@@ -40,6 +41,13 @@ class PreparedInputs:
     def output_dim(self) -> int:
         """Network outputs: one per class, or one value for a regression."""
         return len(self.schema.classes) if self.schema.is_classification else 1
+
+    def model_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The builder's keyword arguments: the configured ones, and for a tensor input its
+        ``input_shape`` (e.g. [1, 8, 8])."""
+        if self.schema.tensors:
+            return {"input_shape": list(self.schema.tensors[0].shape), **params}
+        return dict(params)
 
 
 def _check_split(uri: str, schema: DatasetSchema) -> None:
@@ -66,7 +74,7 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
     valid_uri, test_uri = split_uri(base, "valid"), split_uri(base, "test")
     for uri in [*train_uris, valid_uri, test_uri]:
         _check_split(uri, schema)
-    columns = schema.feature_names + [schema.label]
+    columns = schema.input_names + [schema.label]
     train_table = pa.concat_tables([read_table(uri).select(columns).cast(_arrow_schema(schema)) for uri in train_uris])
     if schema.is_classification:
         unknown = set(train_table.column(schema.label).to_pylist()) - set(schema.classes)
@@ -75,10 +83,11 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
     if cfg.gate.metric is not None and cfg.gate.metric not in TASK_METRICS[schema.task]:
         raise ConfigError(file="<config>", problems=[("gate.metric", f"{cfg.gate.metric} does not fit a {schema.task}; "
                                                       f"use one of {', '.join(TASK_METRICS[schema.task])}")])
-    fitted = [*schema.numeric, *([] if schema.is_classification else [schema.label])]
-    preprocessor = Preprocessor.fit(schema, {name: train_table.column(name).to_numpy() for name in fitted})
+    fitted = [*schema.numeric, *[t.name for t in schema.tensors], *([] if schema.is_classification else [schema.label])]
+    values = {name: train_table.column(name).to_numpy(zero_copy_only=False) for name in fitted}
+    preprocessor = TensorPreprocessor.fit(schema, values) if schema.tensors else Preprocessor.fit(schema, values)
     inputs = PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
-    build_model(cfg.model.builder, cfg.model.params, preprocessor.output_dim, inputs.output_dim)
+    build_model(cfg.model.builder, inputs.model_params(cfg.model.params), preprocessor.output_dim, inputs.output_dim)
     from raymlops.train.loop import resolve_loop
 
     resolve_loop(cfg.train.loop)  # your loop must import here too (ship it with `code`)
@@ -87,10 +96,11 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
 
 def _arrow_schema(schema: DatasetSchema) -> pa.Schema:
     fields = [pa.field(f.name, pa.float64() if f.kind == "numeric" else pa.string()) for f in schema.features]
+    fields += [pa.field(t.name, pa.list_(pa.float32())) for t in schema.tensors]
     return pa.schema(fields + [pa.field(schema.label, pa.string() if schema.is_classification else pa.float64())])
 
 
-def preprocess_fn(preprocessor: Preprocessor, label: str):
+def preprocess_fn(preprocessor: Preprocessor | TensorPreprocessor, label: str):
     """The Ray Data ``map_batches`` function: raw columns → {"x": features, "y": class index or
     standardized target}."""
 
@@ -112,7 +122,7 @@ def build_datasets(inputs: PreparedInputs, cache_train: bool) -> dict[str, Any]:
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # one progress line per epoch is ours; bars would flood job logs
     fn = preprocess_fn(inputs.preprocessor, inputs.schema.label)
-    columns = inputs.schema.feature_names + [inputs.schema.label]
+    columns = inputs.schema.input_names + [inputs.schema.label]
 
     def read(uris: list[str]):
         fs, _ = filesystem.resolve(uris[0])
@@ -141,7 +151,7 @@ def resolve_use_gpu(setting: Any) -> bool:
 def loop_config(cfg: TrainConfig, inputs: PreparedInputs, use_gpu: bool) -> dict[str, Any]:
     """The plain values the per-worker loop needs."""
     return {
-        "builder": cfg.model.builder, "params": dict(cfg.model.params), "input_dim": inputs.preprocessor.output_dim,
+        "builder": cfg.model.builder, "params": inputs.model_params(cfg.model.params), "input_dim": inputs.preprocessor.output_dim,
         "output_dim": inputs.output_dim, "task": inputs.schema.task, "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size,
         "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "seed": cfg.train.seed,
         "shuffle_buffer": cfg.train.shuffle_buffer, "use_gpu": use_gpu, "loop": cfg.train.loop,

@@ -99,7 +99,7 @@ def test_pickles_only_when_opted_in_and_checked_against_the_manifest(diabetes, t
 
 def test_flavor_names_and_import_paths():
     assert flavor_class("sklearn") is SklearnModel
-    with pytest.raises(ConfigError, match="unknown 'onnx'; use one of: sklearn, torch-tabular"):
+    with pytest.raises(ConfigError, match="unknown .onnx.; use one of: sklearn, torch-tabular, torch-tensor"):
         flavor_class("onnx")
     with pytest.raises(ConfigError, match="not a raymlops.Model"):
         flavor_class("json:dumps")

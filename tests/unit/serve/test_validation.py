@@ -29,8 +29,8 @@ def test_v2_tensors():
 
 
 @pytest.mark.parametrize("body, field, problem", [
-    ({"instances": [{"mass": 1}]}, "instances[0]", "missing feature(s) island"),
-    ({"instances": [{"mass": 1, "island": "x", "beak": 3}]}, "instances[0].beak", "unknown feature"),
+    ({"instances": [{"mass": 1}]}, "instances[0]", "missing input(s) island"),
+    ({"instances": [{"mass": 1, "island": "x", "beak": 3}]}, "instances[0].beak", "unknown input"),
     ({"instances": [{"mass": "heavy", "island": "x"}]}, "instances[0].mass", "must be a number"),
     ({"instances": [{"mass": True, "island": "x"}]}, "instances[0].mass", "must be a number"),
     ({"instances": [{"mass": math.nan, "island": "x"}]}, "instances[0].mass", "must be finite"),
