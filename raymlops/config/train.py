@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from raymlops.config.base import StrictModel
 
@@ -29,12 +29,26 @@ class TrainDataConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """Which network to build."""
+    """Which network to build — or which scikit-learn-API estimator to fit."""
 
     builder: str = Field("raymlops.models:mlp", description="Import path `package.module:function` of the builder.")
     params: dict[str, Any] = Field(
-        default_factory=lambda: {"hidden": [64, 64], "dropout": 0.0}, description="Keyword arguments of the builder."
+        default_factory=lambda: {"hidden": [64, 64], "dropout": 0.0}, description="Keyword arguments of the builder "
+        "(or of the estimator)."
     )
+    estimator: str | None = Field(
+        None, description="A scikit-learn-API estimator `package.module:Class` (e.g. "
+        "`sklearn.ensemble:HistGradientBoostingClassifier`, `xgboost:XGBClassifier`) to fit instead of a network; "
+        "`params` are its keyword arguments. Categorical features are one-hot encoded in front of it; the fit "
+        "runs as a Ray task of the job and the result is registered in the sklearn flavor.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _estimator_params(cls, data: Any) -> Any:
+        # the network's default parameters mean nothing to an estimator: without params, it gets none
+        if isinstance(data, dict) and data.get("estimator") and "params" not in data:
+            return {**data, "params": {}}
+        return data
 
 
 class LoopConfig(StrictModel):

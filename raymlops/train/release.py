@@ -15,7 +15,7 @@ import pyarrow as pa
 from raymlops.config import RegistryConfig, TrainConfig, load_config
 from raymlops.data.tables import read_table
 from raymlops.errors import NotFoundError
-from raymlops.models import build_model, load_model
+from raymlops.models import Model, build_model, load_model
 from raymlops.models.tasks import DEFAULT_GATE_METRIC, higher_is_better
 from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
 from raymlops.models.torch_tensor import TorchTensorModel
@@ -84,23 +84,32 @@ def apply_gate(registry: Registry, name: str, version: ModelVersion, metric: str
     return decision
 
 
-def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list[dict[str, float]],
-            extra_lineage: dict[str, Any] | None = None, trigger: Trigger | None = None) -> TrainOutcome:
-    """Package, evaluate, register and gate one trained model."""
-    registry = open_registry(cfg)
+def torch_model(cfg: TrainConfig, inputs: PreparedInputs, state: dict) -> Model:
+    """The trained network with its preprocessing, in its torch flavor (tabular or tensor inputs)."""
     flavor = "torch-tensor" if inputs.schema.tensors else "torch-tabular"
     spec = ModelSpec(cfg.model.builder, inputs.model_params(cfg.model.params), inputs.preprocessor.output_dim,
                      inputs.output_dim, flavor)
-    test = read_table(inputs.test_uri)
-    detector = cfg.detector.model_dump()
     network = build_model(spec.builder, spec.params, spec.input_dim, spec.output_dim)
     network.load_state_dict(state)
-    in_memory = (TorchTensorModel if inputs.schema.tensors else TorchTabularModel)(
+    return (TorchTensorModel if inputs.schema.tensors else TorchTabularModel)(
         network, inputs.preprocessor, inputs.schema, spec)  # type: ignore[arg-type]
-    reference = reference_sample(inputs.train_table, in_memory, cfg.detector.reference_rows, cfg.train.seed)
+
+
+def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list[dict[str, float]],
+            extra_lineage: dict[str, Any] | None = None, trigger: Trigger | None = None) -> TrainOutcome:
+    """Package, evaluate, register and gate one trained network."""
+    return release_model(cfg, inputs, torch_model(cfg, inputs, state), history, extra_lineage, trigger)
+
+
+def release_model(cfg: TrainConfig, inputs: PreparedInputs, model: Model, history: list[dict[str, float]],
+                  extra_lineage: dict[str, Any] | None = None, trigger: Trigger | None = None) -> TrainOutcome:
+    """Package, evaluate, register and gate one trained model of any flavor."""
+    registry = open_registry(cfg)
+    test = read_table(inputs.test_uri)
+    reference = reference_sample(inputs.train_table, model, cfg.detector.reference_rows, cfg.train.seed)
     metric = gate_metric(cfg.gate.metric, inputs.schema.task)
     with tempfile.TemporaryDirectory() as directory:
-        artifact = write_artifact(Path(directory) / "model", in_memory, reference, detector)
+        artifact = write_artifact(Path(directory) / "model", model, reference, cfg.detector.model_dump())
         metrics = evaluate(load_model(artifact), test)  # exactly what a serving replica will load
         if history:
             metrics.update({f"final_{k}": v for k, v in history[-1].items() if k != "epoch"})
@@ -112,7 +121,7 @@ def release(cfg: TrainConfig, inputs: PreparedInputs, state: dict, history: list
                                   seed=cfg.train.seed, parent_version=parent, trigger=trigger,
                                   extra={"history": history, **(extra_lineage or {})})
         version = registry.register(cfg.model_name, artifact, metrics=metrics, lineage=lineage,
-                                    description=f"{cfg.model.builder} {cfg.model.params}")
+                                    description=f"{cfg.model.estimator or cfg.model.builder} {cfg.model.params}")
     decision = apply_gate(registry, cfg.model_name, version, metric, cfg.gate.margin, champion, champion_value,
                           cfg.gate.bootstrap_champion)
     return TrainOutcome(version, metrics, decision, registry.aliases(cfg.model_name))

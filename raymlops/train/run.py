@@ -16,6 +16,10 @@ def run_training(cfg: TrainConfig, inputs: PreparedInputs | None = None) -> Trai
         JobError: the training run failed after its retries.
     """
     inputs = inputs or prepare_inputs(cfg)
+    if cfg.model.estimator:  # a scikit-learn-API estimator: one Ray task fits it
+        from raymlops.train.estimators import run_estimator_training
+
+        return run_estimator_training(cfg, inputs)
     trainer = build_trainer(cfg, inputs)
     result = trainer.fit()
     if result.error is not None or result.checkpoint is None:

@@ -87,6 +87,14 @@ def prepare_inputs(cfg: TrainConfig) -> PreparedInputs:
     values = {name: train_table.column(name).to_numpy(zero_copy_only=False) for name in fitted}
     preprocessor = TensorPreprocessor.fit(schema, values) if schema.tensors else Preprocessor.fit(schema, values)
     inputs = PreparedInputs(schema, preprocessor, train_uris, valid_uri, test_uri, train_table)
+    if cfg.model.estimator:
+        if schema.tensors:
+            raise ConfigError(file="<config>", problems=[("model.estimator", "an estimator takes tabular features; "
+                                                          "this data set has tensor inputs")])
+        from raymlops.models.sklearn import build_estimator
+
+        build_estimator(cfg.model.estimator, dict(cfg.model.params), schema)  # fails here, before any task
+        return inputs
     build_model(cfg.model.builder, inputs.model_params(cfg.model.params), preprocessor.output_dim, inputs.output_dim)
     from raymlops.train.loop import resolve_loop
 

@@ -30,6 +30,21 @@ def run_trial(trial_config: dict[str, Any]) -> None:
     build_trainer(cfg, inputs, name=name, callbacks=[TuneReportCallback()]).fit()
 
 
+def estimator_trial(trial_config: dict[str, Any]) -> None:
+    """One Tune trial of a scikit-learn-API estimator: fit on train, report validation scores."""
+    from ray import tune
+
+    from raymlops.data.tables import read_table
+    from raymlops.train.estimators import fit_and_score
+
+    cfg = apply_params(TrainConfig.model_validate(trial_config["base"]), trial_config["params"])
+    inputs = prepare_inputs(cfg)
+    assert cfg.model.estimator is not None
+    _, scores = fit_and_score(cfg.model.estimator, dict(cfg.model.params), inputs.schema.to_json(),
+                              inputs.train_table, read_table(inputs.valid_uri))
+    tune.report(scores)
+
+
 def _trial_summaries(results) -> list[dict[str, Any]]:
     summaries = []
     for result in results:
@@ -37,7 +52,8 @@ def _trial_summaries(results) -> list[dict[str, Any]]:
         summaries.append({
             "params": (result.config or {}).get("params", {}),
             "epochs": metrics.get("training_iteration"),
-            "final": {k: metrics[k] for k in ("val_accuracy", "val_rmse_std", "val_loss", "train_loss") if k in metrics},
+            "final": {k: metrics[k] for k in ("val_accuracy", "val_rmse_std", "val_rmse", "val_loss", "train_loss")
+                      if k in metrics},
             "error": str(result.error) if result.error else None,
         })
     return summaries
@@ -65,6 +81,8 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
         check_space(cfg.search_space, cfg.base)
         base_inputs = prepare_inputs(cfg.base)
     metric, mode = objective(cfg.tune.metric, cfg.tune.mode, base_inputs.schema.task)
+    if cfg.base.model.estimator:
+        return run_estimator_tuning(cfg, metric, mode)
     run = f"{cfg.base.model_name}-tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     settings = cfg.tune
     storage_fs, storage_path = filesystem.resolve(cfg.base.storage.path)
@@ -93,3 +111,32 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
     extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results)}
     return release(best_cfg, prepare_inputs(best_cfg), state, history, extra_lineage=extra,
                    trigger=Trigger(kind="tune", tune_run=run))
+
+
+def run_estimator_tuning(cfg: TuneConfig, metric: str, mode: str) -> TrainOutcome:
+    """Search an estimator's parameters (each trial one fit, scored on the validation split), then
+    fit the best as a Ray task and register it like a training run."""
+    from ray import tune
+
+    from raymlops.train.estimators import run_estimator_training
+
+    run = f"{cfg.base.model_name}-tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    settings = cfg.tune
+    storage_fs, storage_path = filesystem.resolve(cfg.base.storage.path)
+    tuner = tune.Tuner(
+        tune.with_resources(estimator_trial, {"cpu": cfg.base.scaling.cpus_per_worker}),
+        param_space={"base": cfg.base.model_dump(mode="json"), "run": run, "params": to_ray_space(cfg.search_space)},
+        tune_config=tune.TuneConfig(num_samples=settings.num_samples, metric=metric, mode=mode,
+                                    search_alg=tune.search.BasicVariantGenerator(
+                                        random_state=settings.seed, max_concurrent=settings.max_concurrent_trials)),
+        run_config=tune.RunConfig(name=run, storage_path=storage_path, storage_filesystem=storage_fs),
+    )
+    results = tuner.fit()
+    best = results.get_best_result(metric=metric, mode=mode, filter_nan_and_inf=True)
+    if best.metrics is None or metric not in best.metrics:
+        raise JobError(job_id=run, problem=f"no trial reported {metric}")
+    params = (best.config or {})["params"]
+    best_cfg = apply_params(cfg.base, params)
+    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results)}
+    return run_estimator_training(best_cfg, prepare_inputs(best_cfg), extra_lineage=extra,
+                                  trigger=Trigger(kind="tune", tune_run=run))
