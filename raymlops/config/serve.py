@@ -54,7 +54,8 @@ class RouterSettings(StrictModel):
 class BatchSettings(StrictModel):
     """Dynamic batching of prediction calls with `@serve.batch`."""
 
-    enabled: bool = Field(False, description="Group concurrent requests into one model call.")
+    enabled: bool | None = Field(None, description="Group concurrent requests into one model call; unset = on for "
+                                 "replicas with GPUs (`replicas.num_gpus > 0`), off otherwise.")
     max_batch_size: int = Field(16, ge=1, description="Most requests in one model call.")
     batch_wait_timeout_s: float = Field(0.002, ge=0, description="How long the first request waits for others.")
 

@@ -66,6 +66,13 @@ def traffic_user_config(cfg: ServeConfig, registry: Registry) -> dict[str, Any]:
     }
 
 
+def batching_of(cfg: ServeConfig):
+    """The batching settings the replicas get: unset ``enabled`` means on for GPU replicas, whose
+    throughput comes from batching, and off on CPUs, where a batch only adds its wait."""
+    enabled = cfg.batching.enabled if cfg.batching.enabled is not None else cfg.replicas.num_gpus > 0
+    return cfg.batching.model_copy(update={"enabled": enabled})
+
+
 def app_args(cfg: ServeConfig, registry: dict[str, Any], live_versions: set[int]) -> dict[str, Any]:
     """The ``args`` of :func:`raymlops.serve.app.build_app`: settings, the admin token's digest and
     the digests of the API keys (from config and ``$RAYMLOPS_API_KEYS``) — never a secret itself."""
@@ -73,7 +80,7 @@ def app_args(cfg: ServeConfig, registry: dict[str, Any], live_versions: set[int]
     return AppArgs(
         model_name=cfg.model_name, layout=cfg.layout,
         versions=sorted(live_versions) if cfg.layout == "separate" else [],
-        registry=registry, limits=cfg.limits, batching=cfg.batching, records=cfg.records,
+        registry=registry, limits=cfg.limits, batching=batching_of(cfg), records=cfg.records,
         access=cfg.access.model_copy(update={"api_key_sha256": api_keys}),
         admin_token_sha256=digest(auth.ensure_admin_token()),
         shadow_max_in_flight=cfg.traffic.shadow_max_in_flight,

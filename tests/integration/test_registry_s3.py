@@ -72,7 +72,7 @@ def test_register_and_download_through_s3(s3_registry, tmp_path):
     assert (first.version, second.version) == (1, 2)
     assert first.artifact_uri.startswith(f"s3://{bucket}/registry/iris/")
     local = registry.download("iris:2", tmp_path / "copy")
-    assert (local / "model.safetensors").read_bytes() == b"model.safetensors-2"
+    assert (local / "model.json").read_bytes() == b"model.json-2"
     listed = fs.get_file_info(pafs.FileSelector(f"{bucket}/registry", recursive=True))
     staging = [info.path for info in listed if "/_staging/" in info.path and info.type == pafs.FileType.File]
     assert staging == []

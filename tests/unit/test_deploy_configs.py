@@ -162,3 +162,15 @@ def test_every_dashboard_query_uses_metrics_raymlops_defines():
     for topic in ("traffic share", "latency", "error", "drift p-values", "drift detected", "rollout", "weights",
                   "dropped"):
         assert topic in titles, topic
+
+
+def test_gpu_replicas_batch_unless_told_otherwise():
+    from raymlops.config import ServeConfig, load_config
+    from raymlops.serve.deploy import batching_of
+
+    def batching(*overrides):
+        return batching_of(load_config(None, ServeConfig, list(overrides))).enabled
+
+    assert batching() is False and batching("replicas.num_gpus=1", "layout=separate") is True
+    assert batching("replicas.num_gpus=1", "layout=separate", "batching.enabled=false") is False
+    assert batching("batching.enabled=true") is True
