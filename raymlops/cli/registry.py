@@ -108,9 +108,12 @@ def alias_delete(name: str, alias: str,
 @friendly_errors
 def register(
     name: str = typer.Argument(..., help="Registry name of the model."),
-    flavor: str = typer.Option(..., help="sklearn, torch-tabular, or your own package.module:Class."),
-    path: Path = typer.Option(..., help="The saved model: a .skops file (sklearn; .pkl/.joblib with "
-                              "--allow-pickle), or a version directory with model.json (torch-tabular, your flavor)."),
+    flavor: str = typer.Option(..., help="sklearn, torchscript, mlflow, torch-tabular, or your own "
+                               "package.module:Class."),
+    path: str = typer.Option(..., help="The saved model: a .skops file (sklearn; .pkl/.joblib with --allow-pickle); "
+                             "a torch.jit.save file (torchscript); "
+                             "an MLflow model directory or models:/, runs:/, s3:// URI (mlflow, with --allow-pickle); "
+                             "or a version directory with model.json (torch-tabular, your flavor)."),
     reference: str = typer.Option(..., help="Data like the training data, with the label (parquet/CSV): the "
                                   "signature is inferred from it and the drift reference drawn from it."),
     label: str = typer.Option(..., help="The label column of --reference (and --test)."),

@@ -21,6 +21,8 @@ FLAVORS: dict[str, str] = {
     "torch-tabular": "raymlops.models.torch_tabular:TorchTabularModel",
     "torch-tensor": "raymlops.models.torch_tensor:TorchTensorModel",
     "sklearn": "raymlops.models.sklearn:SklearnModel",
+    "mlflow": "raymlops.models.mlflow:MlflowModel",
+    "torchscript": "raymlops.models.torchscript:TorchScriptModel",
 }
 DEFAULT_FLAVOR = "torch-tabular"
 

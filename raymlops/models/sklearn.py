@@ -32,6 +32,7 @@ from raymlops.models.contract import (
     classes_prediction,
     values_prediction,
 )
+from raymlops.plugins import load_plugin
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
@@ -111,6 +112,29 @@ class SklearnModel(Model):
         index = {c: i for i, c in enumerate(classes)}
         predicted = [index[str(c)] for c in self.estimator.predict(x)]
         return classes_prediction(np.eye(len(classes))[predicted], classes)
+
+
+def build_estimator(path: str, params: dict[str, Any], schema: DatasetSchema) -> Any:
+    """The configured estimator in a Pipeline that one-hot encodes the categorical features.
+
+    Raises:
+        ConfigError: naming ``model.estimator`` (does not import, or is no estimator) or
+            ``model.params`` (rejected by the estimator).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    cls = load_plugin(path, {}, "model.estimator", form="package.module:Class")
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise ConfigError(file="<config>", problems=[("model.params", f"{path} rejected its parameters: {exc}")]) from None
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+        raise ConfigError(file="<config>", problems=[("model.estimator", f"{path} has no fit/predict: not an estimator")])
+    encode = ColumnTransformer([("categorical", OneHotEncoder(handle_unknown="ignore"), schema.categorical)],
+                               remainder="passthrough", verbose_feature_names_out=False)
+    return Pipeline([("encode", encode), ("estimator", estimator)])
 
 
 def save_sklearn(directory: Path, estimator: Any, signature: DatasetSchema, trust: Sequence[str] = (),

@@ -84,6 +84,47 @@ def signature_for(model_name: str, estimator: Any, reference: pa.Table, label: s
                         "reference", task)
 
 
+@dataclass(frozen=True)
+class ScriptSource:
+    """A TorchScript archive; its signature comes from the reference data."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class MlflowSource:
+    """An MLflow model directory whose flavor raymlops serves through MLflow's pyfunc."""
+
+    directory: Path
+
+
+def load_mlflow(uri: str, allow_pickle: bool) -> Any:
+    """The model at an MLflow model directory or URI (``models:/name/1``, ``runs:/id/model``,
+    ``s3://…``; URIs need ``MLFLOW_TRACKING_URI`` as MLflow does): a scikit-learn estimator —
+    stored again by raymlops with skops — or, for any other flavor, an :class:`MlflowSource`.
+
+    Raises:
+        NotAvailableError: MLflow is not installed (naming the extra).
+        ConfigError: no ``allow_pickle`` (MLflow pickles its models).
+    """
+    from raymlops.models.mlflow import import_mlflow
+
+    mlflow = import_mlflow()
+    if not allow_pickle:
+        raise ConfigError(file="<register>", problems=[("path", "MLflow stores models with pickle/cloudpickle: loading "
+                                                        "one runs its code; opt in with --allow-pickle if you trust it")])
+    local = Path(uri) if Path(uri).is_dir() else Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    flavors = mlflow.models.Model.load(str(local)).flavors
+    if "sklearn" in flavors:
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(str(local))
+    if "python_function" not in flavors:
+        raise ConfigError(file="<register>", problems=[("path", f"the MLflow model has no python_function flavor "
+                                                        f"({', '.join(flavors)})")])
+    return MlflowSource(local)
+
+
 def wrap(model: Any, signature: DatasetSchema, trust: Sequence[str], allow_pickle: bool) -> Model:
     """A :class:`Model` as it is, or a scikit-learn-API estimator in the ``sklearn`` flavor.
 
@@ -92,6 +133,14 @@ def wrap(model: Any, signature: DatasetSchema, trust: Sequence[str], allow_pickl
     """
     if isinstance(model, Model):
         return model
+    if isinstance(model, MlflowSource):
+        from raymlops.models.mlflow import MlflowModel
+
+        return MlflowModel(model.directory, signature)
+    if isinstance(model, ScriptSource):
+        from raymlops.models.torchscript import TorchScriptModel
+
+        return TorchScriptModel(model.path, signature)
     if hasattr(model, "predict") and hasattr(model, "fit"):
         from raymlops.models.sklearn import SklearnModel
 
@@ -103,7 +152,9 @@ def wrap(model: Any, signature: DatasetSchema, trust: Sequence[str], allow_pickl
 def digest_of(path: str | Path | None, table: pa.Table | None = None) -> str:
     """sha256 of a source file (or directory, file by file in order), else of a table's Arrow data."""
     digest = hashlib.sha256()
-    if path is not None:
+    if path is not None and not Path(path).exists():  # a remote URI: what names it
+        digest.update(str(path).encode())
+    elif path is not None:
         source = Path(path)
         files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
         for file in files:
@@ -163,7 +214,8 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
             {"imported": {"flavor": wrapped.flavor, "task": signature.task, "label": label}}, [*data_uris, *test_uris],
             parent_version=champion, trigger=Trigger(kind="import"),
             extra={"imported": {"flavor": wrapped.flavor, "source": str(source) if source else None,
-                                "source_sha256": digest_of(source, None if source else sample)}})
+                                "source_sha256": digest_of(model.directory if isinstance(model, MlflowSource)
+                                                           else source, None if source else sample)}})
         version = registry.register(name, artifact, metrics=metrics, lineage=lineage,
                                     description=description or f"imported {wrapped.flavor} model")
     decision = None
@@ -174,16 +226,23 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
 
 def load_source(flavor: str, path: str | Path, trust: Sequence[str] = (), allow_pickle: bool = False) -> Any:
     """The model saved at ``path`` in a flavor's form: for ``sklearn`` a skops file (trusted types
-    only) or, opted in, a pickle/joblib file; for ``torch-tabular`` or a user's flavor
-    (``package.module:Class``) a version directory with its ``model.json``.
+    only) or, opted in, a pickle/joblib file; for ``mlflow`` an MLflow model directory or URI
+    (opted in); for ``torchscript`` a ``torch.jit.save`` file; for ``torch-tabular`` or a user's flavor (``package.module:Class``) a version
+    directory with its ``model.json``.
 
     Raises:
         DataError: the path is missing or of the wrong form.
         ConfigError: untrusted types, a pickle without the opt-in, or an unknown flavor.
     """
+    if flavor == "mlflow":
+        return load_mlflow(str(path), allow_pickle)
     source = Path(path)
     if not source.exists():
         raise DataError(path=str(source), problem="not found")
+    if flavor == "torchscript":
+        if not source.is_file():
+            raise DataError(path=str(source), problem="a torchscript model is one file saved with torch.jit.save")
+        return ScriptSource(source)
     if flavor != "sklearn":
         from raymlops.models.flavors import flavor_class, read_spec
 

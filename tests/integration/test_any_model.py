@@ -286,3 +286,80 @@ def test_your_own_flavor_from_outside_the_repository(diabetes_data, run_cli, she
         assert [set(p) for p in answer.json()["predictions"]] == [{"value"}, {"value"}]
     finally:
         remove_served_model("diabetes-team", ray_cluster)
+
+
+def test_a_scikit_learn_model_trains_and_tunes_as_ray_jobs(penguins_data, run_cli, shell_env, registry, tmp_path):
+    estimator = "sklearn.ensemble:HistGradientBoostingClassifier"
+    done = run_cli(f"raymlops train --set model_name=penguins-hgb --set data.path={penguins_data} "
+                   f"--set model.estimator={estimator} --set 'model.params={{max_iter: 40}}'", shell_env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"[raymlops] fitted {estimator}" in done.stdout
+    first = registry.get("penguins-hgb:1")
+    assert first.metrics["accuracy"] > 0.9 and "model.skops" in first.manifest, first.metrics
+    assert registry.aliases("penguins-hgb") == {"champion": 1, "candidate": 1}
+
+    tune_config = tmp_path / "tune-hgb.yaml"
+    tune_config.write_text(f"""
+base:
+  model_name: penguins-hgb
+  data: {{path: {penguins_data}}}
+  model: {{estimator: "{estimator}"}}
+  scaling: {{cpus_per_worker: 0.5}}
+  gate: {{margin: -1.0}}
+search_space:
+  model.params.max_iter: {{type: choice, values: [10, 60]}}
+  model.params.learning_rate: {{type: loguniform, low: 0.02, high: 0.3}}
+tune: {{num_samples: 3, max_concurrent_trials: 1}}
+""")
+    tuned = run_cli(f"raymlops tune --config {tune_config}", shell_env, timeout=600)
+    assert tuned.returncode == 0, tuned.stdout[-3000:] + tuned.stderr[-3000:]
+    second = registry.get("penguins-hgb:2")
+    lineage = second.lineage
+    assert lineage["trigger"]["kind"] == "tune" and len(lineage["extra"]["trials"]) == 3
+    assert set(lineage["extra"]["best_params"]) == {"model.params.max_iter", "model.params.learning_rate"}
+    assert "model.skops" in second.manifest and registry.aliases("penguins-hgb")["candidate"] == 2
+
+
+def test_a_pytorch_model_from_mlflow_is_served(diabetes_data, run_cli, shell_env, ray_cluster, ray_driver, tmp_path):
+    """An MLflow pytorch model (opted in: MLflow pickles it) is registered from its directory
+    through the CLI and served through MLflow's pyfunc by the replicas."""
+    import mlflow.pytorch
+    import torch
+
+    train = read_table(split_uri(diabetes_data, "train"))
+    names = [n for n in train.column_names if n != "target"]
+    x = torch.tensor(np.column_stack([train.column(n).to_numpy() for n in names]), dtype=torch.float32)
+    y = torch.tensor(train.column("target").to_numpy(), dtype=torch.float32)
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(len(names), 1))
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.5)
+    for _ in range(800):
+        loss = torch.nn.functional.mse_loss(network(x)[:, 0], y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    mlflow.pytorch.save_model(network, tmp_path / "mlflow-model")
+    train_uri, test_uri = split_uri(diabetes_data, "train"), split_uri(diabetes_data, "test")
+    command = (f"raymlops registry register diabetes-mlflow --flavor mlflow --path {tmp_path / 'mlflow-model'} "
+               f"--reference {train_uri} --label target --test {test_uri} --json")
+    refused = run_cli(command, shell_env)
+    assert refused.returncode == 2 and "--allow-pickle" in refused.stderr
+    done = run_cli(command + " --allow-pickle", shell_env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["metrics"]["r2"] > 0.2
+
+    cfg = load_config(None, ServeConfig, ["model_name=diabetes-mlflow", "route_prefix=/diabetes-mlflow",
+                                         "records.sink=none", "replicas.max_replicas=1"])
+    deployed = deploy(cfg)
+    try:
+        rows, _ = feature_rows(diabetes_data)
+        answer = httpx.post(f"{deployed.url}/v1/models/diabetes-mlflow/predict", json={"instances": rows[:2]},
+                            timeout=30)
+        assert answer.status_code == 200, answer.text
+        expected = network(torch.tensor([[r[n] for n in names] for r in rows[:2]], dtype=torch.float32))[:, 0]
+        np.testing.assert_allclose([p["value"] for p in answer.json()["predictions"]], expected.detach().numpy(),
+                                   rtol=1e-4)
+        v2 = httpx.post(f"{deployed.url}/v2/models/diabetes-mlflow/infer", json=tritonclient_body(rows[:2]), timeout=30)
+        assert v2.status_code == 200 and v2.json()["outputs"][0]["name"] == "value", v2.text
+    finally:
+        remove_served_model("diabetes-mlflow", ray_cluster)

@@ -9,8 +9,9 @@ import pytest
 
 from raymlops.config import PrepareConfig
 from raymlops.data import prepare_dataset
+from raymlops.data.schema import FeatureSpec
 from raymlops.data.tables import read_table, split_uri
-from raymlops.errors import ArtifactIntegrityError, ConfigError
+from raymlops.errors import ArtifactIntegrityError, ConfigError, DataError
 from raymlops.models import load_model
 from raymlops.models.flavors import flavor_class
 from raymlops.models.sklearn import SklearnModel, save_sklearn, trusted_types
@@ -99,9 +100,65 @@ def test_pickles_only_when_opted_in_and_checked_against_the_manifest(diabetes, t
 
 def test_flavor_names_and_import_paths():
     assert flavor_class("sklearn") is SklearnModel
-    with pytest.raises(ConfigError, match="unknown .onnx.; use one of: sklearn, torch-tabular, torch-tensor"):
+    with pytest.raises(ConfigError, match="unknown .onnx.; use one of: mlflow, sklearn, torch-tabular, torch-tensor, torchscript"):
         flavor_class("onnx")
     with pytest.raises(ConfigError, match="not a raymlops.Model"):
         flavor_class("json:dumps")
     with pytest.raises(ConfigError, match="cannot import"):
         flavor_class("nowhere.at_all:Model")
+
+
+def test_mlflow_models_come_in_opted_in(diabetes, tmp_path):
+    """An MLflow sklearn model becomes an sklearn-flavor version (skops); any other pyfunc is
+    served through MLflow, only opted in and after every file matched the manifest."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from sklearn.linear_model import Ridge
+
+    from raymlops.models.mlflow import MlflowModel
+    from raymlops.train.imports import MlflowSource, load_source, wrap
+
+    train, test = diabetes
+    x = train.drop(["target"]).to_pandas()
+    mlflow.sklearn.save_model(Ridge().fit(x, train["target"]), tmp_path / "sk")
+    with pytest.raises(ConfigError, match="--allow-pickle"):
+        load_source("mlflow", str(tmp_path / "sk"))
+    assert type(load_source("mlflow", str(tmp_path / "sk"), allow_pickle=True)).__name__ == "Ridge"
+
+    class Doubler(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input["bmi"].to_numpy() * 2
+
+    mlflow.pyfunc.save_model(tmp_path / "py", python_model=Doubler())
+    source = load_source("mlflow", str(tmp_path / "py"), allow_pickle=True)
+    assert isinstance(source, MlflowSource)
+    signature = signature_for("diabetes", None, train, "target", None)
+    wrapped = wrap(source, signature, (), True)
+    wrapped.save(tmp_path / "version")
+    with pytest.raises(ArtifactIntegrityError, match="manifest"):
+        load_model(tmp_path / "version")
+    loaded = load_model(tmp_path / "version", build_manifest(tmp_path / "version"))
+    assert isinstance(loaded, MlflowModel)
+    assert loaded.predict({n: [0.5] for n in signature.feature_names}).predicted == [1.0]
+
+
+def test_a_torchscript_network_trained_elsewhere(diabetes, tmp_path):
+    import torch
+
+    from raymlops.train.imports import load_source, wrap
+
+    train, test = diabetes
+    torch.manual_seed(0)
+    scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(10, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)))
+    torch.jit.save(scripted, str(tmp_path / "net.pt"))
+    signature = signature_for("diabetes", None, train, "target", None)
+    wrap(load_source("torchscript", str(tmp_path / "net.pt")), signature, (), False).save(tmp_path / "version")
+    loaded = load_model(tmp_path / "version")
+    x = torch.tensor(np.column_stack([test.column(n).to_numpy() for n in signature.feature_names]), dtype=torch.float32)
+    np.testing.assert_allclose(loaded.predict(columns(test)).predicted, scripted(x)[:, 0].detach().numpy(), rtol=1e-5)
+    with pytest.raises(DataError, match="one file saved with torch.jit.save"):
+        load_source("torchscript", str(tmp_path))
+    penguin_like = signature.model_copy(update={"features": (*signature.features, FeatureSpec(
+        name="island", kind="categorical", dtype="string", categories=("a",)))})
+    with pytest.raises(ConfigError, match="encode island inside it"):
+        wrap(load_source("torchscript", str(tmp_path / "net.pt")), penguin_like, (), False)
