@@ -82,12 +82,17 @@ class MlflowModel(Model):
         return cls(source, signature)
 
     def predict(self, columns: Columns) -> Prediction:
-        """The pyfunc's answer: class probabilities (a rows × classes output), classes (one-hot),
-        or values."""
+        """The pyfunc's answer — given a DataFrame, or one matrix when the MLflow signature asks
+        for a tensor — as class probabilities (a rows × classes output), classes (one-hot), or values."""
         import pandas as pd
 
         names = self.signature.feature_names
-        out = np.asarray(self.pyfunc.predict(pd.DataFrame({n: np.asarray(columns[n]) for n in names}, columns=names)))
+        wanted = self.pyfunc.metadata.get_input_schema()
+        if wanted is not None and wanted.is_tensor_spec():  # one matrix of the model's dtype, features in order
+            data: Any = np.column_stack([np.asarray(columns[n]) for n in names]).astype(wanted.numpy_types()[0])
+        else:
+            data = pd.DataFrame({n: np.asarray(columns[n]) for n in names}, columns=names)
+        out = np.asarray(self.pyfunc.predict(data))
         if not self.signature.is_classification:
             return values_prediction(out.astype(np.float64).reshape(len(out), -1)[:, 0])
         classes = self.signature.classes

@@ -338,7 +338,7 @@ def test_a_pytorch_model_from_mlflow_is_served(diabetes_data, run_cli, shell_env
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    mlflow.pytorch.save_model(network, tmp_path / "mlflow-model")
+    mlflow.pytorch.save_model(network, tmp_path / "mlflow-model", input_example=x[:2].numpy())
     train_uri, test_uri = split_uri(diabetes_data, "train"), split_uri(diabetes_data, "test")
     command = (f"raymlops registry register diabetes-mlflow --flavor mlflow --path {tmp_path / 'mlflow-model'} "
                f"--reference {train_uri} --label target --test {test_uri} --json")
