@@ -86,10 +86,70 @@ def served(imported, ray_cluster, ray_driver, diabetes_data):
 
 
 def tritonclient_body(rows):
-    """What ``tritonclient.http`` sends: one FP32 tensor per input, shape [n, 1]."""
-    names = list(rows[0])
-    return {"inputs": [{"name": n, "shape": [len(rows), 1], "datatype": "FP32", "data": [r[n] for r in rows]}
-                       for n in names]}
+    """What ``tritonclient.http`` sends: one tensor per input, shape [n, 1] (FP32, or BYTES for text)."""
+    return {"inputs": [{"name": n, "shape": [len(rows), 1], "data": [r[n] for r in rows],
+                        "datatype": "BYTES" if isinstance(rows[0][n], str) else "FP32"} for n in rows[0]]}
+
+
+def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, ray_cluster):
+    """Deploy ``model`` (champion v1, candidate v2) with its monitor; answer /v1 and v2; see
+    in-distribution traffic stay calm and ``shift``-ed traffic drift on ``watched``; roll the
+    candidate out and promote it with no failed request."""
+    from raymlops.auth import ensure_admin_token
+
+    start_monitor(model, None, MONITOR)
+    cfg = load_config(None, ServeConfig, [f"model_name={model}", f"route_prefix=/{model}", "records.sink=monitor",
+                                         "records.flush_ms=50", "replicas.max_replicas=1"])
+    client, admin = httpx.Client(base_url=deploy(cfg).url, timeout=60), {"authorization": f"Bearer {ensure_admin_token()}"}
+    try:
+        v1 = client.post(f"/v1/models/{model}/predict", json={"instances": rows[:2]})
+        v2 = client.post(f"/v2/models/{model}/infer", json=tritonclient_body(rows[:2]))
+        assert v1.status_code == 200 and v2.status_code == 200, (v1.text, v2.text)
+        assert [o["name"] for o in v2.json()["outputs"]] == list(v1.json()["predictions"][0])
+
+        def send(count, shifted=False):
+            for i in range(count):
+                row = shift(dict(rows[i % len(rows)])) if shifted else rows[i % len(rows)]
+                response = client.post(f"/v1/models/{model}/predict", json={"instances": [row]})
+                assert response.status_code == 200, response.text
+
+        def check():
+            time.sleep(0.3)
+            return client.post(f"/admin/models/{model}/drift/check?min_rows=40", headers=admin).json()["versions"]["1"]
+
+        send(150)
+        assert check()["reports"]["feature"]["drift"] is False
+        send(150, shifted=True)
+        drifting = check()
+        assert "feature" in drifting["drifting"] and drifting["reports"]["feature"]["p_values"][watched] < 0.001, \
+            drifting["reports"]["feature"]
+
+        started = run_cli(f"raymlops rollout start {model} --route-prefix /{model} --set '{FAST_STEPS}' "
+                          "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
+        assert started.returncode == 0, started.stderr
+        stop, failures = threading.Event(), []
+
+        def traffic():
+            i = 0
+            while not stop.is_set():
+                response = client.post(f"/v1/models/{model}/predict", json={"instances": [rows[i % len(rows)]]})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                i += 1
+                time.sleep(0.02)
+
+        loader = threading.Thread(target=traffic)
+        loader.start()
+        try:
+            promoted = wait_for(lambda: registry.events(model, kinds=["rollout_promote"]), 180, every_s=1)
+        finally:
+            stop.set()
+            loader.join(60)
+        assert promoted, [(e.kind, e.payload.get("reasons")) for e in registry.events(model)][-6:]
+        assert registry.aliases(model)["champion"] == 2 and failures == []
+    finally:
+        client.close()
+        remove_served_model(model, ray_cluster)
 
 
 def test_an_imported_regression_is_served_through_v1_and_v2(served, diabetes_data):
@@ -171,9 +231,11 @@ def test_a_shift_is_detected_and_the_candidate_is_promoted(served, diabetes_data
     assert health["state"]["phase"] == "promoted"
 
 
-def test_a_torch_regression_trains_as_a_ray_job(diabetes_data, run_cli, shell_env, registry):
-    done = run_cli(f"raymlops train --set model_name=diabetes-mlp --set data.path={diabetes_data} "
-                   "--set train.epochs=15 --set scaling.num_workers=2 --set train.lr=0.01", shell_env, timeout=600)
+def test_a_torch_regression_trains_as_a_ray_job_and_travels_the_loop(diabetes_data, run_cli, shell_env, registry,
+                                                                       ray_cluster, ray_driver):
+    common = (f"raymlops train --set model_name=diabetes-mlp --set data.path={diabetes_data} "
+              "--set train.epochs=15 --set scaling.num_workers=2 --set train.lr=0.01")
+    done = run_cli(common, shell_env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     version = registry.get("diabetes-mlp:1")
     assert version.metrics["r2"] > 0.2 and version.metrics["rmse"] < version.metrics["mean_baseline_rmse"], \
@@ -181,6 +243,14 @@ def test_a_torch_regression_trains_as_a_ray_job(diabetes_data, run_cli, shell_en
     gate = registry.events("diabetes-mlp", kinds=["offline_gate"])[0].payload
     assert gate["metric"] == "rmse" and gate["passed"]
     assert "val_rmse_std" in version.lineage["extra"]["history"][-1]
+    again = run_cli(common + " --set train.seed=1 --set gate.margin=-1000", shell_env, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    rows, _ = feature_rows(diabetes_data, "train")
+
+    def shift(row):
+        return {**row, "bmi": row["bmi"] + 0.1, "s5": row["s5"] + 0.1}
+
+    travel_the_loop("diabetes-mlp", rows, shift, "bmi", registry, run_cli, shell_env, ray_cluster)
 
 
 def test_your_own_loop_from_outside_the_repository(penguins_data, run_cli, shell_env, registry, tmp_path):
@@ -288,7 +358,9 @@ def test_your_own_flavor_from_outside_the_repository(diabetes_data, run_cli, she
         remove_served_model("diabetes-team", ray_cluster)
 
 
-def test_a_scikit_learn_model_trains_and_tunes_as_ray_jobs(penguins_data, run_cli, shell_env, registry, tmp_path):
+def test_a_scikit_learn_model_trains_and_tunes_as_ray_jobs_and_travels_the_loop(penguins_data, run_cli, shell_env,
+                                                                                 registry, tmp_path, ray_cluster,
+                                                                                 ray_driver):
     estimator = "sklearn.ensemble:HistGradientBoostingClassifier"
     done = run_cli(f"raymlops train --set model_name=penguins-hgb --set data.path={penguins_data} "
                    f"--set model.estimator={estimator} --set 'model.params={{max_iter: 40}}'", shell_env, timeout=600)
@@ -318,6 +390,14 @@ tune: {{num_samples: 3, max_concurrent_trials: 1}}
     assert lineage["trigger"]["kind"] == "tune" and len(lineage["extra"]["trials"]) == 3
     assert set(lineage["extra"]["best_params"]) == {"model.params.max_iter", "model.params.learning_rate"}
     assert "model.skops" in second.manifest and registry.aliases("penguins-hgb")["candidate"] == 2
+
+    features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    rows = [{k: r[k] for k in features} for r in read_table(split_uri(penguins_data, "train")).to_pylist()]
+
+    def shift(row):
+        return {**row, "bill_length_mm": row["bill_length_mm"] + 15, "body_mass_g": row["body_mass_g"] + 1500}
+
+    travel_the_loop("penguins-hgb", rows, shift, "bill_length_mm", registry, run_cli, shell_env, ray_cluster)
 
 
 def test_a_pytorch_model_from_mlflow_is_served(diabetes_data, run_cli, shell_env, ray_cluster, ray_driver, tmp_path):
