@@ -108,10 +108,10 @@ def alias_delete(name: str, alias: str,
 @friendly_errors
 def register(
     name: str = typer.Argument(..., help="Registry name of the model."),
-    flavor: str = typer.Option(..., help="sklearn, torchscript, mlflow, torch-tabular, or your own "
+    flavor: str = typer.Option(..., help="sklearn, torch-module, mlflow, torch-tabular, or your own "
                                "package.module:Class."),
     path: str = typer.Option(..., help="The saved model: a .skops file (sklearn; .pkl/.joblib with --allow-pickle); "
-                             "a torch.jit.save file (torchscript); "
+                             "a torch.jit.save file, or a state dict with --builder (torch-module); "
                              "an MLflow model directory or models:/, runs:/, s3:// URI (mlflow, with --allow-pickle); "
                              "or a version directory with model.json (torch-tabular, your flavor)."),
     reference: str = typer.Option(..., help="Data like the training data, with the label (parquet/CSV): the "
@@ -125,13 +125,22 @@ def register(
                                               "scipy, XGBoost and LightGBM (repeatable)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load and store this model with pickle (runs "
                                       "code from the file; checked by sha256 before every later load)."),
+    builder: Optional[str] = typer.Option(None, help="torch-module: the package.module:function that rebuilds the "
+                                          "network of a state dict, called as builder(input_dim, output_dim, **params)."),
+    params: Optional[str] = typer.Option(None, help="torch-module: the builder's keyword arguments as JSON."),
     margin: float = typer.Option(0.0, help="How much better than the champion the version must be."),
     config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model trained elsewhere: its flavor's saved form plus reference data; lineage says imported."""
     from raymlops.train.imports import load_source, register_model
 
-    model = load_source(flavor, path, trust or (), allow_pickle)
+    try:
+        builder_params = json.loads(params) if params else {}
+    except ValueError as exc:
+        fail(f"--params must be a JSON object, e.g. '{{\"hidden\": [32]}}' ({exc})")
+    if not isinstance(builder_params, dict):
+        fail("--params must be a JSON object of the builder's keyword arguments")
+    model = load_source(flavor, path, trust or (), allow_pickle, builder, builder_params)
     outcome = register_model(name, model, reference, label, test, registry=open_registry(config, set_),
                              categorical=categorical, trust=trust or (), allow_pickle=allow_pickle, source=path,
                              gate_margin=margin)

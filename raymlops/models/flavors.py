@@ -22,7 +22,7 @@ FLAVORS: dict[str, str] = {
     "torch-tensor": "raymlops.models.torch_tensor:TorchTensorModel",
     "sklearn": "raymlops.models.sklearn:SklearnModel",
     "mlflow": "raymlops.models.mlflow:MlflowModel",
-    "torchscript": "raymlops.models.torchscript:TorchScriptModel",
+    "torch-module": "raymlops.models.torch_module:TorchModuleModel",
 }
 DEFAULT_FLAVOR = "torch-tabular"
 

@@ -85,10 +85,13 @@ def signature_for(model_name: str, estimator: Any, reference: pa.Table, label: s
 
 
 @dataclass(frozen=True)
-class ScriptSource:
-    """A TorchScript archive; its signature comes from the reference data."""
+class TorchSource:
+    """A PyTorch network file — TorchScript, or a state dict with its builder; its signature
+    comes from the reference data."""
 
     path: Path
+    builder: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,12 @@ def wrap(model: Any, signature: DatasetSchema, trust: Sequence[str], allow_pickl
         from raymlops.models.mlflow import MlflowModel
 
         return MlflowModel(model.directory, signature)
-    if isinstance(model, ScriptSource):
-        from raymlops.models.torchscript import TorchScriptModel
+    if isinstance(model, TorchSource):
+        from raymlops.models.torch_module import TorchModuleModel
 
-        return TorchScriptModel(model.path, signature)
+        if model.builder:
+            return TorchModuleModel.from_state_dict(model.path, signature, model.builder, dict(model.params))
+        return TorchModuleModel.from_script(model.path, signature)
     if hasattr(model, "predict") and hasattr(model, "fit"):
         from raymlops.models.sklearn import SklearnModel
 
@@ -224,10 +229,12 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
     return ImportOutcome(version, metrics, decision, registry.aliases(name))
 
 
-def load_source(flavor: str, path: str | Path, trust: Sequence[str] = (), allow_pickle: bool = False) -> Any:
+def load_source(flavor: str, path: str | Path, trust: Sequence[str] = (), allow_pickle: bool = False,
+                builder: str | None = None, params: dict[str, Any] | None = None) -> Any:
     """The model saved at ``path`` in a flavor's form: for ``sklearn`` a skops file (trusted types
     only) or, opted in, a pickle/joblib file; for ``mlflow`` an MLflow model directory or URI
-    (opted in); for ``torchscript`` a ``torch.jit.save`` file; for ``torch-tabular`` or a user's flavor (``package.module:Class``) a version
+    (opted in); for ``torch-module`` a ``torch.jit.save`` file or, with ``builder`` (and its
+    ``params``), a state dict file; for ``torch-tabular`` or a user's flavor (``package.module:Class``) a version
     directory with its ``model.json``.
 
     Raises:
@@ -239,10 +246,11 @@ def load_source(flavor: str, path: str | Path, trust: Sequence[str] = (), allow_
     source = Path(path)
     if not source.exists():
         raise DataError(path=str(source), problem="not found")
-    if flavor == "torchscript":
+    if flavor == "torch-module":
         if not source.is_file():
-            raise DataError(path=str(source), problem="a torchscript model is one file saved with torch.jit.save")
-        return ScriptSource(source)
+            raise DataError(path=str(source), problem="a torch-module model is one file: torch.jit.save's archive, "
+                            "or a state dict (.safetensors, or torch.save of state_dict()) with --builder")
+        return TorchSource(source, builder, tuple(sorted((params or {}).items())))
     if flavor != "sklearn":
         from raymlops.models.flavors import flavor_class, read_spec
 

@@ -100,7 +100,7 @@ def test_pickles_only_when_opted_in_and_checked_against_the_manifest(diabetes, t
 
 def test_flavor_names_and_import_paths():
     assert flavor_class("sklearn") is SklearnModel
-    with pytest.raises(ConfigError, match="unknown .onnx.; use one of: mlflow, sklearn, torch-tabular, torch-tensor, torchscript"):
+    with pytest.raises(ConfigError, match="unknown .onnx.; use one of: mlflow, sklearn, torch-module, torch-tabular, torch-tensor"):
         flavor_class("onnx")
     with pytest.raises(ConfigError, match="not a raymlops.Model"):
         flavor_class("json:dumps")
@@ -142,23 +142,35 @@ def test_mlflow_models_come_in_opted_in(diabetes, tmp_path):
     assert loaded.predict({n: [0.5] for n in signature.feature_names}).predicted == [1.0]
 
 
-def test_a_torchscript_network_trained_elsewhere(diabetes, tmp_path):
+def test_a_torch_network_trained_elsewhere(diabetes, tmp_path):
+    """As TorchScript, or as a state dict with its builder; neither is unpickled."""
     import torch
+    from safetensors.torch import save_file
 
     from raymlops.train.imports import load_source, wrap
 
     train, test = diabetes
     torch.manual_seed(0)
-    scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(10, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)))
-    torch.jit.save(scripted, str(tmp_path / "net.pt"))
+    network = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    torch.jit.save(torch.jit.script(network), str(tmp_path / "net.pt"))
+    save_file(network.state_dict(), str(tmp_path / "weights.safetensors"))
+    torch.save(network.state_dict(), tmp_path / "weights.pt")
     signature = signature_for("diabetes", None, train, "target", None)
-    wrap(load_source("torchscript", str(tmp_path / "net.pt")), signature, (), False).save(tmp_path / "version")
-    loaded = load_model(tmp_path / "version")
     x = torch.tensor(np.column_stack([test.column(n).to_numpy() for n in signature.feature_names]), dtype=torch.float32)
-    np.testing.assert_allclose(loaded.predict(columns(test)).predicted, scripted(x)[:, 0].detach().numpy(), rtol=1e-5)
-    with pytest.raises(DataError, match="one file saved with torch.jit.save"):
-        load_source("torchscript", str(tmp_path))
+    expected = network(x)[:, 0].detach().numpy()
+    forms = {"script": ("net.pt", None, None), "safetensors": ("weights.safetensors", "mlp", {"hidden": [8]}),
+             "torch.save": ("weights.pt", "mlp", {"hidden": [8]})}
+    for form, (file, builder, params) in forms.items():
+        source = load_source("torch-module", str(tmp_path / file), builder=builder, params=params)
+        wrap(source, signature, (), False).save(tmp_path / form)
+        loaded = load_model(tmp_path / form)
+        np.testing.assert_allclose(loaded.predict(columns(test)).predicted, expected, rtol=1e-5, err_msg=form)
+    with pytest.raises(DataError, match="one file"):
+        load_source("torch-module", str(tmp_path))
+    torch.save({"not": "weights", "code": Unstorable()}, tmp_path / "pickled.pt")
+    with pytest.raises(DataError, match="not a state dict"):  # weights_only refuses the object
+        wrap(load_source("torch-module", str(tmp_path / "pickled.pt"), builder="mlp"), signature, (), False)
     penguin_like = signature.model_copy(update={"features": (*signature.features, FeatureSpec(
         name="island", kind="categorical", dtype="string", categories=("a",)))})
     with pytest.raises(ConfigError, match="encode island inside it"):
-        wrap(load_source("torchscript", str(tmp_path / "net.pt")), penguin_like, (), False)
+        wrap(load_source("torch-module", str(tmp_path / "net.pt")), penguin_like, (), False)
