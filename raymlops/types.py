@@ -115,7 +115,7 @@ class PredictionRecord:
         latency_ms: time spent predicting.
         status: the HTTP status of the answer.
         prediction: the predicted class (``None`` for a rejected request).
-        confidence: the predicted class's probability.
+        confidence: the model's confidence in the prediction, when it has one.
         features: the row's input features.
     """
 

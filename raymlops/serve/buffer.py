@@ -41,7 +41,8 @@ class RecordBuffer:
             meta: the :data:`RECORD_FIELDS` of the request.
             features: feature name → one value per row (may be empty for a rejected request).
             predictions: one prediction per row (``[None]`` for a rejected request).
-            confidences: the predicted class's probability per row, when there is one.
+            confidences: the model's confidence per row, when it has one (a classifier's probability
+                of its class).
         """
         rows = len(predictions)
         taken = min(rows, max(self.capacity - self.size, 0))

@@ -97,6 +97,7 @@ def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, r
     candidate out and promote it with no failed request."""
     from raymlops.auth import ensure_admin_token
 
+    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]  # splits keep the data's order
     start_monitor(model, None, MONITOR)
     cfg = load_config(None, ServeConfig, [f"model_name={model}", f"route_prefix=/{model}", "records.sink=monitor",
                                          "records.flush_ms=50", "replicas.max_replicas=1"])

@@ -107,3 +107,23 @@ def test_the_multivariate_test_runs_on_the_embedding_with_mmd_and_lsdd():
         calm = test.test({n: rng.normal(size=100) for n in names})
         shifted = test.test({n: rng.normal(loc=1.0, size=100) for n in names})
         assert not calm["drift"] and shifted["drift"] and shifted["p_value"] < 0.05, (method, calm, shifted)
+
+
+def test_a_tensor_regression_answers_in_the_label_units(digits):
+    import torch
+
+    schema, train = digits
+    regression = schema.model_copy(update={"task": "regression", "classes": ()})
+    values = {"image": train.column("image").to_numpy(zero_copy_only=False),
+              "target": np.asarray([float(v) for v in train.column("target").to_pylist()])}
+    preprocessor = TensorPreprocessor.fit(regression, values)
+    assert preprocessor.target_mean == pytest.approx(values["target"].mean())
+    torch.manual_seed(0)
+    network = build_model("small_cnn", {"input_shape": [1, 8, 8], "embedding": 4}, 64, 1)
+    with torch.no_grad():
+        for parameter in network.classifier.parameters():
+            parameter.zero_()  # outputs 0 = the standardized mean
+    model = TorchTensorModel(network, preprocessor, regression, ModelSpec("small_cnn", {}, 64, 1, "torch-tensor"))
+    answer = model.predict({"image": values["image"][:3]})
+    assert answer.predicted == pytest.approx([values["target"].mean()] * 3) and list(answer.outputs) == ["value"]
+    assert len(answer.monitored) == 4
