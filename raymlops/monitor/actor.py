@@ -21,7 +21,7 @@ import numpy as np
 
 from raymlops.actors import NAMESPACE, monitor_name, schedule_own
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
-from raymlops.monitor.feedback import FeedbackJoin
+from raymlops.monitor.feedback import FeedbackJoin, trainable_rows
 from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.retrain import Retrainer
@@ -221,7 +221,9 @@ class DriftMonitor:
     def _write_labels(self) -> int:
         from raymlops.monitor.storage import write_labelled_rows
 
-        written = write_labelled_rows(self.labels_root(), self.feedback_join.drain_labelled())
+        embedding_versions = {v for v, checker in self.checkers.items() if checker.records_embedding}
+        rows = trainable_rows(self.feedback_join.drain_labelled(), embedding_versions)
+        written = write_labelled_rows(self.labels_root(), rows)
         self.counters["labelled_rows_written"] += written
         return written
 

@@ -75,6 +75,7 @@ class VersionChecker:
         self.reference = reference.tabular()
         self.feature = build_feature_drift(self.backend, self.reference, self.p_val, self.correction)
         self.classifier = reference.schema.is_classification
+        self.records_embedding = bool(reference.schema.watched)  # tensor inputs: records carry the embedding
         output_reference = (TabularReference.build({PREDICTION: reference.predictions}, [], [PREDICTION]) if self.classifier
                             else TabularReference.build({PREDICTION: reference.predictions}, [PREDICTION], []))
         self.output = build_feature_drift(self.backend, output_reference, self.p_val, self.correction)

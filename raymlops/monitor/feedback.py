@@ -133,3 +133,9 @@ class FeedbackJoin:
         """Labelled rows not yet written to the log."""
         rows, self.labelled_rows = self.labelled_rows, []
         return rows
+
+
+def trainable_rows(rows: list[dict[str, Any]], embedding_versions: set[int]) -> list[dict[str, Any]]:
+    """The labelled rows retraining can learn from: a version with tensor inputs records its
+    embedding instead of its inputs, so its rows are kept for accuracy but not for training."""
+    return [row for row in rows if row["__version__"] not in embedding_versions]

@@ -1,7 +1,7 @@
 import pytest
 
 from raymlops.errors import InvalidRequestError, NotFoundError
-from raymlops.monitor.feedback import FeedbackJoin
+from raymlops.monitor.feedback import FeedbackJoin, outcome_of, trainable_rows
 
 
 def batch(ids, version=1, arm="stable", predictions=None, status=200):
@@ -47,3 +47,12 @@ def test_unknown_ids_are_refused_and_nothing_is_recorded():
     with pytest.raises(NotFoundError, match="zz"):
         join.label([("r1", ["a"]), ("zz", ["a"])], now=0, label_column="y")
     assert join.accuracy() == {} and join.drain_labelled() == []
+
+
+def test_regression_labels_give_errors_and_embeddings_are_not_training_rows():
+    assert outcome_of(150.0, 140.5) == 9.5 and outcome_of("Adelie", "Adelie") is True
+    join = FeedbackJoin()
+    join.outcomes[3] = __import__("collections").deque([(1.0, 2.0), (2.0, 4.0)])
+    assert join.accuracy()["3"] == {"labelled": 2, "accuracy": None, "mae": 3.0, "rmse": pytest.approx(10 ** 0.5)}
+    rows = [{"__version__": 1, "x": 1.0}, {"__version__": 2, "emb_0": 0.3}]
+    assert trainable_rows(rows, {2}) == [rows[0]] and trainable_rows(rows, set()) == rows
