@@ -23,7 +23,8 @@ def data_prepare(
                                           "wine, breast_cancer, iris, digits."),
     source: Optional[str] = typer.Option(None, help="Your own CSV/parquet file (any pyarrow URI)."),
     label: Optional[str] = typer.Option(None, help="Label column of --source."),
-    task: Optional[str] = typer.Option(None, help="Task of --source: classification (default) or regression."),
+    task: Optional[str] = typer.Option(None, help="Task of --source: classification (default) or regression "
+                                       "(also: --dataset digits as a regression of the digit's value)."),
     output: Optional[str] = typer.Option(None, help="Output directory (any pyarrow URI)."),
     seed: Optional[int] = typer.Option(None, help="Split seed."),
 ) -> None:

@@ -41,7 +41,8 @@ class PrepareConfig(StrictModel):
     )
     task: Literal["classification", "regression"] | None = Field(
         None, description="Task of `source`: `classification` (the label's values are classes) or `regression` "
-        "(a numeric label); unset = classification. The built-in data sets know their own.",
+        "(a numeric label); unset = classification. The built-in data sets know their own (`digits` can also be "
+        "a regression of the digit's value).",
     )
     categorical: list[str] | None = Field(
         None, description="Categorical feature columns of `source`; unset = every string column."

@@ -58,17 +58,19 @@ def load_sklearn_dataset(name: str) -> tuple[pa.Table, str, str]:
     return pa.Table.from_pandas(frame, preserve_index=False), "target", "classification"
 
 
-def load_digit_images() -> tuple[pa.Table, DatasetSchema]:
+def load_digit_images(task: str = "classification") -> tuple[pa.Table, DatasetSchema]:
     """scikit-learn's 1,797 handwritten digits as images: an ``image`` tensor input of shape
-    [1, 8, 8] (grey levels 0–16) and the digit as the class."""
+    [1, 8, 8] (grey levels 0–16) and the digit as the class — or, for ``regression``, as a number."""
     from sklearn.datasets import load_digits
 
     loaded = load_digits()
     images = pa.array([row.astype(np.float32).tolist() for row in loaded.data], pa.list_(pa.float32()))
+    tensors = (TensorSpec(name="image", datatype="FP32", shape=(1, 8, 8)),)
+    if task == "regression":
+        table = pa.table({"image": images, "target": loaded.target.astype(np.float64)})
+        return table, DatasetSchema(name="digits", task="regression", label="target", tensors=tensors)
     table = pa.table({"image": images, "target": [str(int(t)) for t in loaded.target]})
-    schema = DatasetSchema(name="digits", label="target", classes=tuple(str(i) for i in range(10)),
-                           tensors=(TensorSpec(name="image", datatype="FP32", shape=(1, 8, 8)),))
-    return table, schema
+    return table, DatasetSchema(name="digits", label="target", classes=tuple(str(i) for i in range(10)), tensors=tensors)
 
 
 def regression_strata(values: np.ndarray, bins: int = 5) -> np.ndarray:
@@ -179,7 +181,7 @@ def prepare_dataset(cfg: PrepareConfig) -> PreparedData:
         table, name, label, categorical = load_penguins(), "penguins", PENGUIN_LABEL, PENGUIN_CATEGORICAL
         path = "palmerpenguins"
     elif cfg.source is None and cfg.dataset == "digits":
-        table, schema = load_digit_images()
+        table, schema = load_digit_images(task)
         return write_splits(normalize_table(table, schema), schema, cfg.output or "$RAYMLOPS_HOME/data/digits",
                             cfg.splits, cfg.seed)
     elif cfg.source is None:

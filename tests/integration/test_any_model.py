@@ -86,9 +86,17 @@ def served(imported, ray_cluster, ray_driver, diabetes_data):
 
 
 def tritonclient_body(rows):
-    """What ``tritonclient.http`` sends: one tensor per input, shape [n, 1] (FP32, or BYTES for text)."""
-    return {"inputs": [{"name": n, "shape": [len(rows), 1], "data": [r[n] for r in rows],
-                        "datatype": "BYTES" if isinstance(rows[0][n], str) else "FP32"} for n in rows[0]]}
+    """What ``tritonclient.http`` sends: one tensor per input — shape [n, 1] (FP32, or BYTES for
+    text) for a column, [n, *shape] with flat FP32 data for a tensor input."""
+    inputs = []
+    for name, first in rows[0].items():
+        if isinstance(first, list):
+            data = np.asarray([r[name] for r in rows], dtype=np.float32)
+            inputs.append({"name": name, "shape": list(data.shape), "datatype": "FP32", "data": data.reshape(-1).tolist()})
+        else:
+            inputs.append({"name": name, "shape": [len(rows), 1], "data": [r[name] for r in rows],
+                           "datatype": "BYTES" if isinstance(first, str) else "FP32"})
+    return {"inputs": inputs}
 
 
 def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, ray_cluster):
@@ -122,8 +130,8 @@ def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, r
         assert check()["reports"]["feature"]["drift"] is False
         send(150, shifted=True)
         drifting = check()
-        assert "feature" in drifting["drifting"] and drifting["reports"]["feature"]["p_values"][watched] < 0.001, \
-            drifting["reports"]["feature"]
+        assert "feature" in drifting["drifting"], drifting["reports"]["feature"]
+        assert watched is None or drifting["reports"]["feature"]["p_values"][watched] < 0.001, drifting["reports"]
 
         started = run_cli(f"raymlops rollout start {model} --route-prefix /{model} --set '{FAST_STEPS}' "
                           "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
@@ -444,3 +452,25 @@ def test_a_pytorch_model_from_mlflow_is_served(diabetes_data, run_cli, shell_env
         assert v2.status_code == 200 and v2.json()["outputs"][0]["name"] == "value", v2.text
     finally:
         remove_served_model("diabetes-mlflow", ray_cluster)
+
+
+def test_a_tensor_regression_travels_the_loop(run_cli, shell_env, registry, ray_cluster, ray_driver):
+    """The digit images with the digit's value as a number: a CNN regression on two DDP workers,
+    its embedding watched for drift."""
+    data = prepare_dataset(PrepareConfig(dataset="digits", task="regression",
+                                         output="$RAYMLOPS_HOME/data/digits-regression")).directory
+    common = (f"raymlops train --set model_name=digits-value --set data.path={data} --set model.builder=small_cnn "
+              "--set 'model.params={channels: 8, embedding: 8}' --set train.epochs=6 --set train.lr=0.01 "
+              "--set scaling.num_workers=2 --set detector.reference_rows=400")
+    for extra in ("", " --set train.seed=1 --set gate.margin=-1000"):
+        done = run_cli(common + extra, shell_env, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    first = registry.get("digits-value:1")
+    assert first.metrics["r2"] > 0.5 and set(first.metrics) >= {"rmse", "mae"}, first.metrics
+    rows = [{"image": np.asarray(v, dtype=float).reshape(1, 8, 8).tolist()}
+            for v in read_table(split_uri(data, "test")).column("image").to_pylist()]
+
+    def invert(row):
+        return {"image": (16.0 - np.asarray(row["image"])).tolist()}
+
+    travel_the_loop("digits-value", rows, invert, None, registry, run_cli, shell_env, ray_cluster)
