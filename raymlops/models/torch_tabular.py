@@ -88,18 +88,8 @@ class TorchTabularModel(Model):
         Raises:
             ArtifactIntegrityError: a file is missing.
         """
-        from safetensors.torch import load_file
-
-        try:
-            model_spec = ModelSpec(**{k: v for k, v in spec.items() if not k.startswith("_")})
-            preprocessor = Preprocessor.from_json((directory / PREPROCESSING_FILE).read_text())
-            signature = DatasetSchema.from_json((directory / SIGNATURE_FILE).read_text())
-            state = load_file(str(directory / WEIGHTS_FILE))
-        except FileNotFoundError as exc:
-            raise ArtifactIntegrityError(uri=str(directory), file=Path(exc.filename or "?").name, problem="missing") from None
-        network = build_model(model_spec.builder, model_spec.params, model_spec.input_dim, model_spec.output_dim)
-        network.load_state_dict(state)
-        return cls(network, preprocessor, signature, model_spec, current_device())
+        network, preprocessing, signature, model_spec = load_network(directory, spec)
+        return cls(network, Preprocessor.from_json(preprocessing), signature, model_spec, current_device())
 
     def forward(self, columns: Columns) -> np.ndarray:
         """The network's raw outputs (float32, rows × outputs) for a batch of columns."""
@@ -120,6 +110,27 @@ class TorchTabularModel(Model):
     def save(self, directory: Path) -> None:
         """Write this flavor's files (weights from the network on the CPU)."""
         save_torch_tabular(directory, state_dict_of(self.network), self.spec, self.preprocessor, self.signature)
+
+
+def load_network(directory: Path, spec: dict[str, Any]) -> tuple[Any, str, DatasetSchema, ModelSpec]:
+    """What the torch flavors store: the network rebuilt by its builder with its safetensors
+    weights, the preprocessing's JSON, the signature and the spec.
+
+    Raises:
+        ArtifactIntegrityError: a file is missing.
+    """
+    from safetensors.torch import load_file
+
+    try:
+        model_spec = ModelSpec(**{k: v for k, v in spec.items() if not k.startswith("_")})
+        preprocessing = (directory / PREPROCESSING_FILE).read_text()
+        signature = DatasetSchema.from_json((directory / SIGNATURE_FILE).read_text())
+        state = load_file(str(directory / WEIGHTS_FILE))
+    except FileNotFoundError as exc:
+        raise ArtifactIntegrityError(uri=str(directory), file=Path(exc.filename or "?").name, problem="missing") from None
+    network = build_model(model_spec.builder, model_spec.params, model_spec.input_dim, model_spec.output_dim)
+    network.load_state_dict(state)
+    return network, preprocessing, signature, model_spec
 
 
 def state_dict_of(model) -> dict:

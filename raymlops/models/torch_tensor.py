@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 
 from raymlops.data.schema import DatasetSchema, FeatureSpec
-from raymlops.errors import ArtifactIntegrityError
-from raymlops.models.builders import build_model
 from raymlops.models.contract import (
     MODEL_FILE,
     SIGNATURE_FILE,
@@ -30,7 +28,14 @@ from raymlops.models.contract import (
     classes_prediction,
     values_prediction,
 )
-from raymlops.models.torch_tabular import PREPROCESSING_FILE, WEIGHTS_FILE, ModelSpec, current_device, state_dict_of
+from raymlops.models.torch_tabular import (
+    PREPROCESSING_FILE,
+    WEIGHTS_FILE,
+    ModelSpec,
+    current_device,
+    load_network,
+    state_dict_of,
+)
 
 
 @dataclass(frozen=True)
@@ -124,18 +129,8 @@ class TorchTensorModel(Model):
         Raises:
             ArtifactIntegrityError: a file is missing.
         """
-        from safetensors.torch import load_file
-
-        try:
-            model_spec = ModelSpec(**{k: v for k, v in spec.items() if not k.startswith("_")})
-            preprocessor = TensorPreprocessor.from_json((directory / PREPROCESSING_FILE).read_text())
-            signature = DatasetSchema.from_json((directory / SIGNATURE_FILE).read_text())
-            state = load_file(str(directory / WEIGHTS_FILE))
-        except FileNotFoundError as exc:
-            raise ArtifactIntegrityError(uri=str(directory), file=Path(exc.filename or "?").name, problem="missing") from None
-        network = build_model(model_spec.builder, model_spec.params, model_spec.input_dim, model_spec.output_dim)
-        network.load_state_dict(state)
-        return cls(network, preprocessor, signature, model_spec, current_device())
+        network, preprocessing, signature, model_spec = load_network(directory, spec)
+        return cls(network, TensorPreprocessor.from_json(preprocessing), signature, model_spec, current_device())
 
     def _embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(embedding, outputs) of a preprocessed batch."""
