@@ -133,6 +133,13 @@ def classes_prediction(probabilities: np.ndarray, classes: Sequence[str]) -> Pre
                       "class", probabilities.max(axis=1).astype(np.float64))
 
 
+def logits_prediction(logits: np.ndarray, classes: Sequence[str]) -> Prediction:
+    """A classifier's answer from its logits (rows × classes), softmaxed."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return classes_prediction(shifted / shifted.sum(axis=1, keepdims=True), classes)
+
+
 def values_prediction(values: np.ndarray) -> Prediction:
     """A regressor's answer from its predicted values (one per row)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)

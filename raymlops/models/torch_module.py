@@ -27,7 +27,7 @@ from raymlops.models.contract import (
     Columns,
     Model,
     Prediction,
-    classes_prediction,
+    logits_prediction,
     values_prediction,
 )
 from raymlops.models.torch_tabular import WEIGHTS_FILE, current_device, state_dict_of
@@ -134,8 +134,7 @@ class TorchModuleModel(Model):
             outputs = self.network(torch.from_numpy(self._inputs(columns)).to(self.device)).float().cpu().numpy()
         if not self.signature.is_classification:
             return values_prediction(outputs.reshape(len(outputs), -1)[:, 0])
-        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        return classes_prediction(shifted / shifted.sum(axis=1, keepdims=True), self.signature.classes)
+        return logits_prediction(outputs, self.signature.classes)
 
     def save(self, directory: Path) -> None:
         """The TorchScript archive, or the weights as safetensors; ``model.json`` and the signature."""

@@ -29,7 +29,7 @@ from raymlops.models.contract import (
     Columns,
     Model,
     Prediction,
-    classes_prediction,
+    logits_prediction,
     values_prediction,
 )
 from raymlops.models.preprocessing import Preprocessor
@@ -103,8 +103,7 @@ class TorchTabularModel(Model):
         """Classes with their probabilities, or values in the label's units."""
         outputs = self.forward(columns)
         if self.signature.is_classification:
-            shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-            return classes_prediction(shifted / shifted.sum(axis=1, keepdims=True), self.signature.classes)
+            return logits_prediction(outputs, self.signature.classes)
         return values_prediction(self.preprocessor.decode_targets(outputs[:, 0]))
 
     def save(self, directory: Path) -> None:
@@ -141,7 +140,8 @@ def state_dict_of(model) -> dict:
 
 def save_torch_tabular(directory: Path, state: dict, spec: ModelSpec, preprocessor: Preprocessor,
                        signature: DatasetSchema) -> None:
-    """Write weights, ``model.json``, preprocessing and signature into ``directory``."""
+    """Write weights, ``model.json``, preprocessing and signature into ``directory`` (both torch
+    flavors store these four)."""
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -20,20 +20,17 @@ import numpy as np
 
 from raymlops.data.schema import DatasetSchema, FeatureSpec
 from raymlops.models.contract import (
-    MODEL_FILE,
-    SIGNATURE_FILE,
     Columns,
     Model,
     Prediction,
-    classes_prediction,
+    logits_prediction,
     values_prediction,
 )
 from raymlops.models.torch_tabular import (
-    PREPROCESSING_FILE,
-    WEIGHTS_FILE,
     ModelSpec,
     current_device,
     load_network,
+    save_torch_tabular,
     state_dict_of,
 )
 
@@ -149,8 +146,7 @@ class TorchTensorModel(Model):
         """Classes with probabilities, or values; the embedding goes to the monitor."""
         embedded, outputs = self._embed(self.preprocessor.transform(columns))
         if self.signature.is_classification:
-            shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-            answer = classes_prediction(shifted / shifted.sum(axis=1, keepdims=True), self.signature.classes)
+            answer = logits_prediction(outputs, self.signature.classes)
         else:
             answer = values_prediction(self.preprocessor.decode_targets(outputs[:, 0]))
         monitored = {f"emb_{i}": embedded[:, i].astype(np.float64) for i in range(embedded.shape[1])}
@@ -162,10 +158,5 @@ class TorchTensorModel(Model):
 
     def save(self, directory: Path) -> None:
         """Weights, ``model.json``, preprocessing and signature (with its watched embedding)."""
-        from safetensors.torch import save_file
-
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file(state_dict_of(self.network), str(directory / WEIGHTS_FILE))
-        (directory / MODEL_FILE).write_text(self.spec.to_json())
-        (directory / PREPROCESSING_FILE).write_text(self.preprocessor.to_json())
-        (directory / SIGNATURE_FILE).write_text(self.signature.to_json())
+        save_torch_tabular(directory, state_dict_of(self.network), self.spec, self.preprocessor,  # type: ignore[arg-type]
+                           self.signature)
