@@ -15,10 +15,17 @@ import sys
 import time
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen (one at a
+    time, the OS may hand the same just-released port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def main() -> dict:
@@ -34,12 +41,12 @@ def main() -> dict:
     from raymlops.serve.deploy import deploy
     from raymlops.train.run import run_training
 
-    dashboard_port, serve_port, metrics_port = free_port(), free_port(), free_port()
+    dashboard_port, serve_port, metrics_port, gcs_port, agent_port = free_ports(5)
     common = {"node_ip_address": "127.0.0.1", "num_cpus": 1, "object_store_memory": 200 * 1024 ** 2}
     cluster = Cluster(initialize_head=True, head_node_args={
-        **common, "gcs_server_port": free_port(), "include_dashboard": True, "dashboard_host": "127.0.0.1",
+        **common, "gcs_server_port": gcs_port, "include_dashboard": True, "dashboard_host": "127.0.0.1",
         "dashboard_port": dashboard_port, "metrics_export_port": metrics_port,
-        "dashboard_agent_listen_port": free_port()})
+        "dashboard_agent_listen_port": agent_port})
     try:
         cluster.add_node(**common)
         cluster.wait_for_nodes()

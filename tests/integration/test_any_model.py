@@ -134,7 +134,8 @@ def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, r
         assert watched is None or drifting["reports"]["feature"]["p_values"][watched] < 0.001, drifting["reports"]
 
         started = run_cli(f"raymlops rollout start {model} --route-prefix /{model} --set '{FAST_STEPS}' "
-                          "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
+                          "--set poll_interval_s=1 --set gates.block_on_output_drift=false "
+                          "--set gates.latency_slack_ms=250", shell_env)
         assert started.returncode == 0, started.stderr
         stop, failures = threading.Event(), []
 
@@ -211,8 +212,11 @@ def test_a_shift_is_detected_and_the_candidate_is_promoted(served, diabetes_data
     assert "feature" in shifted["drifting"] and shifted["reports"]["feature"]["p_values"]["bmi"] < 0.001, shifted
     assert "output" in shifted["drifting"], shifted["reports"]["output"]  # predicted values moved too (KS)
 
+    # gradient boosting answers slower than ridge: the latency gate is right to notice, but this
+    # test is about the loop, so it gets a slack a loaded 2-CPU machine cannot exceed by accident
     started = run_cli(f"raymlops rollout start {MODEL} --route-prefix /{MODEL} --set '{FAST_STEPS}' "
-                      "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
+                      "--set poll_interval_s=1 --set gates.block_on_output_drift=false "
+                      "--set gates.latency_slack_ms=250", shell_env)
     assert started.returncode == 0, started.stderr
     stop, failures, versions = threading.Event(), [], set()
 
