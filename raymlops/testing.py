@@ -98,3 +98,33 @@ def remove_served_model(model: str, addresses, app_name: str | None = None) -> N
             ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
         except ValueError:
             pass  # never started
+
+
+def promote_under_traffic(client, model: str, rows: list, registry, timeout_s: float = 180.0):
+    """Send one-row /v1 requests (cycling ``rows``, 20 ms apart) until the model's rollout records
+    ``rollout_promote`` or ``timeout_s`` passes (bounded); returns the promote events, the
+    status codes of failed requests, and the versions that answered."""
+    import threading
+    import time
+
+    stop, failures, versions = threading.Event(), [], set()
+
+    def traffic() -> None:
+        i = 0
+        while not stop.is_set():
+            response = client.post(f"/v1/models/{model}/predict", json={"instances": [rows[i % len(rows)]]})
+            if response.status_code != 200:
+                failures.append(response.status_code)
+            else:
+                versions.add(response.json()["version"])
+            i += 1
+            time.sleep(0.02)
+
+    loader = threading.Thread(target=traffic)
+    loader.start()
+    try:
+        promoted = wait_for(lambda: registry.events(model, kinds=["rollout_promote"]), timeout_s, every_s=1)
+    finally:
+        stop.set()
+        loader.join(60)
+    return promoted, failures, versions

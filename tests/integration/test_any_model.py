@@ -5,7 +5,6 @@ the monitor, a real shift of its inputs is detected, and a gated rollout promote
 candidate. A torch-tabular regression trains as a Ray job with regression metrics."""
 
 import json
-import threading
 import time
 
 import httpx
@@ -18,7 +17,7 @@ from raymlops.data import prepare_dataset
 from raymlops.data.tables import read_table, split_uri
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import remove_served_model, wait_for
+from raymlops.testing import promote_under_traffic, remove_served_model, wait_for
 
 MODEL = "diabetes"
 MONITOR = ["window.size=100", "window.min_samples=40", "window.max_wait_s=2", "detectors.mmd.enabled=false",
@@ -137,24 +136,7 @@ def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, r
                           "--set poll_interval_s=1 --set gates.block_on_output_drift=false "
                           "--set gates.latency_slack_ms=250", shell_env)
         assert started.returncode == 0, started.stderr
-        stop, failures = threading.Event(), []
-
-        def traffic():
-            i = 0
-            while not stop.is_set():
-                response = client.post(f"/v1/models/{model}/predict", json={"instances": [rows[i % len(rows)]]})
-                if response.status_code != 200:
-                    failures.append(response.status_code)
-                i += 1
-                time.sleep(0.02)
-
-        loader = threading.Thread(target=traffic)
-        loader.start()
-        try:
-            promoted = wait_for(lambda: registry.events(model, kinds=["rollout_promote"]), 180, every_s=1)
-        finally:
-            stop.set()
-            loader.join(60)
+        promoted, failures, _ = promote_under_traffic(client, model, rows, registry)
         assert promoted, [(e.kind, e.payload.get("reasons")) for e in registry.events(model)][-6:]
         assert registry.aliases(model)["champion"] == 2 and failures == []
     finally:
@@ -218,26 +200,7 @@ def test_a_shift_is_detected_and_the_candidate_is_promoted(served, diabetes_data
                       "--set poll_interval_s=1 --set gates.block_on_output_drift=false "
                       "--set gates.latency_slack_ms=250", shell_env)
     assert started.returncode == 0, started.stderr
-    stop, failures, versions = threading.Event(), [], set()
-
-    def traffic():
-        i = 0
-        while not stop.is_set():
-            response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [rows[i % len(rows)]]})
-            if response.status_code != 200:
-                failures.append(response.status_code)
-            else:
-                versions.add(response.json()["version"])
-            i += 1
-            time.sleep(0.02)
-
-    loader = threading.Thread(target=traffic)
-    loader.start()
-    try:
-        promoted = wait_for(lambda: registry.events(MODEL, kinds=["rollout_promote"]), 180, every_s=1)
-    finally:
-        stop.set()
-        loader.join(60)
+    promoted, failures, versions = promote_under_traffic(client, MODEL, rows, registry)
     assert promoted, [(e.kind, e.payload.get("reasons")) for e in registry.events(MODEL)][-6:]
     assert registry.aliases(MODEL)["champion"] == 2 and failures == [] and versions == {1, 2}
     health = client.get(f"/admin/models/{MODEL}/rollout", headers=admin).json()

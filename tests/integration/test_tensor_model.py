@@ -4,7 +4,6 @@ side by side, called with v2 FP32 tensors as tritonclient sends them, the replic
 model's embedding, the monitor flags inverted images on that embedding (feature-wise and
 MMD), and a gated rollout promotes the candidate."""
 
-import threading
 import time
 
 import httpx
@@ -16,7 +15,7 @@ from raymlops.data import prepare_dataset
 from raymlops.data.tables import read_table, split_uri
 from raymlops.monitor.client import start_monitor
 from raymlops.serve.deploy import deploy
-from raymlops.testing import remove_served_model, wait_for
+from raymlops.testing import promote_under_traffic, remove_served_model
 
 MODEL = "digits"
 TRAIN = ("--set model_name=digits --set data.path={data} --set model.builder=small_cnn "
@@ -90,23 +89,7 @@ def test_inverted_images_drift_on_the_embedding_and_the_candidate_is_promoted(di
     started = run_cli(f"raymlops rollout start {MODEL} --route-prefix /{MODEL} --set '{STEPS}' "
                       "--set poll_interval_s=1 --set gates.block_on_output_drift=false", shell_env)
     assert started.returncode == 0, started.stderr
-    stop, failures = threading.Event(), []
-
-    def traffic():
-        i = 0
-        while not stop.is_set():
-            response = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [{"image": images[i % 50].tolist()}]})
-            if response.status_code != 200:
-                failures.append(response.status_code)
-            i += 1
-            time.sleep(0.02)
-
-    loader = threading.Thread(target=traffic)
-    loader.start()
-    try:
-        promoted = wait_for(lambda: registry.events(MODEL, kinds=["rollout_promote"]), 180, every_s=1)
-    finally:
-        stop.set()
-        loader.join(60)
+    steady = [{"image": image.tolist()} for image in images[:50]]
+    promoted, failures, _ = promote_under_traffic(client, MODEL, steady, registry)
     assert promoted, [(e.kind, e.payload.get("reasons")) for e in registry.events(MODEL)][-6:]
     assert registry.aliases(MODEL)["champion"] == 2 and failures == []
