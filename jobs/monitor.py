@@ -1,57 +1,12 @@
-"""Monitor job: ray job submit --working-dir . -- python jobs/monitor.py --config configs/monitor.yaml [--set k=v]
+"""Example entrypoint: `ray job submit --working-dir . -- python jobs/monitor.py --config configs/monitor.yaml`.
 
-Creates the model's DriftMonitor actor (detached: it outlives this job) if it is not running.
-The model's rollout controller starts with it (rollouts judge the monitor's evidence); with
-``retrain.enabled`` and ``retrain.auto_rollout`` it watches the registry, so each version a
-retraining registers as `candidate` is rolled out."""
+A thin wrapper over the packaged job `python -m raymlops.jobs.monitor` (what `raymlops monitor start` submits);
+copy it into your project to add steps around the job.
+"""
 
 import sys
 
-from raymlops.config import MonitorConfig
-from raymlops.jobs.entry import run_job
-
-
-def start(cfg: MonitorConfig) -> dict:
-    import ray
-
-    from raymlops.monitor.actor import get_or_create
-    from raymlops.registry.registry import absolute_settings
-
-    context = ray.init()
-    dashboard = context.dashboard_url
-    jobs_address = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
-    registry = absolute_settings(cfg.registry)
-    monitor = get_or_create(cfg.model_dump(mode="json"), registry, jobs_address)
-    status = ray.get(monitor.status.remote(), timeout=120)
-    # a monitor that was already running keeps the settings it was started with: so does its controller
-    running = MonitorConfig.model_validate(ray.get(monitor.config.remote(), timeout=60))
-    start_rollout_controller(running, registry)
-    return status
-
-
-def start_rollout_controller(cfg: MonitorConfig, registry: dict) -> None:
-    """Start the model's rollout controller; point it at the registry's retraining events when
-    retraining rolls out automatically (else it stops watching)."""
-    from pathlib import Path
-
-    import ray
-
-    from raymlops.config import RolloutConfig, load_config
-    from raymlops.rollout.controller import get_or_create_controller
-
-    retrain = cfg.retrain
-    path = retrain.rollout_config if Path(retrain.rollout_config).exists() else None
-    rollout = load_config(path, RolloutConfig, [*retrain.rollout_overrides, f"model_name={cfg.model_name}"])
-    controller = get_or_create_controller(cfg.model_name, registry, rollout.num_cpus)
-    watched = rollout.model_dump(mode="json") if retrain.enabled and retrain.auto_rollout else None
-    ray.get(controller.watch.remote(watched), timeout=120)
-
-
-def describe(status: dict) -> str:
-    restored = status["restored_snapshot_age_s"]
-    since = f"restored a snapshot {restored:.0f}s old" if restored is not None else "fresh state"
-    return f"drift monitor of {status['model']} running ({since}); prediction log: {status['prediction_log']}"
-
+from raymlops.jobs.monitor import main
 
 if __name__ == "__main__":
-    sys.exit(run_job("Start the drift monitor actor of a model.", "configs/monitor.yaml", MonitorConfig, start, describe))
+    sys.exit(main())

@@ -56,3 +56,34 @@ def schedule_own(method: str) -> None:
     except RuntimeError:  # not inside an actor
         return
     getattr(actor, method).remote()
+
+
+def connect_driver(gcs: str | None = None) -> None:
+    """Connect this process to the cluster as a Ray driver unless it is connected: inside a job
+    (or on the head node) ``RAY_ADDRESS`` names it; else ``gcs`` (``host:port``)."""
+    import logging
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = gcs if gcs and not os.environ.get("RAY_ADDRESS", "").startswith(("http://", "https://")) else None
+    ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", namespace=NAMESPACE,
+             log_to_driver=False, logging_level=logging.WARNING)
+
+
+def stop_model_actors(model: str) -> list[str]:
+    """Kill the model's drift monitor and rollout controller (no restart); returns the names of
+    those that were alive. Their persisted state (snapshots, registry events) is kept, so a later
+    deploy resumes where they stopped. Needs a connected Ray driver."""
+    import ray
+
+    stopped = []
+    for name in (controller_name(model), monitor_name(model)):
+        try:
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            stopped.append(name)
+        except ValueError:
+            continue
+    return stopped

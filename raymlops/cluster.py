@@ -82,6 +82,7 @@ class ClusterStatus:
     addresses: ClusterAddresses
     nodes: list[dict[str, Any]] = field(default_factory=list)
     serve_applications: dict[str, str] = field(default_factory=dict)
+    serve_routes: dict[str, str] = field(default_factory=dict)
     running_jobs: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -150,6 +151,23 @@ def resolve_addresses(cfg: LocalClusterConfig | None = None) -> ClusterAddresses
     return addresses_from_config(cfg or LocalClusterConfig())
 
 
+def client_admin_token(addresses: ClusterAddresses | None = None) -> str:
+    """The admin token this client sends to the model server's /admin endpoints:
+    ``$RAYMLOPS_ADMIN_TOKEN`` (or a profile's), else the token file of this machine's home — created
+    only for the cluster ``raymlops up`` started here; a remote cluster's token is never invented.
+
+    Raises:
+        ClusterError: a cluster not started here, and no token was given.
+    """
+    addresses = addresses or resolve_addresses()
+    token = auth.ensure_admin_token() if addresses.managed else auth.read_admin_token()
+    if not token:
+        raise ClusterError(problem=f"no admin token for the cluster at {addresses.dashboard}",
+                           fix="set RAYMLOPS_ADMIN_TOKEN (on the cluster: `raymlops env --admin-token`) or use "
+                               "--profile with admin_token_env")
+    return token
+
+
 def prepare_client_environment(addresses: ClusterAddresses) -> None:
     """Put what Ray's clients need into this process's environment (explicit values win)."""
     for key, value in auth.client_environment(addresses.loopback).items():
@@ -179,6 +197,17 @@ def dashboard_get(addresses: ClusterAddresses, path: str, timeout: float = 5.0) 
     return response.json()
 
 
+def actor_alive(addresses: ClusterAddresses, name: str) -> bool:
+    """Whether a named actor is alive (or starting), asked from the dashboard's state API — no Ray
+    driver needed, so it works from any client."""
+    from urllib.parse import quote
+
+    found = dashboard_get(addresses, f"/api/v0/actors?filter_keys=name&filter_predicates=%3D&filter_values="
+                                     f"{quote(name)}&limit=100")
+    actors = ((found.get("data") or {}).get("result") or {}).get("result") or []
+    return any(a.get("state") in ("ALIVE", "PENDING_CREATION", "DEPENDENCIES_UNREADY", "RESTARTING") for a in actors)
+
+
 def is_running(addresses: ClusterAddresses) -> bool:
     """Whether the dashboard at ``addresses`` answers (with or without our token)."""
     try:
@@ -206,6 +235,7 @@ def status(addresses: ClusterAddresses | None = None) -> ClusterStatus:
     result = ClusterStatus(addresses=addresses, nodes=[n for n in nodes if n.get("state") == "ALIVE"])
     apps = dashboard_get(addresses, "/api/serve/applications/").get("applications") or {}
     result.serve_applications = {name: app.get("status", "?") for name, app in apps.items()}
+    result.serve_routes = {name: app.get("route_prefix") or "" for name, app in apps.items()}
     jobs = dashboard_get(addresses, "/api/jobs/")
     result.running_jobs = [
         {"id": job.get("submission_id") or job.get("job_id") or "?", "status": job["status"], "entrypoint": job.get("entrypoint", "")}

@@ -170,6 +170,21 @@ class LimitExceededError(InvalidRequestError):
         return f"{self.size} {self.unit} is more than the limit of {self.limit}"
 
 
+class EnvironmentMismatchError(RaymlopsError):
+    """A version trained with other releases of the packages its flavor depends on than the
+    serving process has (a 409 at the HTTP edge).
+
+    Fields:
+        model, version: the version refused.
+        differences: ``package recorded (trained) vs here (here)``, joined.
+    """
+
+    template = ("{model}:{version} was trained with {differences}: refused (serve config `environment.on_mismatch: "
+                "warn` serves it anyway; `environment.runtime_env: recorded` with `layout: separate` serves it in "
+                "its recorded environment)")
+    required = ("model", "version", "differences")
+
+
 class RolloutError(RaymlopsError):
     """A rollout command that does not fit the rollout's state (a 409 at the HTTP edge).
 
@@ -241,6 +256,7 @@ class SchemaVersionError(RegistryError):
 __all__ = [
     "AliasConflictError",
     "ArtifactIntegrityError",
+    "EnvironmentMismatchError",
     "InvalidNameError",
     "InvalidRequestError",
     "LimitExceededError",

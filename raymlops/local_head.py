@@ -143,7 +143,7 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     auth.ensure_admin_token()
     env = {**cfg.serve_settings, **os.environ, **auth.client_environment(addresses.loopback)}
     env.pop("RAY_ADDRESS", None)
-    # Job entrypoints such as `python jobs/train.py` must find this installation's python.
+    # Job entrypoints such as `python -m raymlops.jobs.train` must find this installation's python.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     state = ClusterState(addresses=addresses, temp_dir=temp_dir, started_at=time.time())
     state_path().parent.mkdir(parents=True, exist_ok=True)

@@ -9,14 +9,17 @@ from raymlops.types import ModelVersion
 
 
 def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0, hidden: tuple[int, ...] = (8,),
-                               constant_class: int | None = None) -> ModelVersion:
+                               constant_class: int | None = None,
+                               environment: dict | None = None) -> ModelVersion:
     """Register a randomly initialised MLP for the data set at ``data_dir`` (complete artifact,
-    real preprocessing and signature). With ``constant_class``, the model always predicts it."""
+    real preprocessing and signature). With ``constant_class``, the model always predicts it;
+    ``environment`` is recorded in its lineage as the environment it was made in."""
     import torch
 
     from raymlops.config import DetectorSettings, TrainConfig
     from raymlops.models import build_model
     from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
+    from raymlops.registry import Lineage
     from raymlops.train.package import reference_sample, write_artifact
     from raymlops.train.trainer import prepare_inputs
 
@@ -36,7 +39,8 @@ def register_untrained_version(registry, name: str, data_dir: str, seed: int = 0
     reference = reference_sample(inputs.train_table, loaded, rows=1000, seed=seed)
     with tempfile.TemporaryDirectory() as directory:
         artifact = write_artifact(Path(directory) / "model", loaded, reference, DetectorSettings().model_dump())
-        return registry.register(name, artifact, metrics={}, description=f"untrained seed {seed}")
+        lineage = Lineage(environment=environment) if environment else None
+        return registry.register(name, artifact, metrics={}, lineage=lineage, description=f"untrained seed {seed}")
 
 
 class RecordCollector:
@@ -84,20 +88,11 @@ def wait_for(condition, timeout_s: float = 20.0, every_s: float = 0.25):
 
 
 def remove_served_model(model: str, addresses, app_name: str | None = None) -> None:
-    """Undeploy a model's Serve application and kill its drift monitor and rollout controller —
-    detached actors outlive the test that made them and would hold the shared cluster's CPUs.
-    Needs a connected Ray driver."""
-    import ray
-
-    from raymlops.actors import NAMESPACE, controller_name, monitor_name
+    """Undeploy a model: its Serve application, drift monitor and rollout controller — detached
+    actors outlive the test that made them and would hold the shared cluster's CPUs."""
     from raymlops.serve.deploy import undeploy
 
-    undeploy(app_name or model, addresses)
-    for name in (monitor_name(model), controller_name(model)):
-        try:
-            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-        except ValueError:
-            pass  # never started
+    undeploy(app_name or model, addresses, model=model)
 
 
 def promote_under_traffic(client, model: str, rows: list, registry, timeout_s: float = 180.0):

@@ -40,7 +40,8 @@ def status(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         payload = {
             "addresses": info.addresses.__dict__, "nodes": len(info.nodes), "cpus": info.cpus, "gpus": info.gpus,
-            "serve_applications": info.serve_applications, "running_jobs": info.running_jobs,
+            "serve_applications": info.serve_applications, "serve_routes": info.serve_routes,
+            "running_jobs": info.running_jobs,
         }
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -49,8 +50,13 @@ def status(as_json: bool = JSON_OPTION) -> None:
         role = "head" if node.get("is_head_node") else "worker"
         typer.echo(f"  {node.get('node_ip')}  {role}  {node.get('node_id', '')[:12]}")
     _print_addresses(info.addresses)
-    apps = ", ".join(f"{name} ({state})" for name, state in info.serve_applications.items()) or "none"
-    typer.echo(f"Serve applications: {apps}")
+    if not info.serve_applications:
+        typer.echo("Serve applications: none")
+    else:
+        typer.echo("Serve applications:")
+        for name, state in info.serve_applications.items():
+            route = info.serve_routes.get(name, "")
+            typer.echo(f"  {name} ({state})  {info.addresses.serve_http or ''}{route.rstrip('/')}")
     typer.echo(f"running jobs: {len(info.running_jobs)}")
     for job in info.running_jobs:
         typer.echo(f"  {job['id']}  {job['status']}  {job['entrypoint'][:80]}")
@@ -67,20 +73,33 @@ def down() -> None:
 @friendly_errors
 def env_command(
     admin_token: bool = typer.Option(False, "--admin-token", help="Print only the admin bearer token (for "
-                                     "`Authorization: Bearer` on /admin endpoints), creating it if missing."),
+                                     "`Authorization: Bearer` on /admin endpoints); on the cluster `raymlops up` "
+                                     "started here it is created when missing."),
 ) -> None:
-    """Print shell exports that let the plain Ray CLI reach the cluster: eval "$(raymlops env)"."""
-    from raymlops import auth
-    from raymlops.cluster import resolve_addresses
+    """Print shell exports that make every Ray CLI command reach the cluster: eval "$(raymlops env)".
 
-    if admin_token:
-        typer.echo(auth.ensure_admin_token())
-        return
+    RAY_ADDRESS is the GCS (what `ray status` and drivers need; the dashboard URL when only that is
+    known), RAY_API_SERVER_ADDRESS the dashboard (what `ray job` reads), with token auth on.
+    """
+    import os
+    import shlex
+
+    from raymlops import auth
+    from raymlops.cluster import client_admin_token, resolve_addresses
 
     addresses = resolve_addresses()
-    typer.echo(f"export RAY_ADDRESS={addresses.dashboard}")
-    for key, value in auth.client_environment(addresses.loopback).items():
-        typer.echo(f"export {key}={value}")
+    if admin_token:
+        typer.echo(client_admin_token(addresses))
+        return
+    exports = {"RAY_ADDRESS": addresses.gcs or addresses.dashboard, "RAY_API_SERVER_ADDRESS": addresses.dashboard,
+               "RAYMLOPS_SERVE_URL": addresses.serve_http or "", **auth.client_environment(addresses.loopback)}
+    if os.environ.get(auth.RAY_TOKEN_ENV):
+        exports[auth.RAY_TOKEN_ENV] = os.environ[auth.RAY_TOKEN_ENV]
+    elif os.environ.get(auth.RAY_TOKEN_PATH_ENV):
+        exports[auth.RAY_TOKEN_PATH_ENV] = str(auth.ray_token_path())
+    for key, value in exports.items():
+        if value:
+            typer.echo(f"export {key}={shlex.quote(value)}")
     if not auth.read_ray_token():
         typer.echo(f"# no Ray token yet at {auth.ray_token_path()}: run `raymlops up` first", err=True)
 

@@ -87,23 +87,24 @@ def _job_log_echo(ctx: DemoContext) -> Callable[[str], None]:
     return echo
 
 
-def _job_step(ctx: DemoContext, script: str, config: str, *overrides: str) -> str:
-    if not Path(script).exists():
-        return f"skipped: {script} is not there yet"
-    from raymlops.jobs import entrypoint_for, submit_and_follow
+def _job_step(ctx: DemoContext, module: str, config: str, *overrides: str) -> str:
+    from raymlops.submission import entrypoint_for, submit_and_follow
+    from raymlops.submission.client import project_working_dir
 
-    job = submit_and_follow(entrypoint_for(script, config, list(overrides)), echo=_job_log_echo(ctx))
+    working_dir = project_working_dir(config)
+    job = submit_and_follow(entrypoint_for(module, config if working_dir else None, list(overrides)),
+                            working_dir=working_dir, echo=_job_log_echo(ctx))
     return f"job {job} succeeded"
 
 
 def step_train(ctx: DemoContext) -> str:
     """Submit the training job through the Ray Jobs API, as a user would."""
-    return _job_step(ctx, "jobs/train.py", "configs/train.yaml")
+    return _job_step(ctx, "raymlops.jobs.train", "configs/train.yaml")
 
 
 def step_tune(ctx: DemoContext) -> str:
     """A small tuning job: two trials, three epochs, ASHA."""
-    return _job_step(ctx, "jobs/tune.py", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
+    return _job_step(ctx, "raymlops.jobs.tune", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
 #: A demo-sized monitor: small windows, a quickly calibrated online detector.

@@ -1,4 +1,4 @@
-"""`raymlops monitor start`, `raymlops drift status` and `raymlops predictions export`."""
+"""`raymlops monitor start`, `raymlops drift status | report` and `raymlops predictions export`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from raymlops.cli.options import SET_OPTION, fail, friendly_errors
+from raymlops.cli.options import CONFIG_OPTION, SET_OPTION, fail, friendly_errors
 
 monitor_app = typer.Typer(help="The drift monitor actor of a served model.", no_args_is_help=True)
 drift_app = typer.Typer(help="Drift state of a served model.", no_args_is_help=True)
@@ -27,29 +27,29 @@ def register(app: typer.Typer) -> None:
 @monitor_app.command("start")
 @friendly_errors
 def monitor_start(name: str = typer.Argument(..., help="Registered model name."),
-                  config: Path = typer.Option(Path("configs/monitor.yaml"), "--config", "-c", help="Monitor config."),
+                  config: Optional[Path] = CONFIG_OPTION,
                   set_: List[str] = SET_OPTION) -> None:
     """Start the model's DriftMonitor actor through the Jobs API (a no-op when it runs already)."""
-    from raymlops.config import MonitorConfig, load_config
+    from raymlops.config import MonitorConfig, find_config, load_config
     from raymlops.monitor.client import start_monitor
 
-    load_config(config if config.exists() else None, MonitorConfig, set_)  # typos fail here, before submitting
-    job_id = start_monitor(name, str(config), set_, echo=lambda text: typer.echo(text, nl=False))
+    load_config(find_config(config, "monitor"), MonitorConfig, set_)  # typos fail here, before submitting
+    job_id = start_monitor(name, str(config) if config else None, set_, echo=lambda text: typer.echo(text, nl=False))
     typer.echo(f"job {job_id} succeeded")
 
 
 @drift_app.command("status")
 @friendly_errors
 def drift_status(name: str = typer.Argument(..., help="Served model name."),
-                 app_prefix: str = typer.Option("", "--route-prefix", help="The application's route prefix."),
+                 app_prefix: Optional[str] = typer.Option(None, "--route-prefix", help="The application's route "
+                                                          "prefix; unset = asked from the cluster."),
                  as_json: bool = typer.Option(False, "--json", help="Print the monitor's status as JSON.")) -> None:
     """Drift state and latest p-values per version, from the model server's /v1/models/NAME/drift."""
     import httpx
 
-    from raymlops.cluster import resolve_addresses
+    from raymlops.serve.deploy import model_base_url
 
-    addresses = resolve_addresses()
-    url = f"{addresses.serve_http}{app_prefix.rstrip('/')}/v1/models/{name}/drift"
+    url = f"{model_base_url(name, route_prefix=app_prefix)}/v1/models/{name}/drift"
     try:
         response = httpx.get(url, timeout=30)
     except httpx.HTTPError as exc:
@@ -72,6 +72,41 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
             lowest = f"lowest p {worst[1]:.4g} ({worst[0]})" if worst else f"statistic {report['distances']}"
             typer.echo(f"    {detector:8s} {'drift' if report['drift'] else 'ok':5s} {lowest}; "
                        f"{report['window_rows']} rows")
+
+
+@drift_app.command("report")
+@friendly_errors
+def drift_report(name: str = typer.Argument(..., help="Served model name."),
+                 version: Optional[int] = typer.Option(None, help="Version (default: the champion)."),
+                 html_file: Optional[Path] = typer.Option(None, "--html", help="Write the report as one self-contained "
+                                                          "HTML page (opens with no network)."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the report's data as JSON."),
+                 app_prefix: Optional[str] = typer.Option(None, "--route-prefix", help="The application's route "
+                                                          "prefix; unset = asked from the cluster.")) -> None:
+    """Drift report of a version: per feature the reference against the recent window, p-values over
+    time, and drift events, retraining jobs and rollout steps on one timeline."""
+    import httpx
+
+    from raymlops.monitor.report_html import render_report
+    from raymlops.serve.deploy import model_base_url
+
+    if html_file is None and not as_json:
+        fail("say where the report goes: --html FILE (a page) and/or --json (its data on stdout)")
+    url = f"{model_base_url(name, route_prefix=app_prefix)}/v1/models/{name}/drift/report"
+    try:
+        response = httpx.get(url, params={"version": version} if version is not None else None, timeout=60)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url} ({exc}); is the model deployed? (`raymlops status`)")
+    if response.status_code != 200:
+        fail(f"{url}: {response.status_code} {response.text[:300]}")
+    report = response.json()
+    if html_file is not None:
+        html_file.write_text(render_report(report))
+        typer.echo(f"{name} v{report['version']}: {len(report['features'])} features, "
+                   f"{sum(len(p) for p in report['p_values'].values())} detector runs, {len(report['timeline'])} "
+                   f"events → {html_file}", err=as_json)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
 
 
 def _parse_since(text: Optional[str]) -> Optional[float]:

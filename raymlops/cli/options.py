@@ -12,7 +12,8 @@ from raymlops.errors import RaymlopsError
 
 F = TypeVar("F", bound=Callable[..., object])
 
-CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML config file (defaults to configs/<kind>.yaml when present).")
+CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML config file (default: configs/<kind>.yaml when it "
+                             "is here, else the one installed with raymlops).")
 SET_OPTION = typer.Option([], "--set", "-s", help="Override a config value: KEY.PATH=VALUE (repeatable).")
 JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON output.")
 
@@ -40,9 +41,6 @@ def friendly_errors(func: F) -> F:
 
 def load(kind: str, path: Optional[Path], overrides: List[str]):
     """Load the ``kind`` config from ``path`` (or ``configs/<kind>.yaml`` when present) with overrides."""
-    from raymlops.config import CONFIG_MODELS, load_config
+    from raymlops.config import CONFIG_MODELS, find_config, load_config
 
-    if path is None:
-        default = Path("configs") / f"{kind}.yaml"
-        path = default if default.exists() else None
-    return load_config(path, CONFIG_MODELS[kind], overrides)
+    return load_config(find_config(path, kind), CONFIG_MODELS[kind], overrides)

@@ -1,4 +1,5 @@
-"""`raymlops registry list | show | register | alias set|delete | lineage | events`."""
+"""`raymlops registry list | show | register | alias set|delete | lineage | events`: each runs on the
+cluster (:mod:`raymlops.cli.remote`), so the client never opens the registry itself."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, List, Optional
 import typer
 
 from raymlops.cli.options import CONFIG_OPTION, JSON_OPTION, SET_OPTION, fail, friendly_errors, load
+from raymlops.cli.remote import cluster_side
 
 app = typer.Typer(help="Model versions, aliases, lineage and events.", no_args_is_help=True)
 alias_app = typer.Typer(help="Move or remove aliases (compare-and-set with --expected).", no_args_is_help=True)
@@ -23,6 +25,16 @@ def open_registry(config: Optional[Path], overrides: List[str]):
     from raymlops.registry import Registry
 
     return Registry.from_config(load("registry", config, overrides))
+
+
+def _import_path(code: List[str]) -> None:
+    """Make ``--code`` modules importable here (on the cluster they arrive as the job's py_modules)."""
+    import sys
+
+    for path in code:
+        folder = str(Path(path).expanduser().resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
 
 
 def when(timestamp: float) -> str:
@@ -50,6 +62,7 @@ def parse_expected(text: Optional[str]):
 
 @app.command("list")
 @friendly_errors
+@cluster_side(upload=True)
 def list_models(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Every model with its latest version and aliases."""
     models = open_registry(config, set_).list_models()
@@ -64,14 +77,20 @@ def list_models(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OP
 
 @app.command("show")
 @friendly_errors
+@cluster_side(upload=True)
 def show(ref: str = typer.Argument(..., help="NAME, NAME:VERSION or NAME@ALIAS."),
          config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """One version: metrics, artifact files with checksums, aliases, lineage summary."""
+    """One version: metrics, artifact files with checksums, aliases, lineage summary, and its
+    recorded environment checked against the packages where the command runs (the cluster's)."""
+    from raymlops.models.environment import describe_mismatches, parity
+
     registry = open_registry(config, set_)
     version = registry.get(ref)
     aliases = sorted(a for a, v in registry.aliases(version.name).items() if v == version.version)
+    checked = parity(version.lineage.get("environment"))
     if as_json:
-        return emit_json({**asdict(version), "aliases": aliases})
+        return emit_json({**asdict(version), "aliases": aliases,
+                          "environment_check": {k: v for k, v in checked.items() if k != "recorded"}})
     typer.echo(f"{version.name}:{version.version}   created {when(version.created_at)} by {version.created_by}")
     typer.echo(f"aliases:   {', '.join(aliases) or '-'}")
     typer.echo(f"artifacts: {version.artifact_uri}")
@@ -80,12 +99,19 @@ def show(ref: str = typer.Argument(..., help="NAME, NAME:VERSION or NAME@ALIAS."
     typer.echo("metrics:   " + (", ".join(f"{k}={v:.4g}" for k, v in sorted(version.metrics.items())) or "-"))
     trigger = version.lineage.get("trigger", {})
     typer.echo(f"trigger:   {trigger.get('kind', '-')}   parent: {version.lineage.get('parent_version') or '-'}")
+    recorded = checked["recorded"] or {}
+    packages = ", ".join(f"{k} {v}" for k, v in sorted((recorded.get("packages") or {}).items()))
+    typer.echo(f"trained with: python {recorded.get('python', '?')}, {packages or '-'}" if recorded
+               else "trained with: not recorded (a version older than environment records)")
+    typer.echo(f"environment: {checked['status']} here" + "".join(
+        f"\n  {line}" for line in describe_mismatches(checked["mismatches"], "\n").splitlines()))
     if version.description:
         typer.echo(f"note:      {version.description}")
 
 
 @alias_app.command("set")
 @friendly_errors
+@cluster_side(upload=True)
 def alias_set(name: str, alias: str, version: int,
               expected: Optional[str] = typer.Option(None, help="Only move it if it now points here (a version, or 'none')."),
               config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION) -> None:
@@ -96,6 +122,7 @@ def alias_set(name: str, alias: str, version: int,
 
 @alias_app.command("delete")
 @friendly_errors
+@cluster_side(upload=True)
 def alias_delete(name: str, alias: str,
                  expected: Optional[str] = typer.Option(None, help="Only delete it if it now points here."),
                  config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION) -> None:
@@ -106,6 +133,7 @@ def alias_delete(name: str, alias: str,
 
 @app.command("register")
 @friendly_errors
+@cluster_side(upload=True)
 def register(
     name: str = typer.Argument(..., help="Registry name of the model."),
     flavor: str = typer.Option(..., help="sklearn, torch-module, mlflow, torch-tabular, or your own "
@@ -129,6 +157,8 @@ def register(
                                           "network of a state dict, called as builder(input_dim, output_dim, **params)."),
     params: Optional[str] = typer.Option(None, help="torch-module: the builder's keyword arguments as JSON."),
     margin: float = typer.Option(0.0, help="How much better than the champion the version must be."),
+    code: Optional[List[str]] = typer.Option(None, help="Your code the flavor or builder imports (a module file or a "
+                                             "package directory; repeatable): shipped with the command to the cluster."),
     config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model trained elsewhere: its flavor's saved form plus reference data; lineage says imported."""
@@ -140,6 +170,7 @@ def register(
         fail(f"--params must be a JSON object, e.g. '{{\"hidden\": [32]}}' ({exc})")
     if not isinstance(builder_params, dict):
         fail("--params must be a JSON object of the builder's keyword arguments")
+    _import_path(code or [])
     model = load_source(flavor, path, trust or (), allow_pickle, builder, builder_params)
     outcome = register_model(name, model, reference, label, test, registry=open_registry(config, set_),
                              categorical=categorical, trust=trust or (), allow_pickle=allow_pickle, source=path,
@@ -154,6 +185,7 @@ def register(
 
 @app.command("lineage")
 @friendly_errors
+@cluster_side(upload=True)
 def lineage(ref: str = typer.Argument(..., help="NAME:VERSION or NAME@ALIAS."),
             config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The chain from a version back through its parents to the data and the trigger."""
@@ -179,6 +211,7 @@ def lineage(ref: str = typer.Argument(..., help="NAME:VERSION or NAME@ALIAS."),
 
 @app.command("events")
 @friendly_errors
+@cluster_side(upload=True)
 def events(name: Optional[str] = typer.Argument(None, help="Model name; all models when omitted."),
            kind: List[str] = typer.Option([], "--kind", help="Only these kinds (repeatable)."),
            since_hours: Optional[float] = typer.Option(None, "--since-hours", help="Only the last N hours."),

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
-from raymlops.cli.options import SET_OPTION, fail, friendly_errors
+from raymlops.cli.options import CONFIG_OPTION, SET_OPTION, fail, friendly_errors
 
 rollout_app = typer.Typer(help="Progressive rollouts of a model's candidate (metric-gated promote / rollback).",
                           no_args_is_help=True)
-PREFIX_OPTION = typer.Option("", "--route-prefix", help="The application's route prefix.")
+PREFIX_OPTION = typer.Option(None, "--route-prefix", help="The application's route prefix; unset = the route of "
+                             "the application that serves the model (asked from the cluster).")
 
 
 def register(app: typer.Typer) -> None:
@@ -21,15 +22,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-def _call(name: str, action: str, prefix: str, body: dict | None = None) -> dict:
+def _call(name: str, action: str, prefix: Optional[str], body: dict | None = None) -> dict:
     import httpx
 
-    from raymlops import auth
-    from raymlops.cluster import resolve_addresses
+    from raymlops.cluster import client_admin_token
+    from raymlops.serve.deploy import model_base_url
 
-    url = f"{resolve_addresses().serve_http}{prefix.rstrip('/')}/admin/models/{name}/rollout"
+    url = f"{model_base_url(name, route_prefix=prefix)}/admin/models/{name}/rollout"
     url = url if action == "status" else f"{url}/{action}"
-    headers = {"authorization": f"Bearer {auth.ensure_admin_token()}"}
+    headers = {"authorization": f"Bearer {client_admin_token()}"}
     try:
         response = (httpx.get(url, headers=headers, timeout=90) if action == "status"
                     else httpx.post(url, headers=headers, json=body, timeout=90))
@@ -71,19 +72,19 @@ def _show(result: dict, as_json: bool) -> None:
 @rollout_app.command("start")
 @friendly_errors
 def start(name: str = typer.Argument(..., help="Served model name."),
-          config: Path = typer.Option(Path("configs/rollout.yaml"), "--config", "-c", help="Rollout config."),
-          set_: List[str] = SET_OPTION, prefix: str = PREFIX_OPTION,
+          config: Optional[Path] = CONFIG_OPTION,
+          set_: List[str] = SET_OPTION, prefix: Optional[str] = PREFIX_OPTION,
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Roll the `candidate` out against the `champion`, step by step, gated on measured evidence."""
-    from raymlops.config import RolloutConfig, load_config
+    from raymlops.config import RolloutConfig, find_config, load_config
 
-    cfg = load_config(config if config.exists() else None, RolloutConfig, [*set_, f"model_name={name}"])
+    cfg = load_config(find_config(config, "rollout"), RolloutConfig, [*set_, f"model_name={name}"])
     _show(_call(name, "start", prefix, cfg.model_dump(mode="json", exclude={"app_name"})), as_json)
 
 
 def _simple(action: str, doc: str):
     @friendly_errors
-    def command(name: str = typer.Argument(..., help="Served model name."), prefix: str = PREFIX_OPTION,
+    def command(name: str = typer.Argument(..., help="Served model name."), prefix: Optional[str] = PREFIX_OPTION,
                 as_json: bool = typer.Option(False, "--json")) -> None:
         _show(_call(name, action, prefix), as_json)
 

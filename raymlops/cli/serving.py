@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from raymlops.cli.options import CONFIG_OPTION, SET_OPTION, friendly_errors, load
+from raymlops.cli.remote import cluster_side, on_cluster
 
 traffic_app = typer.Typer(help="Change a deployed model's traffic split live.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for inference endpoints (`access.require_api_key`).", no_args_is_help=True)
@@ -21,29 +22,61 @@ def register(app: typer.Typer) -> None:
     app.add_typer(apikey_app, name="apikey")
 
 
+def _print_urls(argv: list[str]) -> None:
+    """After a deploy on the cluster: the model's URLs as this machine reaches them."""
+    from raymlops.config import ServeConfig, find_config, load_config
+    from raymlops.serve.deploy import model_base_url
+
+    config, overrides = _config_args(argv)
+    cfg = load_config(find_config(config, "serve"), ServeConfig, overrides)
+    url = model_base_url(cfg.model_name)
+    typer.echo(f"predict: POST {url}/v1/models/{cfg.model_name}/predict   docs: {url}/docs")
+    typer.echo(f"admin:   PUT  {url}/admin/models/{cfg.model_name}/traffic with `Authorization: Bearer <admin token>`"
+               " (`raymlops env --admin-token` on the cluster)")
+
+
+def _config_args(argv: list[str]) -> tuple[Optional[str], list[str]]:
+    """``--config`` and the ``--set`` values of a command line."""
+    config, overrides = None, []
+    for flag, value in zip(argv, argv[1:]):
+        if flag in ("--config", "-c"):
+            config = value
+        elif flag in ("--set", "-s"):
+            overrides.append(value)
+    return config, overrides
+
+
 @friendly_errors
+@cluster_side(upload=True, after=_print_urls)
 def deploy(config: Optional[Path] = CONFIG_OPTION, set_: List[str] = SET_OPTION) -> None:
-    """Serve the model's champion (and candidate as canary) on Ray Serve; wait until RUNNING."""
+    """Serve the model's champion (and candidate as canary) on Ray Serve at its route prefix
+    (`/<model name>` unless `route_prefix` is set); wait until RUNNING. Runs on the cluster."""
     from raymlops.serve.deploy import deploy as run_deploy
     from raymlops.serve.endpoints import direct_endpoints
 
-    deployed = run_deploy(load("serve", config, set_))
+    cfg = load("serve", config, set_)
+    deployed = run_deploy(cfg)
     user = deployed.user_config
     canary = f", canary v{user['canary_version']} at {user['canary_weight']:.0%}" if user.get("canary_version") else ""
-    typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}")
-    typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.model}/predict   docs: {deployed.url}/docs")
+    typer.echo(f"{deployed.app_name}: stable v{user['stable_version']}{canary}; route {cfg.prefix}")
+    if not on_cluster():
+        typer.echo(f"predict: POST {deployed.url}/v1/models/{deployed.model}/predict   docs: {deployed.url}/docs")
     direct = direct_endpoints(deployed.endpoints, deployed.url)
     if direct:
         typer.echo("direct:  " + "  ".join(direct) + "   (each replica's own port: Serve's direct ingress)")
-    typer.echo("admin:   PUT  .../admin/models/NAME/traffic with `Authorization: Bearer $(raymlops env --admin-token)`")
 
 
 @friendly_errors
-def undeploy(name: str = typer.Argument(..., help="Serve application to remove (other applications stay).")) -> None:
-    """Remove a deployed model's Serve application."""
+@cluster_side(upload=False)
+def undeploy(name: str = typer.Argument(..., help="Model (or Serve application) to remove; other models stay.")) -> None:
+    """Remove a model's Serve application, its drift monitor and its rollout controller (their
+    history in the registry and the monitor's snapshots are kept). Runs on the cluster."""
     from raymlops.serve.deploy import undeploy as run_undeploy
 
-    typer.echo(f"{name}: removed" if run_undeploy(name) else f"{name}: not deployed")
+    done = run_undeploy(name)
+    stopped = ", ".join(done.stopped_actors) or "no actors running"
+    state = "application removed" if done.removed_app else "no application was deployed"
+    typer.echo(f"{name}: {state}; stopped {stopped}")
 
 
 @traffic_app.command("set")

@@ -16,8 +16,10 @@ from raymlops.config.loader import (
     CONFIG_MODELS,
     ModelT,
     apply_overrides,
+    find_config,
     load_config,
     model_for_file,
+    packaged_default,
     parse_override,
     read_yaml,
     validate_data,
@@ -31,11 +33,13 @@ from raymlops.config.monitor import (
     RetrainSettings,
     WindowSettings,
 )
+from raymlops.config.pipeline import PipelineConfig, PipelineData
 from raymlops.config.registry import DEFAULT_REQUIRED_FILES, RegistryConfig, S3Config
 from raymlops.config.rollout import RolloutConfig, RolloutGates, RolloutStep
 from raymlops.config.serve import (
     AccessSettings,
     BatchSettings,
+    EnvironmentSettings,
     RecordSettings,
     ReplicaSettings,
     RequestLimits,
@@ -62,8 +66,11 @@ __all__ = [
     "CONFIG_MODELS",
     "DEFAULT_REQUIRED_FILES",
     "DataConfig",
+    "find_config",
+    "packaged_default",
     "DetectorCadence",
     "DetectorSettings",
+    "EnvironmentSettings",
     "FAST_SERVE_SETTINGS",
     "GateConfig",
     "LineageSettings",
@@ -74,6 +81,8 @@ __all__ = [
     "ModelT",
     "MonitorConfig",
     "OnlineSettings",
+    "PipelineConfig",
+    "PipelineData",
     "PredictionLogSettings",
     "PrepareConfig",
     "RecordSettings",

@@ -12,6 +12,7 @@ from raymlops.config.base import StrictModel
 from raymlops.config.cluster import LocalClusterConfig
 from raymlops.config.data import DataConfig
 from raymlops.config.monitor import MonitorConfig
+from raymlops.config.pipeline import PipelineConfig
 from raymlops.config.registry import RegistryConfig
 from raymlops.config.rollout import RolloutConfig
 from raymlops.config.serve import ServeConfig
@@ -32,6 +33,7 @@ CONFIG_MODELS: dict[str, type[StrictModel]] = {
     "serve": ServeConfig,
     "monitor": MonitorConfig,
     "rollout": RolloutConfig,
+    "pipeline": PipelineConfig,
 }
 
 
@@ -134,6 +136,27 @@ def load_config(
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides)
     return validate_data(data, model, file=str(path) if path is not None else "<defaults>")
+
+
+def packaged_default(kind: str) -> Path:
+    """The default ``<kind>.yaml`` installed with the package (what ``raymlops init`` copies)."""
+    from importlib.resources import files
+
+    return Path(str(files("raymlops") / "defaults" / f"{kind}.yaml"))
+
+
+def find_config(path: str | Path | None, kind: str) -> Path | None:
+    """The file to read for a ``kind`` config: ``path`` when it exists; for the conventional
+    ``configs/<kind>.yaml`` that is not there (a command run outside a project), the packaged
+    default; ``None`` when no path was given. Any other missing path is returned as it is, so
+    reading it names the missing file."""
+    if path is None:
+        conventional = Path("configs") / f"{kind}.yaml"
+        return conventional if conventional.exists() else packaged_default(kind)
+    path = Path(path)
+    if path.exists() or path.as_posix() != f"configs/{kind}.yaml":
+        return path
+    return packaged_default(kind)
 
 
 def model_for_file(path: str | Path, kind: str | None = None) -> type[StrictModel]:

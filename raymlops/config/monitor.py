@@ -66,7 +66,7 @@ class PredictionLogSettings(StrictModel):
 class RetrainSettings(StrictModel):
     """When drift reports start a retraining job (protections against retrain storms)."""
 
-    enabled: bool = Field(False, description="Submit jobs/train.py when the policy fires.")
+    enabled: bool = Field(False, description="Submit the training job (python -m raymlops.jobs.train) when the policy fires.")
     detectors: list[Literal["feature", "output", "mmd", "online"]] = Field(
         default=["feature", "mmd"], description="Detectors whose reports count.")
     k: int = Field(2, ge=1, description="Fire when k of the last n checks of the champion drifted...")

@@ -25,6 +25,8 @@ class RolloutGates(StrictModel):
     latency_slack_ms: float = Field(5.0, ge=0, description="Absolute slack of the latency gate (sub-millisecond "
                                     "p99s are noise).")
     min_requests: int = Field(20, ge=1, description="Canary requests in a step before any gate is judged.")
+    latency_min_requests: int = Field(100, ge=1, description="Canary requests in a step before the latency gate is "
+                                      "judged: the p99 of fewer than 100 is the single slowest request.")
     max_accuracy_drop: float = Field(0.02, ge=0, description="With feedback labels: canary accuracy ≥ stable's − this "
                                      "(classifiers).")
     max_error_ratio: float = Field(1.1, ge=1, description="With feedback labels: canary mean absolute error ≤ "

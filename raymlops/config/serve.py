@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from raymlops.config.base import StrictModel
 
@@ -99,12 +99,29 @@ class RequestLimits(StrictModel):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Bytes per request body; more is a 413.")
 
 
+class EnvironmentSettings(StrictModel):
+    """Whether a version may be served by packages other than those it was trained with."""
+
+    on_mismatch: Literal["refuse", "warn"] = Field(
+        "refuse", description="A replica whose release (major.minor) of Python or of a package the version's flavor "
+        "depends on differs from the version's recorded one: `refuse` to load it (the error names package and "
+        "versions), or `warn` and serve it.")
+    runtime_env: Literal["replica", "recorded"] = Field(
+        "replica", description="`recorded`: each version deployment runs in the version's recorded environment "
+        "(Ray runtime_env `image_uri` when an image was recorded, else `pip` pins of its packages; `layout: "
+        "separate` only, and the cluster must reach a package index or have the image). `replica`: the "
+        "replicas' own packages.")
+
+
 class ServeConfig(StrictModel):
     """``configs/serve.yaml``: one model behind the raymlops router on Ray Serve."""
 
     model_name: str = Field("penguins", description="Registry name of the model to serve.")
     app_name: str | None = Field(None, description="Serve application name; unset = the model name.")
-    route_prefix: str = Field("/", description="HTTP route prefix of the application.")
+    route_prefix: str | None = Field(
+        None, pattern=r"^/[A-Za-z0-9._~/-]*$",
+        description="HTTP route prefix of the application; unset = `/<app name>` (e.g. `/penguins`), so several "
+        "models share one cluster. `/` serves the model at the root (one such app per cluster).")
     layout: Literal["colocated", "separate"] = Field(
         "colocated", description="`colocated`: every live version in the same replicas, split decided in-process "
         "(no extra hop per request; for models that fit together). `separate`: one deployment per version "
@@ -120,7 +137,26 @@ class ServeConfig(StrictModel):
     records: RecordSettings = Field(default_factory=RecordSettings, description="Prediction stream.")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys.")
     limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+    environment: EnvironmentSettings = Field(default_factory=EnvironmentSettings,
+                                             description="Environment parity of served versions.")
     code: list[str] = Field(
         default_factory=list, description="Your code the replicas import (a model flavor `package.module:Class`, "
         "a builder): local module files or package directories, uploaded to the cluster with the application "
         "(runtime_env `py_modules`), or remote URIs (s3://, gs://, https://…zip) passed as they are.")
+
+    @model_validator(mode="after")
+    def _recorded_needs_separate(self) -> "ServeConfig":
+        if self.environment.runtime_env == "recorded" and self.layout != "separate":
+            raise ValueError("environment.runtime_env: recorded gives each version its own environment, so it needs "
+                             "layout: separate (colocated versions share one replica)")
+        return self
+
+    @property
+    def application(self) -> str:
+        """The Serve application's name: ``app_name``, else the model name."""
+        return self.app_name or self.model_name
+
+    @property
+    def prefix(self) -> str:
+        """The application's route prefix: ``route_prefix``, else ``/<application>``."""
+        return self.route_prefix or f"/{self.application}"

@@ -117,7 +117,8 @@ class GateConfig(StrictModel):
 class LineageSettings(StrictModel):
     """Why this run happens; set by the retrain trigger, `manual` otherwise."""
 
-    trigger: Literal["manual", "tune", "drift", "performance", "schedule"] = Field("manual", description="Trigger kind.")
+    trigger: Literal["manual", "tune", "drift", "performance", "schedule", "reproduce"] = Field(
+        "manual", description="Trigger kind (`reproduce`: set by `raymlops train --reproduce`).")
     parent_version: int | None = Field(None, ge=1, description="Version this run derives from (unset = champion).")
     drift_event_id: int | None = Field(None, description="Registry event that triggered this run.")
 

@@ -1,5 +1,9 @@
-"""Ray Jobs: submitting entrypoints through the Jobs API, and the shared job entrypoint."""
+"""Ray job entrypoints, installed with the package: run them with ``python -m raymlops.jobs.NAME``.
 
-from raymlops.jobs.client import entrypoint_for, submit, submit_and_follow, wait_for
+``train``, ``tune``, ``monitor`` and ``score`` each parse ``--config FILE`` and ``--set KEY=VALUE``,
+load their config (``configs/<kind>.yaml`` in the working directory, else the packaged default)
+and call one library function; ``command`` runs a raymlops CLI command on the cluster for a
+client that only reaches the cluster's addresses::
 
-__all__ = ["entrypoint_for", "submit", "submit_and_follow", "wait_for"]
+    ray job submit --working-dir . -- python -m raymlops.jobs.train --config configs/train.yaml
+"""

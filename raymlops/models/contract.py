@@ -175,6 +175,9 @@ class Model(ABC):
     """
 
     flavor: ClassVar[str] = ""
+    #: Distributions whose release decides how this flavor's files load and answer; recorded
+    #: with every version and compared by serving replicas (:mod:`raymlops.models.environment`).
+    requirements: ClassVar[tuple[str, ...]] = ("numpy",)
     signature: DatasetSchema
 
     @classmethod

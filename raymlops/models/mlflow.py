@@ -52,6 +52,7 @@ class MlflowModel(Model):
     """An MLflow pyfunc model over the signature's columns."""
 
     flavor = "mlflow"
+    requirements = ("mlflow", "numpy")
 
     def __init__(self, source: Path, signature: DatasetSchema, pyfunc: Any = None) -> None:
         self.source = Path(source)

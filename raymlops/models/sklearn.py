@@ -57,6 +57,7 @@ class SklearnModel(Model):
     """A fitted scikit-learn estimator over the signature's columns."""
 
     flavor = "sklearn"
+    requirements = ("scikit-learn", "numpy", "skops")
 
     def __init__(self, estimator: Any, signature: DatasetSchema, trust: Sequence[str] = (),
                  allow_pickle: bool = False) -> None:

@@ -69,6 +69,7 @@ class TorchModuleModel(Model):
     """
 
     flavor = "torch-module"
+    requirements = ("torch", "numpy")
 
     def __init__(self, network: Any, signature: DatasetSchema, builder: dict[str, Any] | None = None,
                  device: str = "cpu") -> None:

@@ -72,6 +72,7 @@ class TorchTabularModel(Model):
     """Preprocessing + network + decoding, exactly as trained, evaluated and served."""
 
     flavor = "torch-tabular"
+    requirements = ("torch", "numpy")
 
     def __init__(self, network, preprocessor: Preprocessor, signature: DatasetSchema, spec: ModelSpec,
                  device: str = "cpu") -> None:

@@ -109,6 +109,7 @@ class TorchTensorModel(Model):
     """Preprocessing + network (+ its embedding) + decoding."""
 
     flavor = "torch-tensor"
+    requirements = ("torch", "numpy")
 
     def __init__(self, network, preprocessor: TensorPreprocessor, signature: DatasetSchema, spec: ModelSpec,
                  device: str = "cpu") -> None:

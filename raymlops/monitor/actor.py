@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReferen
 from raymlops.monitor.feedback import FeedbackJoin, trainable_rows
 from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
+from raymlops.monitor.report import history_point
 from raymlops.monitor.retrain import Retrainer
 from raymlops.monitor.status import assemble_status
 from raymlops.monitor.window import Window, WindowQueue, WindowSet
@@ -31,6 +32,9 @@ from raymlops.records import RecordView
 from raymlops.types import DriftReport
 
 log = logging.getLogger(__name__)
+
+#: Detector runs kept for the drift report's p-values over time (all versions together).
+HISTORY_POINTS = 2000
 
 DRIFT_EVENTS = ("drift_detected", "drift_cleared")
 
@@ -42,10 +46,10 @@ class DriftMonitor:
         from raymlops import filesystem
         from raymlops.cluster import ClusterAddresses
         from raymlops.config import MonitorConfig, RegistryConfig
-        from raymlops.jobs.client import RayJobClient
         from raymlops.monitor.metrics import MonitorMetrics
         from raymlops.monitor.storage import MonitorStore, PredictionLog
         from raymlops.registry import Registry
+        from raymlops.submission.client import RayJobClient
 
         self.cfg = MonitorConfig.model_validate(config)
         self.model = self.cfg.model_name
@@ -63,6 +67,8 @@ class DriftMonitor:
         self.queue = WindowQueue(self.cfg.queue_windows)
         self.counters: Counter[str] = Counter()
         self.last_reports: dict[str, dict] = {}
+        self.history: deque[dict] = deque(maxlen=HISTORY_POINTS)  # every detector run, for the report
+        self.recent: dict[int, Any] = {}  # per version, the last window checked
         self.rng = np.random.default_rng(0)
         self.metrics = MonitorMetrics(self.model)
         self.started_at = time.time()
@@ -91,6 +97,7 @@ class DriftMonitor:
             self.health_stats.restore(snapshot["health"])
             self.counters.update(snapshot["counters"])
             self.last_reports = snapshot["last_reports"]
+            self.history.extend(snapshot.get("history", []))
             self.online.restore(snapshot.get("online", {}))
             self.retrainer.trigger.restore(snapshot.get("trigger", {}))
             self.restored_snapshot_age_s = time.time() - snapshot["time"]
@@ -101,6 +108,7 @@ class DriftMonitor:
         online = {v: c.online for v, c in self.checkers.items() if c.online is not None}
         return {"time": time.time(), "windows": self.windows.state(), "health": self.health_stats.state(),
                 "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online,
+                "history": list(self.history),
                 "trigger": self.retrainer.trigger.state()}
 
     # ------------------------------------------------------------------ ingestion
@@ -167,6 +175,7 @@ class DriftMonitor:
             log.exception("drift check of %s v%s failed: %s", self.model, window.version, exc)
             return []
         self.counters["windows_checked"] += 1
+        self.recent[window.version] = window.table
         for report in reports:
             await self._publish(report)
         return reports
@@ -201,6 +210,7 @@ class DriftMonitor:
     async def _publish(self, report: DriftReport) -> None:
         self.metrics.report(report)
         self.last_reports[DriftStates.key(report.version, report.detector)] = report.to_dict()
+        self.history.append(history_point(report.to_dict()))
         event = None
         if self.states.update(report):
             kind = "drift_detected" if report.drift else "drift_cleared"
@@ -317,6 +327,30 @@ class DriftMonitor:
             len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at,
             self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
             {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()})
+
+    async def report(self, version: int | None = None) -> dict[str, Any]:
+        """The drift report of ``version`` (unset: the champion, else the newest version seen): per
+        feature the reference against the last checked window, p-values over time, and the
+        timeline of drift, retraining and rollout events.
+
+        Raises:
+            NotFoundError: no such version of the model.
+        """
+        from raymlops.errors import NotFoundError
+        from raymlops.monitor.report import version_report
+
+        if version is None:
+            try:
+                version = await asyncio.to_thread(self.registry.resolve, self.model, "champion")
+            except NotFoundError:
+                seen = sorted({*self.checkers, *self.health_stats.rows})
+                if not seen:
+                    raise
+                version = seen[-1]
+        checker = await self._checker(version)
+        events = await asyncio.to_thread(self.registry.events, self.model, None, None, None, 2000)
+        return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
+                              self.states.drifting(version))
 
     def _calibration(self) -> dict[str, float]:
         seconds = self.online.calibration_s

@@ -1,12 +1,12 @@
-"""Starting a model's drift monitor from outside the cluster: through the Ray Jobs API
-(``jobs/monitor.py``), so only the dashboard address and Ray's token are needed."""
+"""Starting a model's drift monitor from outside the cluster: the packaged job
+``python -m raymlops.jobs.monitor`` through the Ray Jobs API, so only the dashboard address and
+Ray's token are needed."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
-MONITOR_SCRIPT = "jobs/monitor.py"
+MONITOR_JOB = "raymlops.jobs.monitor"
 
 
 def start_monitor(model: str, config: str | None, overrides: Sequence[str] = (),
@@ -16,10 +16,9 @@ def start_monitor(model: str, config: str | None, overrides: Sequence[str] = (),
     Raises:
         JobError: the job failed (its log names why).
     """
-    from raymlops.jobs import entrypoint_for, submit_and_follow
-    from raymlops.jobs.client import require_script
+    from raymlops.submission import entrypoint_for, submit_and_follow
+    from raymlops.submission.client import project_working_dir
 
-    require_script(MONITOR_SCRIPT)
-    config = config if config and Path(config).exists() else "configs/monitor.yaml"
-    entrypoint = entrypoint_for(MONITOR_SCRIPT, config, [f"model_name={model}", *overrides])
-    return submit_and_follow(entrypoint, working_dir=".", echo=echo or (lambda text: None))
+    working_dir = project_working_dir(config)
+    entrypoint = entrypoint_for(MONITOR_JOB, config if working_dir else None, [f"model_name={model}", *overrides])
+    return submit_and_follow(entrypoint, working_dir=working_dir, echo=echo or (lambda text: None))

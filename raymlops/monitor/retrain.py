@@ -5,7 +5,7 @@ parent. When the job ends, one ``retrain_finished`` event records it with the ve
 registered; what happens next (a rollout) is the rollout side's business, read from the
 registry's events — the monitor starts nothing else.
 
-The Jobs API is reached through the small :class:`~raymlops.jobs.client.JobClient` protocol,
+The Jobs API is reached through the small :class:`~raymlops.submission.client.JobClient` protocol,
 so tests hand in a fake.
 """
 
@@ -17,12 +17,12 @@ import time
 from collections import Counter
 from typing import Any, Awaitable, Callable
 
-from raymlops.jobs.client import FINAL_STATES, JobClient, entrypoint_for, job_runtime_env
 from raymlops.monitor.triggers import RetrainTrigger, performance_report, retrain_overrides
+from raymlops.submission.client import FINAL_STATES, JobClient, entrypoint_for, job_runtime_env, project_working_dir
 from raymlops.types import DriftReport
 
 log = logging.getLogger(__name__)
-TRAIN_SCRIPT = "jobs/train.py"
+TRAIN_JOB = "raymlops.jobs.train"
 POLL_S = 2.0
 MAX_POLL_BACKOFF_S = 60.0
 
@@ -107,8 +107,9 @@ class Retrainer:
         labels = self.labels_root if self.settings.include_labelled_log and \
             self.counters.get("labelled_rows_written", 0) else None
         overrides = retrain_overrides(self.model, kind, champion, drift_event, self.settings.train_overrides, labels)
-        job_id = self.jobs.submit(entrypoint_for(TRAIN_SCRIPT, self.settings.train_config, overrides),
-                                  job_runtime_env("."))
+        working_dir = project_working_dir(self.settings.train_config)
+        job_id = self.jobs.submit(entrypoint_for(TRAIN_JOB, self.settings.train_config if working_dir else None,
+                                                 overrides), job_runtime_env(working_dir))
         event = self.registry.add_event(self.model, "retrain_submitted", champion,
                                         {"job_id": job_id, "reason": why, "trigger": kind, "drift_event_id": drift_event,
                                          "overrides": overrides}, actor="drift-monitor")

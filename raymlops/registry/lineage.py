@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import subprocess
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from raymlops import filesystem
+from raymlops.packages import installed_versions
 
 TRACKED_PACKAGES = ("ray", "torch", "alibi-detect", "numpy", "pandas", "pyarrow", "raymlops")
 CODE_REVISION_ENV = "RAYMLOPS_CODE_REVISION"
@@ -48,8 +48,9 @@ class DataFingerprint(_Frozen):
 class Trigger(_Frozen):
     """Why a version exists."""
 
-    kind: Literal["manual", "tune", "drift", "performance", "schedule", "import"] = Field(
-        "manual", description="What started the run (`import`: a model trained elsewhere was brought in).")
+    kind: Literal["manual", "tune", "drift", "performance", "schedule", "import", "reproduce"] = Field(
+        "manual", description="What started the run (`import`: a model trained elsewhere was brought in; "
+        "`reproduce`: a re-run of the parent version from its lineage).")
     tune_run: str | None = Field(None, description="Tune experiment name, for kind=tune.")
     drift_event_id: int | None = Field(None, description="The registry event that triggered retraining.")
     details: dict[str, Any] = Field(default_factory=dict, description="Anything else worth keeping.")
@@ -63,6 +64,9 @@ class Lineage(_Frozen):
     code: CodeRevision = Field(default_factory=CodeRevision, description="Code revision.")
     data: list[DataFingerprint] = Field(default_factory=list, description="Training data fingerprints.")
     packages: dict[str, str] = Field(default_factory=dict, description="python and key package versions.")
+    environment: dict[str, Any] = Field(
+        default_factory=dict, description="What serving checks: python, the packages the model's flavor depends on, "
+        "and the runtime_env (pip/uv/conda/image_uri) or image of the run (raymlops.models.environment).")
     seed: int | None = Field(None, description="Random seed.")
     ray_job_id: str | None = Field(None, description="The Ray job that produced the version.")
     parent_version: int | None = Field(None, description="The version this one was derived from.")
@@ -135,13 +139,7 @@ def fingerprint(uri: str) -> list[DataFingerprint]:
 
 def package_versions() -> dict[str, str]:
     """python and the versions of the packages that decide a model's behaviour."""
-    versions = {"python": platform.python_version()}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return {"python": platform.python_version(), **installed_versions(TRACKED_PACKAGES)}
 
 
 def current_job_id() -> str | None:
@@ -161,12 +159,14 @@ def collect_lineage(
     trigger: Trigger | None = None,
     ray_job_id: str | None = None,
     extra: dict[str, Any] | None = None,
+    environment: dict[str, Any] | None = None,
 ) -> Lineage:
-    """Gather the lineage of a run from its config, its data files and this process."""
+    """Gather the lineage of a run from its config, its data files and this process
+    (``environment``: the model's, from :func:`raymlops.models.environment.environment_of`)."""
     data = [fp for uri in data_uris for fp in fingerprint(uri)]
     return Lineage(
         config=config, config_hash=config_hash(config), code=code_revision(), data=data,
         packages=package_versions(), seed=seed, parent_version=parent_version,
-        trigger=trigger or Trigger(), extra=extra or {},
+        trigger=trigger or Trigger(), extra=extra or {}, environment=environment or {},
         ray_job_id=ray_job_id or current_job_id(),
     )

@@ -48,14 +48,36 @@ def absolute_settings(path: str | None) -> dict[str, Any]:
     return registry_cfg.model_copy(update={"database_url": url, "artifact_root": root}).model_dump(mode="json")
 
 
+def expand_reference(value: str | None, field: str) -> str | None:
+    """``${VAR}`` in a setting replaced by the variable of this process's environment — how a
+    secret (a database password) reaches replicas and jobs without being written into configs.
+
+    Raises:
+        ConfigError: naming the field and the variable when it is not set here.
+    """
+    import re
+
+    from raymlops.errors import ConfigError
+
+    if not value or "${" not in value:
+        return value
+    missing = [name for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value) if name not in os.environ]
+    if missing:
+        raise ConfigError(file="registry config", problems=[(field, f"${{{missing[0]}}} is not set in this process's "
+                                                             "environment (set it in the cluster's environment)")])
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: os.environ[m.group(1)], value)
+
+
 def resolve_locations(cfg: RegistryConfig) -> tuple[str, str]:
-    """Database URL and artifact root: environment, then config, then under ``$RAYMLOPS_HOME``."""
+    """Database URL and artifact root: environment, then config (``${VAR}`` expanded), then under
+    ``$RAYMLOPS_HOME``."""
     base = home_dir() / "registry"
-    url = os.environ.get(REGISTRY_URL_ENV) or cfg.database_url
+    url = os.environ.get(REGISTRY_URL_ENV) or expand_reference(cfg.database_url, "database_url")
     if not url:
         base.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{base / 'registry.db'}"
-    root = os.environ.get(ARTIFACT_ROOT_ENV) or cfg.artifact_root or str(base / "artifacts")
+    root = os.environ.get(ARTIFACT_ROOT_ENV) or expand_reference(cfg.artifact_root, "artifact_root") \
+        or str(base / "artifacts")
     return url, root
 
 

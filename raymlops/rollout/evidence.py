@@ -4,6 +4,7 @@ policy's :class:`~raymlops.rollout.policy.Evidence`, and the canary-vs-stable ou
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from raymlops.rollout.policy import ArmEvidence, Evidence, Gates, Plan, RolloutState, Step
@@ -11,11 +12,7 @@ from raymlops.rollout.policy import ArmEvidence, Evidence, Gates, Plan, RolloutS
 
 def plan_of(cfg) -> Plan:
     """The pure plan of a ``RolloutConfig``."""
-    g = cfg.gates
-    gates = Gates(max_error_rate_delta=g.max_error_rate_delta, max_latency_ratio=g.max_latency_ratio,
-                  min_requests=g.min_requests, latency_slack_ms=g.latency_slack_ms,
-                  max_accuracy_drop=g.max_accuracy_drop, max_error_ratio=g.max_error_ratio, min_labels=g.min_labels,
-                  block_on_output_drift=g.block_on_output_drift)
+    gates = Gates(**{f.name: getattr(cfg.gates, f.name) for f in fields(Gates)})
     steps = tuple(Step(s.weight, s.min_duration_s, s.min_canary_requests) for s in cfg.steps)
     return Plan(steps, gates, cfg.deadline_s, cfg.on_deadline)
 

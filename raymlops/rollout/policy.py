@@ -48,12 +48,15 @@ class Gates:
         block_on_output_drift: the canary's predictions must not drift from the stable's.
         min_requests: canary requests before any gate is judged (a handful proves nothing).
         latency_slack_ms: absolute slack on the latency gate (sub-millisecond p99s are noise).
+        latency_min_requests: canary requests before the latency gate is judged (the nearest-rank
+            p99 of fewer than 100 is the slowest single request: one cold call would roll back).
     """
 
     max_error_rate_delta: float = 0.01
     max_latency_ratio: float = 1.5
     min_requests: int = 20
     latency_slack_ms: float = 5.0
+    latency_min_requests: int = 100
     max_accuracy_drop: float = 0.02
     max_error_ratio: float = 1.1
     min_labels: int = 30
@@ -135,6 +138,7 @@ def failed_gates(gates: Gates, evidence: Evidence) -> list[str]:
         failures.append(f"error rate {canary.error_rate:.4f} > stable {stable.error_rate:.4f} + "
                         f"{gates.max_error_rate_delta}")
     if canary.latency_p99_ms is not None and stable.latency_p99_ms is not None \
+            and canary.requests >= gates.latency_min_requests \
             and canary.latency_p99_ms > stable.latency_p99_ms * gates.max_latency_ratio + gates.latency_slack_ms:
         failures.append(f"p99 latency {canary.latency_p99_ms:.2f} ms > stable {stable.latency_p99_ms:.2f} ms × "
                         f"{gates.max_latency_ratio} + {gates.latency_slack_ms} ms")

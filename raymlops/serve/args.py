@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raymlops.config import AccessSettings, BatchSettings, RecordSettings, RequestLimits
+from raymlops.config import AccessSettings, BatchSettings, EnvironmentSettings, RecordSettings, RequestLimits
 
 
 class AppArgs(BaseModel):
@@ -23,6 +23,7 @@ class AppArgs(BaseModel):
     batching: BatchSettings = Field(default_factory=BatchSettings, description="Dynamic batching.")
     records: RecordSettings = Field(default_factory=RecordSettings, description="Prediction stream.")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys.")
+    environment: EnvironmentSettings = Field(default_factory=EnvironmentSettings, description="Environment parity.")
     admin_token_sha256: str | None = Field(None, description="Digest of the admin token; unset = the token of "
                                            "this machine's RAYMLOPS_ADMIN_TOKEN or admin token file, if any.")
     shadow_max_in_flight: int = Field(64, ge=1, description="Shadow predictions a replica runs at once.")

@@ -41,8 +41,31 @@ class Deployed:
 
 
 def registry_settings(cfg: ServeConfig) -> dict[str, Any]:
-    """The registry config with locations made absolute, as replicas must see them."""
-    return absolute_settings(cfg.registry)
+    """The registry config with locations made absolute, as replicas must see them — except a
+    database URL that holds a password: that one is passed as ``${RAYMLOPS_REGISTRY_URL}``, which
+    replicas read from the cluster's environment, so no secret lands in Serve's application config.
+
+    Raises:
+        ConfigError: the registry config itself holds a password in clear.
+    """
+    import os
+    from urllib.parse import urlparse
+
+    from raymlops.config import find_config, load_config
+    from raymlops.errors import ConfigError
+    from raymlops.registry.registry import REGISTRY_URL_ENV
+
+    written = load_config(find_config(cfg.registry, "registry"), RegistryConfig).database_url or ""
+    if "${" not in written and urlparse(written).password:
+        raise ConfigError(file=str(cfg.registry), problems=[(
+            "database_url", "holds a password in clear; write ${RAYMLOPS_REGISTRY_URL} (or another ${VAR}) and set "
+            "the variable in the cluster's environment")])
+    settings = absolute_settings(cfg.registry)
+    if urlparse(settings["database_url"]).password:
+        settings["database_url"] = written if "${" in written else f"${{{REGISTRY_URL_ENV}}}"
+        if "${" not in written and not os.environ.get(REGISTRY_URL_ENV):
+            raise ConfigError(file=str(cfg.registry), problems=[("database_url", "holds a password")])
+    return settings
 
 
 def traffic_user_config(cfg: ServeConfig, registry: Registry) -> dict[str, Any]:
@@ -83,7 +106,7 @@ def app_args(cfg: ServeConfig, registry: dict[str, Any], live_versions: set[int]
         registry=registry, limits=cfg.limits, batching=batching_of(cfg), records=cfg.records,
         access=cfg.access.model_copy(update={"api_key_sha256": api_keys}),
         admin_token_sha256=digest(auth.ensure_admin_token()),
-        shadow_max_in_flight=cfg.traffic.shadow_max_in_flight,
+        shadow_max_in_flight=cfg.traffic.shadow_max_in_flight, environment=cfg.environment,
     ).model_dump(mode="json")
 
 
@@ -94,9 +117,14 @@ def _autoscaling(min_replicas: int, max_replicas: int, replicas) -> dict[str, An
 
 
 def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: dict[str, Any],
-                       runtime_env: dict[str, Any] | None = None) -> dict[str, Any]:
+                       runtime_env: dict[str, Any] | None = None,
+                       environments: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One Serve application entry for the model, in the configured layout (with ``runtime_env``,
-    e.g. the user's code as uploaded ``py_modules``, for every replica)."""
+    e.g. the user's code as uploaded ``py_modules``, for every replica). With
+    ``environment.runtime_env: recorded`` each version deployment gets the runtime_env that
+    recreates its recorded environment (``environments``: version → its lineage ``environment``)."""
+    from raymlops.models.environment import recorded_runtime_env
+
     replicas = cfg.replicas
     live = TrafficPolicy.from_user_config(user_config).live_versions if cfg.layout == "separate" else set()
     model_options = {
@@ -117,12 +145,15 @@ def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: 
                         "graceful_shutdown_timeout_s": replicas.graceful_shutdown_timeout_s,
                         "ray_actor_options": {"num_cpus": router.num_cpus},
                         "autoscaling_config": _autoscaling(router.min_replicas, router.max_replicas, replicas)}]
-        deployments += [{"name": version_deployment(version), **model_options,
-                         "ray_actor_options": {"num_cpus": replicas.num_cpus, "num_gpus": replicas.num_gpus}}
-                        for version in sorted(live)]
+        for version in sorted(live):
+            options: dict[str, Any] = {"num_cpus": replicas.num_cpus, "num_gpus": replicas.num_gpus}
+            recorded = (environments or {}).get(version)
+            if cfg.environment.runtime_env == "recorded" and recorded:
+                options["runtime_env"] = {**(runtime_env or {}), **recorded_runtime_env(recorded)}
+            deployments.append({"name": version_deployment(version), **model_options, "ray_actor_options": options})
     app = {
-        "name": cfg.app_name or cfg.model_name,
-        "route_prefix": cfg.route_prefix,
+        "name": cfg.application,
+        "route_prefix": cfg.prefix,
         "import_path": "raymlops.serve.app:build_app",
         "args": app_args(cfg, registry, live),
         "deployments": deployments,
@@ -167,43 +198,125 @@ def _wait_running(addresses: ClusterAddresses, app_name: str, timeout_s: float) 
     status, message = "UNKNOWN", ""
     while time.time() < deadline:
         app = (_current(addresses).get("applications") or {}).get(app_name, {})
-        status, message = app.get("status", "UNKNOWN"), app.get("message", "")
+        status = app.get("status", "UNKNOWN")
+        # the app says which deployments failed; each deployment says why (its replicas' error)
+        message = "\n".join([app.get("message", ""), *(d.get("message", "") for d in
+                                                       (app.get("deployments") or {}).values())])
         if status == "RUNNING":
             return
         if status in ("DEPLOY_FAILED", "UNHEALTHY"):
             break
         time.sleep(0.5)
-    raise RaymlopsError(message=f"Serve application {app_name} is {status}: {message[:500] or 'no message'}")
+    raise RaymlopsError(message=f"Serve application {app_name} is {status}: {failure_summary(message)}")
+
+
+def failure_summary(message: str, limit: int = 600) -> str:
+    """What a failed application's message says, short: its raymlops error when there is one
+    (Serve puts the replica's traceback first and the error last), else its end."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    errors = [line for line in lines if "raymlops.errors." in line]
+    return (errors[-1][errors[-1].index("raymlops.errors."):] if errors else " ".join(lines))[-limit:]
+
+
+def check_route_prefix(cfg: ServeConfig, state: dict[str, Any]) -> None:
+    """Refuse a route prefix another application already has (Serve would fail the whole update).
+
+    Raises:
+        ConfigError: naming ``route_prefix``, the application holding it, and the fix.
+    """
+    from raymlops.errors import ConfigError
+
+    for name, app in (state.get("applications") or {}).items():
+        taken = app.get("route_prefix") or (app.get("deployed_app_config") or {}).get("route_prefix")
+        if name != cfg.application and taken == cfg.prefix:
+            raise ConfigError(file="serve config", problems=[(
+                "route_prefix", f"{cfg.prefix} is already the route of application {name!r} on this cluster; set "
+                f"route_prefix (or app_name) to a free one, e.g. --set route_prefix=/{cfg.model_name}")])
 
 
 def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_s: float = 180) -> Deployed:
     """Deploy (or update) the model's application and wait until it is RUNNING.
 
-    With ``records.sink: monitor`` the model's drift monitor is started first (a Ray job that
-    creates the detached actor when it is not running yet).
+    Everything that can be checked first is (the route prefix, the champion in the registry, the
+    code upload). With ``records.sink: monitor`` the model's drift monitor is then started (a Ray
+    job that creates the detached actor when it is not running yet). A deploy that fails leaves
+    nothing behind: a new application is removed, an updated one gets its previous config back,
+    and a monitor this deploy started is stopped.
     """
     addresses = addresses or resolve_addresses()
-    if cfg.records.sink == "monitor":
-        from raymlops.monitor.client import start_monitor
-
-        start_monitor(cfg.model_name, cfg.monitor)
+    state = _current(addresses)
+    check_route_prefix(cfg, state)
     registry_cfg = registry_settings(cfg)
     registry = Registry.from_config(RegistryConfig.model_validate(registry_cfg))
     try:
         user_config = traffic_user_config(cfg, registry)
+        environments = {v: registry.get(f"{cfg.model_name}:{v}").lineage.get("environment") or {}
+                        for v in TrafficPolicy.from_user_config(user_config).live_versions} \
+            if cfg.environment.runtime_env == "recorded" else None  # read only when deployments need them
     finally:
         registry.close()
     runtime_env = None
     if cfg.code:
-        from raymlops.jobs.client import job_client, upload_code
+        from raymlops.submission.client import job_client, upload_code
 
         runtime_env = upload_code(cfg.code, job_client(addresses))
-    app = application_config(cfg, registry_cfg, user_config, runtime_env)
-    state = _current(addresses)
-    _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
-    _wait_running(addresses, app["name"], timeout_s)
-    url = f"{addresses.serve_http}{cfg.route_prefix.rstrip('/')}"
+    app = application_config(cfg, registry_cfg, user_config, runtime_env, environments)
+    started_monitor = False
+    if cfg.records.sink == "monitor":
+        started_monitor = _start_monitor(cfg, addresses)
+    try:
+        state = _current(addresses)
+        _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
+        _wait_running(addresses, app["name"], timeout_s)
+    except BaseException:
+        _roll_back(addresses, app["name"], state, cfg.model_name if started_monitor else None)
+        raise
+    url = f"{addresses.serve_http}{cfg.prefix.rstrip('/')}"
     return Deployed(app["name"], url, user_config, cfg.model_name, _endpoints(url, cfg.model_name))
+
+
+def _start_monitor(cfg: ServeConfig, addresses: ClusterAddresses) -> bool:
+    """Start the model's monitor; returns whether this call started it (it was not running)."""
+    from raymlops.actors import monitor_name
+    from raymlops.cluster import actor_alive
+    from raymlops.monitor.client import start_monitor
+
+    running = actor_alive(addresses, monitor_name(cfg.model_name))
+    start_monitor(cfg.model_name, cfg.monitor)
+    return not running
+
+
+def _roll_back(addresses: ClusterAddresses, app_name: str, before: dict[str, Any], started_monitor_of: str | None) -> None:
+    """After a failed deploy: the application as it was before (absent if it was new), and the
+    monitor stopped when the deploy had started it."""
+    previous = ((before.get("applications") or {}).get(app_name) or {}).get("deployed_app_config")
+    try:
+        now = _current(addresses)
+        _put(addresses, [*_others(now, app_name), *([previous] if previous else [])], _http_options(addresses, now))
+        deadline = time.time() + 60
+        while not previous and app_name in (_current(addresses).get("applications") or {}) and time.time() < deadline:
+            time.sleep(0.5)  # Serve deletes it asynchronously: return once it is gone
+    except RaymlopsError:
+        pass  # the original error says what went wrong; Serve may be unreachable
+    if started_monitor_of is not None:
+        stop_actors_of(started_monitor_of, addresses)
+
+
+def stop_actors_of(model: str, addresses: ClusterAddresses) -> None:
+    """Stop the model's monitor and rollout controller: directly from a connected driver (on the
+    cluster), else through a command job (``raymlops undeploy``), so any client can."""
+    import ray
+
+    from raymlops.actors import stop_model_actors
+
+    if ray.is_initialized():
+        stop_model_actors(model)
+        return
+    from raymlops.submission import submit_and_follow
+
+    submit_and_follow(["python", "-m", "raymlops.jobs.command", "undeploy", model], working_dir=None)
 
 
 def _endpoints(url: str, model: str) -> tuple[str, ...]:
@@ -233,11 +346,56 @@ def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddres
     return Deployed(app_name, addresses.serve_http or "", user_config)
 
 
-def undeploy(app_name: str, addresses: ClusterAddresses | None = None) -> bool:
-    """Remove one Serve application (the others are kept); returns whether it was there."""
+@dataclass(frozen=True)
+class Undeployed:
+    """What ``undeploy`` removed."""
+
+    app_name: str
+    model: str
+    removed_app: bool
+    stopped_actors: tuple[str, ...]
+
+
+def served_model(state: dict[str, Any], app_name: str) -> str | None:
+    """The model an application serves (its raymlops args), or None for another kind of app."""
+    config = ((state.get("applications") or {}).get(app_name) or {}).get("deployed_app_config") or {}
+    args = config.get("args") or {}
+    return args.get("model_name") if isinstance(args, dict) else None
+
+
+def undeploy(name: str, addresses: ClusterAddresses | None = None, model: str | None = None) -> Undeployed:
+    """Remove a model's Serve application (the others are kept), and its drift monitor and rollout
+    controller unless another application still serves the model. ``name`` is the application's
+    name or the model's. Connects a Ray driver to stop the actors (on the cluster, as
+    ``raymlops undeploy`` runs it)."""
+    from raymlops.actors import connect_driver, stop_model_actors
+
     addresses = addresses or resolve_addresses()
     state = _current(addresses)
-    if app_name not in (state.get("applications") or {}):
-        return False
-    _put(addresses, _others(state, app_name), _http_options(addresses, state))
-    return True
+    apps = state.get("applications") or {}
+    app_name = name if name in apps else next((app for app in apps if served_model(state, app) == name), name)
+    model = model or served_model(state, app_name) or name
+    removed = app_name in apps
+    if removed:
+        _put(addresses, _others(state, app_name), _http_options(addresses, state))
+    if any(served_model(state, other) == model for other in apps if other != app_name):
+        return Undeployed(app_name, model, removed, ())
+    connect_driver(addresses.gcs)
+    return Undeployed(app_name, model, removed, tuple(stop_model_actors(model)))
+
+
+def model_base_url(model: str, addresses: ClusterAddresses | None = None, route_prefix: str | None = None) -> str:
+    """The base URL a client calls the model at: its Serve URL plus the route prefix of the
+    application that serves ``model`` (asked from the dashboard; ``route_prefix`` when given; the
+    default ``/<model>`` when no application serves it)."""
+    addresses = addresses or resolve_addresses()
+    if route_prefix is None:
+        try:
+            state = _current(addresses)
+        except ClusterError:
+            state = {}
+        apps = state.get("applications") or {}
+        serving = [name for name in apps if served_model(state, name) == model]
+        name = model if model in serving else (serving[0] if serving else None)
+        route_prefix = (apps[name].get("route_prefix") or "/") if name else f"/{model}"
+    return f"{addresses.serve_http}{route_prefix.rstrip('/')}"

@@ -16,6 +16,7 @@ from raymlops.errors import (
     AliasConflictError,
     AuthenticationError,
     ClusterError,
+    EnvironmentMismatchError,
     InvalidRequestError,
     LimitExceededError,
     NotFoundError,
@@ -30,6 +31,7 @@ ERROR_STATUS: tuple[tuple[type[RaymlopsError], int], ...] = (
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (RolloutError, 409),
+    (EnvironmentMismatchError, 409),
     (AliasConflictError, 409),
     (LimitExceededError, 413),
     (InvalidRequestError, 422),
@@ -55,6 +57,8 @@ def field_for(error: RaymlopsError) -> str:
         return "cluster"
     if isinstance(error, RolloutError):
         return "rollout"
+    if isinstance(error, EnvironmentMismatchError):
+        return "version"
     return "request"
 
 

@@ -13,13 +13,15 @@ from ray import serve
 class VersionModel:
     """Serves one registered version: ``predict(columns)`` (batched when configured) and its signature."""
 
-    def __init__(self, model_name: str, version: int, registry: dict[str, Any], batching: dict[str, Any]) -> None:
+    def __init__(self, model_name: str, version: int, registry: dict[str, Any], batching: dict[str, Any],
+                 on_mismatch: str = "refuse") -> None:
         from raymlops.config import RegistryConfig
         from raymlops.registry import Registry
         from raymlops.serve.versions import LocalVersions
 
         self.version = version
-        self.local = LocalVersions(Registry.from_config(RegistryConfig.model_validate(registry)), model_name, batching)
+        self.local = LocalVersions(Registry.from_config(RegistryConfig.model_validate(registry)), model_name, batching,
+                                   on_mismatch)
         self.local.sync({version})
 
     async def predict(self, columns: dict[str, list]):
@@ -33,6 +35,10 @@ class VersionModel:
     def outputs(self) -> list[dict[str, Any]]:
         """What the version answers (``OutputSpec`` fields)."""
         return [asdict(spec) for spec in self.local.models[self.version].outputs]
+
+    def environment(self) -> dict[str, Any]:
+        """The version's environment check in this replica (``raymlops.models.environment.parity``)."""
+        return self.local.environments[self.version]
 
     def check_health(self) -> None:
         """Fail when the model cannot predict a probe row."""

@@ -31,6 +31,11 @@ async def drift_status(model: str) -> dict[str, Any]:
     return await asyncio.wait_for(monitor_of(model).status.remote(), timeout=TIMEOUTS_S["status"])
 
 
+async def drift_report(model: str, version: int | None) -> dict[str, Any]:
+    """The monitor's drift report of a version (see ``DriftMonitor.report``)."""
+    return await asyncio.wait_for(monitor_of(model).report.remote(version), timeout=TIMEOUTS_S["status"])
+
+
 async def drift_check(model: str, stream, min_rows: int) -> dict[str, Any]:
     """Check every open window of at least ``min_rows`` rows now, once the monitor has every row
     this replica's ``stream`` answered before."""

@@ -17,10 +17,10 @@ annotation through Serve's ingress wrapper, or it takes it for a query parameter
 
 import logging
 import uuid
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 
 from raymlops.errors import NotFoundError, RaymlopsError
@@ -65,7 +65,8 @@ class ModelServer:
         if handles is not None:
             self.backend = DeploymentVersions(handles)
         else:
-            self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump())
+            self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump(),
+                                         args.environment.on_mismatch)
         records = args.records
         if records.sink == "monitor":
             from raymlops.actors import NAMESPACE, monitor_name
@@ -179,7 +180,7 @@ class ModelServer:
             self._check_model(name)
             endpoints = await app_endpoints(serve.get_replica_context().app_name)
             return JSONResponse({"model": name, **self._traffic(), "live_versions": sorted(self.backend.versions),
-                                 "endpoints": endpoints})
+                                 "endpoints": endpoints, "environment": await self.backend.environment()})
         return await self._guarded(handler, request, inference=False)
 
     def _traffic(self) -> dict:
@@ -196,6 +197,22 @@ class ModelServer:
         async def handler(_request, _request_id, _outcome):
             self._check_model(name)
             return JSONResponse(await operations.drift_status(self.model_name))
+        return await self._guarded(handler, request, inference=False)
+
+    @api.get("/v1/models/{name}/drift/report", response_model=None)
+    async def drift_report(self, name: str, request: Request, version: Optional[int] = None,
+                           format: Literal["json", "html"] = "json") -> Response:
+        """The drift report of a version (default: the champion): per feature the reference against the
+        recent window, p-values over time, drift/retraining/rollout timeline. `format=html`: one
+        self-contained page."""
+        async def handler(_request, _request_id, _outcome):
+            from raymlops.monitor.report_html import render_report
+
+            self._check_model(name)
+            report = await operations.drift_report(self.model_name, version)
+            if format == "html":
+                return HTMLResponse(render_report(report))
+            return JSONResponse(report)
         return await self._guarded(handler, request, inference=False)
 
     @api.post("/admin/models/{name}/drift/check")
@@ -234,6 +251,7 @@ class ModelServer:
             if action == "start":
                 config = operations.rollout_config(await self._body(request, allow_empty=True), name,
                                                    serve.get_replica_context().app_name).model_dump(mode="json")
+                await self._admit(["candidate"])
             return JSONResponse(await operations.rollout_command(name, action, config))
         return await self._guarded(handler, request, inference=False)
 
@@ -243,11 +261,33 @@ class ModelServer:
         `canary_version`, `stable_version`, `shadow_version`, `shadow_share`, `sticky_field`."""
         async def handler(_request, request_id, _outcome):
             self._admin(request, name)
+            body = await self._body(request)
+            if isinstance(body, dict):
+                await self._admit([body[key] for key in ("stable_version", "canary_version", "shadow_version")
+                                   if isinstance(body.get(key), int)])
             traffic = await operations.change_traffic(
-                self.registry, self.model_name, serve.get_replica_context().app_name, self._traffic(),
-                await self._body(request), self.backend.versions if self._separate else None, request_id)
+                self.registry, self.model_name, serve.get_replica_context().app_name, self._traffic(), body,
+                self.backend.versions if self._separate else None, request_id)
             return JSONResponse({"model": name, "traffic": traffic, "request_id": request_id})
         return await self._guarded(handler, request, inference=False)
+
+    async def _admit(self, versions: list) -> None:
+        """Refuse a traffic change that would load a version this replica's environment cannot
+        serve faithfully, before any replica tries (``versions``: numbers, or aliases)."""
+        import asyncio
+
+        from raymlops.serve.versions import LocalVersions
+
+        if not isinstance(self.backend, LocalVersions):
+            return  # separate layout: each version deployment checked itself when it started
+        for version in versions:
+            ref = f"{self.model_name}@{version}" if isinstance(version, str) else f"{self.model_name}:{version}"
+            try:
+                found = await asyncio.to_thread(self.registry.get, ref)
+            except NotFoundError:
+                continue  # the change itself names the missing version
+            if found.version not in self.backend.versions:
+                self.backend.admit(found)
 
     def _admin(self, request: Request, name: str) -> None:
         self.access.check_admin(request.headers.get("authorization"))

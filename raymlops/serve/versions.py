@@ -10,6 +10,7 @@ is a :class:`raymlops.Model` of its flavor; answers are :class:`~raymlops.models
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from typing import Any
 
@@ -18,6 +19,10 @@ from ray import serve
 from raymlops.data.schema import DatasetSchema
 from raymlops.errors import InvalidRequestError
 from raymlops.models.contract import OutputSpec, Prediction
+
+log = logging.getLogger("ray.serve")
+#: Probe predictions a freshly loaded version answers before it takes traffic.
+WARMUP_CALLS = 3
 
 
 def concat_columns(parts: list[dict[str, list]]) -> dict[str, list]:
@@ -33,12 +38,17 @@ class LocalVersions:
         model_name: the registered model.
         batching: ``BatchSettings`` fields; with ``enabled``, concurrent calls are grouped
             by version into one model call.
+        on_mismatch: a version whose recorded environment differs from this replica's
+            (``raymlops.models.environment``): ``refuse`` to load it, or ``warn`` and serve it.
     """
 
-    def __init__(self, registry, model_name: str, batching: dict[str, Any] | None = None) -> None:
+    def __init__(self, registry, model_name: str, batching: dict[str, Any] | None = None,
+                 on_mismatch: str = "refuse") -> None:
         self.registry = registry
         self.model_name = model_name
+        self.on_mismatch = on_mismatch
         self.models: dict[int, Any] = {}
+        self.environments: dict[int, dict[str, Any]] = {}
         batching = batching or {}
         self.batched = bool(batching.get("enabled"))
         if self.batched:
@@ -51,18 +61,48 @@ class LocalVersions:
         """The versions loaded now."""
         return set(self.models)
 
+    def admit(self, found) -> dict[str, Any]:
+        """The environment check of a registered version here (``parity``'s answer).
+
+        Raises:
+            EnvironmentMismatchError: it differs and ``on_mismatch`` is ``refuse``.
+        """
+        from raymlops.errors import EnvironmentMismatchError
+        from raymlops.models.environment import describe_mismatches, parity
+
+        checked = parity((found.lineage or {}).get("environment"))
+        if checked["mismatches"]:
+            differences = describe_mismatches(checked["mismatches"])
+            if self.on_mismatch == "refuse":
+                raise EnvironmentMismatchError(model=found.name, version=found.version, differences=differences)
+            log.warning("serving %s:%s although it was trained with %s", found.name, found.version, differences)
+        return checked
+
     def sync(self, versions: set[int]) -> None:
-        """Load the versions not loaded yet (through their flavor, after the checksums), then drop
-        the ones no longer live."""
+        """Load the versions not loaded yet (environment checked, through their flavor, after the
+        checksums), then drop the ones no longer live.
+
+        Raises:
+            EnvironmentMismatchError: a version trained with other package releases (``on_mismatch: refuse``).
+        """
         from raymlops.models import load_model
 
         for version in sorted(versions - set(self.models)):
             found = self.registry.get(f"{self.model_name}:{version}")
+            self.environments[version] = self.admit(found)
             with tempfile.TemporaryDirectory() as directory:
                 local = self.registry.download(f"{self.model_name}:{version}", directory)
-                self.models[version] = load_model(local, found.manifest)
+                model = load_model(local, found.manifest)
+            for _ in range(WARMUP_CALLS):  # first calls pay lazy set-up (allocators, kernels): not the callers
+                model.predict(model.probe())
+            self.models[version] = model
         for version in set(self.models) - versions:
             del self.models[version]
+            self.environments.pop(version, None)
+
+    async def environment(self) -> dict[str, dict[str, Any]]:
+        """The environment check of every loaded version, by version."""
+        return {str(v): checked for v, checked in sorted(self.environments.items())}
 
     async def schema(self, version: int) -> DatasetSchema:
         """The signature of a loaded version."""
@@ -132,6 +172,10 @@ class DeploymentVersions:
         if version not in self._outputs:
             self._outputs[version] = tuple(OutputSpec(**o) for o in await self.handles[version].outputs.remote())
         return self._outputs[version]
+
+    async def environment(self) -> dict[str, dict[str, Any]]:
+        """The environment check of every version, asked from its deployment."""
+        return {str(v): await handle.environment.remote() for v, handle in sorted(self.handles.items())}
 
     async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> Prediction:
         """Predict on the version's own deployment."""

@@ -23,6 +23,7 @@ from raymlops.data.schema import DatasetSchema
 from raymlops.data.tables import read_table
 from raymlops.errors import ConfigError, DataError
 from raymlops.models.contract import Model
+from raymlops.models.environment import environment_of
 from raymlops.registry import Registry, Trigger, collect_lineage
 from raymlops.train.gate import GateDecision
 from raymlops.train.package import evaluate, reference_sample, write_artifact
@@ -220,7 +221,8 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
             parent_version=champion, trigger=Trigger(kind="import"),
             extra={"imported": {"flavor": wrapped.flavor, "source": str(source) if source else None,
                                 "source_sha256": digest_of(model.directory if isinstance(model, MlflowSource)
-                                                           else source, None if source else sample)}})
+                                                           else source, None if source else sample)}},
+            environment=environment_of(reloaded))
         version = registry.register(name, artifact, metrics=metrics, lineage=lineage,
                                     description=description or f"imported {wrapped.flavor} model")
     decision = None

@@ -16,6 +16,7 @@ from raymlops.config import RegistryConfig, TrainConfig, load_config
 from raymlops.data.tables import read_table
 from raymlops.errors import NotFoundError
 from raymlops.models import Model, build_model, load_model
+from raymlops.models.environment import environment_of
 from raymlops.models.tasks import DEFAULT_GATE_METRIC, higher_is_better
 from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
 from raymlops.models.torch_tensor import TorchTensorModel
@@ -71,13 +72,15 @@ def gate_metric(configured: str | None, task: str) -> str:
 
 
 def apply_gate(registry: Registry, name: str, version: ModelVersion, metric: str, margin: float,
-               champion: int | None, champion_value: float | None, bootstrap_champion: bool) -> GateDecision:
+               champion: int | None, champion_value: float | None, bootstrap_champion: bool,
+               move_aliases: bool = True) -> GateDecision:
     """Record the offline gate's decision; a passing version becomes `candidate` (and the first
-    one also `champion` with ``bootstrap_champion``)."""
+    one also `champion` with ``bootstrap_champion``) unless ``move_aliases`` is off (a reproduction
+    is a check, not a release)."""
     decision = decide(metric, version.metrics[metric], champion, champion_value, margin,
                       higher_is_better=higher_is_better(metric))
     registry.add_event(name, "offline_gate", version.version, decision.to_payload())
-    if decision.passed:
+    if decision.passed and move_aliases:
         registry.set_alias(name, "candidate", version.version, expected=ANY)
         if champion is None and bootstrap_champion:
             registry.set_alias(name, "champion", version.version, expected=None)
@@ -119,9 +122,10 @@ def release_model(cfg: TrainConfig, inputs: PreparedInputs, model: Model, histor
         trigger = trigger or Trigger(kind=cfg.lineage.trigger, drift_event_id=cfg.lineage.drift_event_id)
         lineage = collect_lineage(cfg.model_dump(mode="json"), [*inputs.train_uris, inputs.valid_uri, inputs.test_uri],
                                   seed=cfg.train.seed, parent_version=parent, trigger=trigger,
-                                  extra={"history": history, **(extra_lineage or {})})
+                                  extra={"history": history, **(extra_lineage or {})},
+                                  environment=environment_of(model))
         version = registry.register(cfg.model_name, artifact, metrics=metrics, lineage=lineage,
                                     description=f"{cfg.model.estimator or cfg.model.builder} {cfg.model.params}")
     decision = apply_gate(registry, cfg.model_name, version, metric, cfg.gate.margin, champion, champion_value,
-                          cfg.gate.bootstrap_champion)
+                          cfg.gate.bootstrap_champion, move_aliases=cfg.lineage.trigger != "reproduce")
     return TrainOutcome(version, metrics, decision, registry.aliases(cfg.model_name))

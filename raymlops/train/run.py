@@ -1,4 +1,4 @@
-"""``run_training``: the whole training job, as ``jobs/train.py`` calls it."""
+"""``run_training``: the whole training job, as the training job (``python -m raymlops.jobs.train``) calls it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from raymlops.train.release import TrainOutcome, load_state_from_checkpoint, rel
 from raymlops.train.trainer import PreparedInputs, build_trainer, prepare_inputs
 
 
-def run_training(cfg: TrainConfig, inputs: PreparedInputs | None = None) -> TrainOutcome:
+def run_training(cfg: TrainConfig, inputs: PreparedInputs | None = None,
+                 extra_lineage: dict | None = None) -> TrainOutcome:
     """Check inputs, fit with Ray Train, then package, evaluate, register and gate.
 
     Raises:
@@ -19,11 +20,11 @@ def run_training(cfg: TrainConfig, inputs: PreparedInputs | None = None) -> Trai
     if cfg.model.estimator:  # a scikit-learn-API estimator: one Ray task fits it
         from raymlops.train.estimators import run_estimator_training
 
-        return run_estimator_training(cfg, inputs)
+        return run_estimator_training(cfg, inputs, extra_lineage)
     trainer = build_trainer(cfg, inputs)
     result = trainer.fit()
     if result.error is not None or result.checkpoint is None:
         raise JobError(job_id=str(trainer.run_config.name), problem=f"training failed: {result.error}")
     with result.checkpoint.as_directory() as directory:
         state, history = load_state_from_checkpoint(directory)
-    return release(cfg, inputs, state, history, extra_lineage={"run": trainer.run_config.name})
+    return release(cfg, inputs, state, history, extra_lineage={"run": trainer.run_config.name, **(extra_lineage or {})})

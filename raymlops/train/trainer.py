@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from raymlops import filesystem
 from raymlops.config import TrainConfig
+from raymlops.data.files import IO_CPUS, read_dataset
 from raymlops.data.schema import DatasetSchema, read_schema
 from raymlops.data.tables import read_table, split_uri
 from raymlops.errors import ConfigError, DataError
@@ -119,7 +120,8 @@ def preprocess_fn(preprocessor: Preprocessor | TensorPreprocessor, label: str):
 
 
 def build_datasets(inputs: PreparedInputs, cache_train: bool) -> dict[str, Any]:
-    """Ray datasets of the preprocessed train and valid splits, in order.
+    """Ray datasets of the preprocessed train and valid splits, in order, read and mapped in
+    fractional-CPU tasks (a busy cluster still schedules them).
 
     With ``cache_train`` the preprocessed training split is materialized in the object
     store once instead of being re-read and re-transformed every epoch.
@@ -133,9 +135,9 @@ def build_datasets(inputs: PreparedInputs, cache_train: bool) -> dict[str, Any]:
     columns = inputs.schema.input_names + [inputs.schema.label]
 
     def read(uris: list[str]):
-        fs, _ = filesystem.resolve(uris[0])
-        paths = [filesystem.resolve(uri)[1] for uri in uris]
-        return ray.data.read_parquet(paths, filesystem=fs, columns=columns).map_batches(fn, batch_format="numpy")
+        # read and preprocess in fractional-CPU tasks: Ray Data's read_parquet lists files in a task
+        # that needs a whole CPU, which never starts on a cluster whose CPUs are partly taken
+        return read_dataset(uris, "parquet", columns).map_batches(fn, batch_format="numpy", num_cpus=IO_CPUS)
 
     train = read(inputs.train_uris)
     # Validation is small and read every epoch by rank 0: materialize it once.

@@ -15,6 +15,7 @@ from raymlops import filesystem
 from raymlops.config import TrainConfig, TuneConfig
 from raymlops.errors import JobError
 from raymlops.registry import Trigger
+from raymlops.registry.lineage import config_hash
 from raymlops.train.release import TrainOutcome, load_state_from_checkpoint, release
 from raymlops.train.trainer import PreparedInputs, build_trainer, prepare_inputs
 from raymlops.tune.space import apply_params, check_space, to_ray_space
@@ -108,7 +109,8 @@ def run_tuning(cfg: TuneConfig, base_inputs: PreparedInputs | None = None) -> Tr
     best_cfg = apply_params(cfg.base, params)
     with Checkpoint(checkpoint_path, filesystem=storage_fs).as_directory() as directory:
         state, history = load_state_from_checkpoint(directory)
-    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results)}
+    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results),
+             "tune_config_hash": config_hash(cfg.model_dump(mode="json"))}
     return release(best_cfg, prepare_inputs(best_cfg), state, history, extra_lineage=extra,
                    trigger=Trigger(kind="tune", tune_run=run))
 
@@ -137,6 +139,7 @@ def run_estimator_tuning(cfg: TuneConfig, metric: str, mode: str) -> TrainOutcom
         raise JobError(job_id=run, problem=f"no trial reported {metric}")
     params = (best.config or {})["params"]
     best_cfg = apply_params(cfg.base, params)
-    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results)}
+    extra = {"tune_run": run, "best_params": params, "trials": _trial_summaries(results),
+             "tune_config_hash": config_hash(cfg.model_dump(mode="json"))}
     return run_estimator_training(best_cfg, prepare_inputs(best_cfg), extra_lineage=extra,
                                   trigger=Trigger(kind="tune", tune_run=run))

@@ -207,8 +207,9 @@ def test_a_shift_is_detected_and_the_candidate_is_promoted(served, diabetes_data
     assert health["state"]["phase"] == "promoted"
 
 
-def test_a_torch_regression_trains_as_a_ray_job_and_travels_the_loop(diabetes_data, run_cli, shell_env, registry,
-                                                                       ray_cluster, ray_driver):
+def test_a_torch_regression_trains_as_a_ray_job(diabetes_data, run_cli, shell_env, registry):
+    """The built-in network as a regression on two DDP workers: regression metrics, the gate on rmse
+    (the loop of a torch regression is travelled by the tensor regression below)."""
     common = (f"raymlops train --set model_name=diabetes-mlp --set data.path={diabetes_data} "
               "--set train.epochs=15 --set scaling.num_workers=2 --set train.lr=0.01")
     done = run_cli(common, shell_env, timeout=600)
@@ -219,14 +220,7 @@ def test_a_torch_regression_trains_as_a_ray_job_and_travels_the_loop(diabetes_da
     gate = registry.events("diabetes-mlp", kinds=["offline_gate"])[0].payload
     assert gate["metric"] == "rmse" and gate["passed"]
     assert "val_rmse_std" in version.lineage["extra"]["history"][-1]
-    again = run_cli(common + " --set train.seed=1 --set gate.margin=-1000", shell_env, timeout=600)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    rows, _ = feature_rows(diabetes_data, "train")
-
-    def shift(row):
-        return {**row, "bmi": row["bmi"] + 0.1, "s5": row["s5"] + 0.1}
-
-    travel_the_loop("diabetes-mlp", rows, shift, "bmi", registry, run_cli, shell_env, ray_cluster)
+    assert version.lineage["environment"]["packages"].keys() == {"torch", "numpy"}
 
 
 def test_your_own_loop_from_outside_the_repository(penguins_data, run_cli, shell_env, registry, tmp_path):
@@ -316,8 +310,10 @@ def test_your_own_flavor_from_outside_the_repository(diabetes_data, run_cli, she
     train_uri, test_uri = split_uri(diabetes_data, "train"), split_uri(diabetes_data, "test")
     fitted = run_cli(f"python -c 'import team_flavor; team_flavor.fit(\"{train_uri}\", \"{saved}\")'", env)
     assert fitted.returncode == 0, fitted.stderr
+    # The command runs on the cluster: the flavor's module travels with it (--code).
     done = run_cli(f"raymlops registry register diabetes-team --flavor team_flavor:LinearFlavor --path {saved} "
-                   f"--reference {train_uri} --label target --test {test_uri} --json", env)
+                   f"--code {project / 'team_flavor.py'} --reference {train_uri} --label target --test {test_uri} "
+                   "--json", shell_env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["metrics"]["r2"] > 0.3
 

@@ -53,6 +53,10 @@ def test_up_submit_status_down(tmp_path, cli_env, run_cli):
         )
         assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
         assert "nodes 1" in submit.stdout and "succeeded" in submit.stdout
+        # Every Ray CLI command, with no address of its own: `ray status` (GCS) and `ray job` (dashboard).
+        plain = run_cli('eval "$(raymlops env)" && ray status && ray job list', env, cwd=work)
+        assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
+        assert "Node status" in plain.stdout and "hello.py" in plain.stdout
 
         status = run_cli("raymlops status", env)
         assert status.returncode == 0, status.stderr

@@ -2,6 +2,7 @@
 the DriftMonitor actor; in-distribution traffic leaves it calm, shifted traffic is flagged
 once; the prediction log is exported; a SIGKILLed monitor comes back from its snapshot."""
 
+import json
 import os
 import signal
 import threading
@@ -149,6 +150,55 @@ def test_drift_status_cli_and_prediction_export(monitored, run_cli, shell_env, t
     assert table.num_rows >= 600 and {"request_id", "version", "prediction", "f.bill_length_mm"} <= set(table.column_names)
     bad = run_cli(f"raymlops predictions export {MODEL} --since yesterday -o {out}", shell_env)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium(tmp_path, *args):
+    """Run Debian's headless chromium (installed by .ci/run) with a fresh profile; returns stdout."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        if os.environ.get("RAYMLOPS_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    done = subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_drift_report_page_shows_what_drifted_in_a_browser(monitored, run_cli, shell_env, tmp_path):
+    client = monitored[0]
+    page = tmp_path / "report.html"
+    done = run_cli(f"raymlops drift report {MODEL} --html {page} --json", shell_env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["version"] == 1 and "feature" in report["drifting"]
+    bill = report["features"]["bill_length_mm"]
+    assert bill["recent_mean"] > bill["reference_mean"] + 10  # the window it tested last was the shifted one
+    assert any(point["drift"] for point in report["p_values"]["feature"])
+    assert "drift_detected" in [event["kind"] for event in report["timeline"]]
+    served = client.get(f"/v1/models/{MODEL}/drift/report", params={"format": "html"})
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+    assert f"Drift report: {MODEL} v1" in served.text
+
+    # As a person sees it: rendered by a browser with no network, then looked at.
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert f"Drift report: {MODEL} v1" in dom and "DRIFT (" in dom and "drift_detected" in dom
+    for label in ("distribution of bill_length_mm", "distribution of island", "p-values of feature"):
+        assert f'aria-label="{label}"' in dom, label
+    shot = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
+    from PIL import Image
+
+    colours = {colour for _count, colour in Image.open(shot).convert("RGB").getcolors(1 << 20)}
+    assert (0xe0, 0x7b, 0x39) in colours and (0x7a, 0x8c, 0xa5) in colours  # recent and reference bars drawn
+    assert (0xc0, 0x39, 0x2b) in colours  # a drifting run in red
 
 
 def test_sigkilled_monitor_restores_its_snapshot_and_keeps_going(monitored, ray_driver):

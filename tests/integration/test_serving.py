@@ -87,6 +87,25 @@ def test_each_replica_also_answers_on_its_own_loopback_port(served):
         assert response.status_code == 200 and response.headers["x-raymlops-version"] in ("1", "2"), response.text
 
 
+def test_a_version_trained_with_other_packages_is_refused_before_traffic_moves(served, penguins_data):
+    import platform
+
+    from raymlops.auth import ensure_admin_token
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+
+    registry = Registry.from_config(RegistryConfig())
+    old = register_untrained_version(registry, MODEL, penguins_data, seed=3, environment={
+        "python": platform.python_version(), "packages": {"numpy": "0.9.0"}})
+    registry.close()
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    moved = served.put(f"/admin/models/{MODEL}/traffic", json={"canary_version": old.version}, headers=admin)
+    assert moved.status_code == 409 and moved.json()["error"]["field"] == "version", moved.text
+    assert f"{MODEL}:{old.version} was trained with numpy 0.9.0 (trained) vs 1." in moved.json()["error"]["problem"]
+    described = served.get(f"/v1/models/{MODEL}").json()
+    assert described["canary_version"] == 2 and described["environment"]["1"]["status"] == "unrecorded"
+
+
 def test_split_proportion_over_2000_requests(served):
     arms = [predict(served, {"instances": [ROW]}).headers["x-raymlops-arm"] for _ in range(2000)]
     share = arms.count("canary") / len(arms)
@@ -392,6 +411,8 @@ def test_separate_layout_splits_over_version_deployments_and_autoscales(served, 
     try:
         state = _current_app(ray_cluster, "separate")
         assert set(state["deployments"]) == {"ModelServer", "Version1", "Version2"}
+        described = httpx.get(f"{deployed.url}/v1/models/{MODEL}").json()
+        assert {v: e["status"] for v, e in described["environment"].items()} == {"1": "unrecorded", "2": "unrecorded"}
         versions = [httpx.post(base, json={"instances": [ROW]}).json()["version"] for _ in range(200)]
         assert 0.35 <= versions.count(2) / 200 <= 0.65
         admin = {"authorization": f"Bearer {ensure_admin_token()}"}
@@ -423,3 +444,29 @@ def _current_app(addresses, name):
     from raymlops.serve import deploy as d
 
     return d._current(addresses)["applications"][name]
+
+
+def test_a_failed_deploy_leaves_nothing_behind(ray_cluster, ray_driver, penguins_data):
+    """Serve fails the app (the champion was trained with another torch release, and replicas
+    refuse it by default): the error names package and versions, the application is removed and
+    the monitor the deploy had started is stopped."""
+    import platform
+
+    from raymlops.actors import monitor_name
+    from raymlops.cluster import actor_alive, dashboard_get
+    from raymlops.config import RegistryConfig
+    from raymlops.errors import RaymlopsError
+    from raymlops.registry import Registry
+
+    registry = Registry.from_config(RegistryConfig())
+    register_untrained_version(registry, "broken", penguins_data, seed=0, environment={
+        "python": platform.python_version(), "packages": {"torch": "1.0.0"}})
+    registry.set_alias("broken", "champion", 1)
+    registry.close()
+    cfg = load_config(None, ServeConfig, ["model_name=broken", "records.sink=monitor", "replicas.max_replicas=1"])
+    assert not actor_alive(ray_cluster, monitor_name("broken"))
+    with pytest.raises(RaymlopsError, match=r"broken is (DEPLOY_FAILED|UNHEALTHY): .*broken:1 was trained with "
+                                            r"torch 1\.0\.0 \(trained\) vs 2\.\d+"):
+        deploy(cfg, timeout_s=150)
+    assert "broken" not in dashboard_get(ray_cluster, "/api/serve/applications/")["applications"]
+    assert not actor_alive(ray_cluster, monitor_name("broken"))

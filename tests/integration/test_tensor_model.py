@@ -52,6 +52,8 @@ def test_a_cnn_trains_on_two_workers_and_answers_v2_tensors(digits, registry):
     v1 = registry.get(f"{MODEL}:1")
     assert v1.metrics["accuracy"] > 0.6, v1.metrics
     assert v1.lineage["config"]["scaling"]["num_workers"] == 2 and registry.aliases(MODEL)["champion"] == 1
+    checked = client.get(f"/v1/models/{MODEL}").json()["environment"]["1"]
+    assert checked["status"] == "match" and set(checked["recorded"]["packages"]) == {"torch", "numpy"}, checked
     meta = client.get(f"/v2/models/{MODEL}").json()
     assert meta["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}]
     batch = np.stack(images[:3])

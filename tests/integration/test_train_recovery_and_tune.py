@@ -8,8 +8,8 @@ import psutil
 
 from raymlops.config import SynthConfig
 from raymlops.data import synthesize
-from raymlops.jobs import submit, wait_for
-from raymlops.jobs.client import job_client
+from raymlops.submission import submit, wait_for
+from raymlops.submission.client import job_client
 
 
 def train_workers(since: float):
@@ -30,7 +30,7 @@ def checkpoint_registered(runs) -> bool:
 def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_path):
     data = synthesize(SynthConfig(rows=6000, output=str(tmp_path / "synth"))).directory
     runs = tmp_path / "runs"
-    entrypoint = ["python", "jobs/train.py", "--set", "model_name=synth-recovery", "--set", f"data.path={data}",
+    entrypoint = ["python", "-m", "raymlops.jobs.train", "--set", "model_name=synth-recovery", "--set", f"data.path={data}",
                   "--set", f"storage.path={runs}",
                   "--set", "train.epochs=6", "--set", "scaling.num_workers=2", "--set", "scaling.max_failures=2",
                   "--set", "train.batch_size=32"]
@@ -60,9 +60,9 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_cluster, registry, tmp_p
     assert version.metrics["accuracy"] > version.metrics["majority_baseline"] + 0.1
 
 
-def test_tune_registers_the_best_of_four_trials(shell_env, run_cli, penguins_data, registry):
+def test_tune_registers_the_best_of_three_trials(shell_env, run_cli, penguins_data, registry):
     result = run_cli(
-        "raymlops tune --set base.model_name=penguins-tuned --set base.train.epochs=3 --set tune.num_samples=4 "
+        "raymlops tune --set base.model_name=penguins-tuned --set base.train.epochs=3 --set tune.num_samples=3 "
         "--set tune.max_concurrent_trials=2 --set tune.grace_period=1",
         shell_env, timeout=900,
     )
@@ -71,7 +71,7 @@ def test_tune_registers_the_best_of_four_trials(shell_env, run_cli, penguins_dat
     lineage = version.lineage
     assert lineage["trigger"]["kind"] == "tune" and lineage["trigger"]["tune_run"] == lineage["extra"]["tune_run"]
     trials = lineage["extra"]["trials"]
-    assert len(trials) == 4
+    assert len(trials) == 3
     assert all(set(t["params"]) == {"train.lr", "train.batch_size", "model.params.hidden"} for t in trials)
     best = max(t["final"]["val_accuracy"] for t in trials)
     assert lineage["extra"]["best_params"] in [t["params"] for t in trials if t["final"]["val_accuracy"] == best]

@@ -89,7 +89,9 @@ def test_env_prints_what_the_ray_cli_needs(home):
     result = CliRunner().invoke(app, ["env"])
     assert result.exit_code == 0
     assert "export RAY_AUTH_MODE=token" in result.output
-    assert "export RAY_ADDRESS=http://127.0.0.1:8265" in result.output
+    assert "export RAY_ADDRESS=127.0.0.1:6379" in result.output  # `ray status` needs the GCS
+    assert "export RAY_API_SERVER_ADDRESS=http://127.0.0.1:8265" in result.output  # `ray job` reads this
+    assert "export RAYMLOPS_SERVE_URL=http://127.0.0.1:8000" in result.output
 
 
 def test_loopback_detection():
@@ -106,3 +108,22 @@ def test_up_with_ray_address_starts_nothing(home, monkeypatch):
     assert result.addresses.dashboard == "http://10.0.0.5:8265"
     assert "names an existing cluster" in result.message
     assert not state_path().exists()
+
+
+def test_actor_alive_asks_the_state_api(monkeypatch):
+    from raymlops import cluster
+
+    asked = []
+
+    def fake_get(_addresses, path, timeout=5.0):
+        asked.append(path)
+        states = {"raymlops-monitor-a": ["DEAD", "ALIVE"], "raymlops-monitor-b": ["DEAD"]}
+        name = path.split("filter_values=")[1].split("&")[0]
+        return {"data": {"result": {"result": [{"state": s} for s in states.get(name, [])]}}}
+
+    monkeypatch.setattr(cluster, "dashboard_get", fake_get)
+    addresses = cluster.ClusterAddresses(dashboard="http://h:8265")
+    assert cluster.actor_alive(addresses, "raymlops-monitor-a")
+    assert not cluster.actor_alive(addresses, "raymlops-monitor-b")
+    assert not cluster.actor_alive(addresses, "raymlops-monitor-c")
+    assert asked[0].startswith("/api/v0/actors?filter_keys=name&filter_predicates=%3D")

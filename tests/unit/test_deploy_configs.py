@@ -77,18 +77,37 @@ def _containers(cluster_spec):
     return [c for g in groups for c in g["template"]["spec"]["containers"]]
 
 
+SECRET_NAMES = re.compile(r"(TOKEN|_URL|ROOT|SECRET|KEY_ID)$")
+
+
 def test_the_manifests_are_a_rayservice_and_a_rayjob_on_the_pinned_ray_with_token_auth(manifests):
     kinds = {m["kind"]: m for m in manifests.values()}
-    assert set(kinds) == {"RayService", "RayJob"}
+    assert set(kinds) == {"RayService", "RayJob", "PodMonitor"}
     for manifest, spec in ((kinds["RayService"], kinds["RayService"]["spec"]["rayClusterConfig"]),
                            (kinds["RayJob"], kinds["RayJob"]["spec"]["rayClusterSpec"])):
         assert manifest["apiVersion"] == "ray.io/v1"
         assert spec["rayVersion"] == pinned("ray") and spec["authOptions"] == {"mode": "token"}
+        assert spec["enableInTreeAutoscaling"] is True  # worker pods follow Serve's and Train's demand
         for container in _containers(spec):
             assert container["image"].startswith("raymlops:")  # built from the repo's Dockerfile
             env = {e["name"]: e for e in container["env"]}
-            assert {"RAYMLOPS_REGISTRY_URL", "RAYMLOPS_ARTIFACT_ROOT"} <= set(env)
-            assert all("valueFrom" in e for e in env.values())  # secrets, never inline values
+            assert {"RAYMLOPS_REGISTRY_URL", "RAYMLOPS_ARTIFACT_ROOT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env)
+            secrets = [e for name, e in env.items() if SECRET_NAMES.search(name)]
+            assert secrets and all("valueFrom" in e for e in secrets)  # secrets from Secrets, never inline
+
+
+def test_the_rayservice_feeds_prometheus_and_grafana(manifests):
+    kinds = {m["kind"]: m for m in manifests.values()}
+    spec = kinds["RayService"]["spec"]["rayClusterConfig"]
+    head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in head["env"]}
+    assert env["RAY_GRAFANA_HOST"].startswith("http") and env["RAY_PROMETHEUS_HOST"].startswith("http")
+    monitor = kinds["PodMonitor"]["spec"]
+    port = monitor["podMetricsEndpoints"][0]["port"]
+    for group in (spec["headGroupSpec"], *spec["workerGroupSpecs"]):
+        assert group["rayStartParams"]["metrics-export-port"] == "8090"
+    assert {"containerPort": 8090, "name": port} in head["ports"]
+    assert monitor["selector"]["matchExpressions"][0]["key"] == "ray.io/node-type"
 
 
 def test_the_rayservice_serve_config_is_valid_and_builds_raymlops_app(manifests):
@@ -105,12 +124,14 @@ def test_the_rayservice_serve_config_is_valid_and_builds_raymlops_app(manifests)
         assert callable(getattr(importlib.import_module(module), attr)), app.import_path
         AppArgs.model_validate(app.args)
         assert [d.name for d in app.deployments] == [DEPLOYMENT]
+        assert app.route_prefix == f"/{app.name}"  # what `raymlops deploy` derives: models share the cluster
 
 
 def test_the_rayjob_runs_an_existing_job_script_with_an_existing_valid_config(manifests):
     job = next(m for m in manifests.values() if m["kind"] == "RayJob")
     argv = shlex.split(job["spec"]["entrypoint"])
-    assert argv[0] == "python" and (ROOT / argv[1]).is_file(), argv[:2]
+    assert argv[:3] == ["python", "-m", "raymlops.jobs.train"], argv[:3]
+    assert callable(importlib.import_module(argv[2]).main)
     config = argv[argv.index("--config") + 1]
     assert (ROOT / config).is_file()
     overrides = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--set"]

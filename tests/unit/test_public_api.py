@@ -10,6 +10,7 @@ from raymlops import errors
 
 PUBLIC = {
     "AliasConflictError", "ArtifactIntegrityError", "AuthenticationError", "ClusterError", "ConfigError", "DataError",
+    "EnvironmentMismatchError",
     "InvalidNameError", "InvalidRequestError", "JobError", "LimitExceededError", "NotAvailableError", "NotFoundError",
     "PermissionDeniedError", "RaymlopsError", "RegistryError", "RolloutError", "SchemaVersionError", "StorageError",
     "__version__", "load_config", "Model", "OutputSpec", "Prediction", "load_model", "register_model",

@@ -80,3 +80,17 @@ def test_events_are_appended_and_queryable(three_versions):
 def test_event_kind_is_checked(three_versions):
     with pytest.raises(RegistryError, match="event kind"):
         three_versions.add_event("iris", "")
+
+
+def test_the_offline_gate_is_recorded_either_way_and_a_reproduction_moves_no_alias(registry, artifact_dir):
+    from raymlops.train.release import apply_gate
+
+    versions = [registry.register("gated", artifact_dir(), metrics={"accuracy": a}) for a in (0.9, 0.9, 0.95)]
+    first = apply_gate(registry, "gated", versions[0], "accuracy", 0.0, None, None, bootstrap_champion=True)
+    tie = apply_gate(registry, "gated", versions[1], "accuracy", 0.05, 1, 0.9, bootstrap_champion=True)
+    check = apply_gate(registry, "gated", versions[2], "accuracy", 0.0, 1, 0.9, bootstrap_champion=True,
+                       move_aliases=False)
+    assert (first.passed, tie.passed, check.passed) == (True, False, True)
+    assert [(e.version, e.payload["passed"]) for e in registry.events("gated", kinds=["offline_gate"])] == \
+        [(1, True), (2, False), (3, True)]
+    assert registry.aliases("gated") == {"champion": 1, "candidate": 1}

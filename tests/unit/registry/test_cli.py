@@ -35,6 +35,20 @@ def test_list_and_show(invoke, populated):
     assert shown.exit_code == 0 and "iris:1" in shown.output and "accuracy=0.9" in shown.output
     data = json.loads(invoke("show", "iris:2", "--json").output)
     assert data["version"] == 2 and data["metrics"] == {"accuracy": 0.95}
+    assert "trained with: not recorded" in shown.output and data["environment_check"]["status"] == "unrecorded"
+
+
+def test_show_checks_the_recorded_environment_here(invoke, registry, artifact_dir):
+    import platform
+
+    environment = {"python": platform.python_version(), "packages": {"numpy": "0.9.1"}, "runtime_env": {}}
+    registry.register("old", artifact_dir(), lineage=Lineage(environment=environment))
+    shown = invoke("show", "old:1")
+    assert shown.exit_code == 0, shown.output
+    assert f"trained with: python {platform.python_version()}, numpy 0.9.1" in shown.output
+    assert "environment: mismatch here\n  numpy 0.9.1 (trained) vs 1." in shown.output
+    data = json.loads(invoke("show", "old:1", "--json").output)
+    assert data["environment_check"]["mismatches"][0]["package"] == "numpy"
 
 
 def test_alias_set_with_compare_and_set(invoke, populated):

@@ -103,10 +103,11 @@ def test_only_successful_retrainings_that_made_a_candidate_after_the_cursor_are_
 def test_the_plan_takes_every_gate_from_the_config_by_name():
     cfg = RolloutConfig(model_name="m", gates={"max_error_rate_delta": 0.1, "max_latency_ratio": 2.0, "min_requests": 7,
                                                "latency_slack_ms": 1.5, "max_accuracy_drop": 0.3, "min_labels": 11,
-                                               "block_on_output_drift": False})
+                                               "block_on_output_drift": False, "latency_min_requests": 9})
     gates = plan_of(cfg).gates
     assert (gates.max_error_rate_delta, gates.max_latency_ratio, gates.min_requests, gates.latency_slack_ms,
-            gates.max_accuracy_drop, gates.min_labels, gates.block_on_output_drift) == (0.1, 2.0, 7, 1.5, 0.3, 11, False)
+            gates.max_accuracy_drop, gates.min_labels, gates.block_on_output_drift, gates.latency_min_requests) == \
+        (0.1, 2.0, 7, 1.5, 0.3, 11, False, 9)
 
 
 def test_evidence_reads_the_monitors_answers_and_tests_the_outputs():

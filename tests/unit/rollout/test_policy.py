@@ -41,6 +41,8 @@ def evidence(**canary):
      "running", 0),
     ("a handful of requests proves nothing", START, evidence(requests=5, error_rate=0.4), 100, "wait", 0.05,
      "running", 0),
+    ("one slow request among too few for a p99 is not judged", START, evidence(requests=60, latency_p99_ms=400.0),
+     61, "wait", 0.05, "running", 0),
     ("sub-millisecond latency noise is not a failure", START, evidence(latency_p99_ms=14.0), 61, "advance", 0.25,
      "running", 1),
     ("deadline without evidence → hold", START, evidence(requests=3), 601, "hold", 0.05, "held", 0),

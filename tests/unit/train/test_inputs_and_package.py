@@ -57,7 +57,7 @@ def test_builder_that_does_not_import(penguins):
 
 
 def test_job_entrypoint_fails_fast_on_bad_input(tmp_path):
-    done = subprocess.run([sys.executable, "jobs/train.py", "--set", f"data.path={tmp_path}/none"],
+    done = subprocess.run([sys.executable, "-m", "raymlops.jobs.train", "--set", f"data.path={tmp_path}/none"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: ") and done.stderr.count("\n") == 1
@@ -114,7 +114,7 @@ def test_a_torch_regression_answers_in_the_label_units(tmp_path):
 
 
 def test_your_loop_must_import_before_anything_is_submitted(penguins, tmp_path):
-    from raymlops.jobs.client import code_paths, job_runtime_env
+    from raymlops.submission.client import code_paths, job_runtime_env
     from raymlops.train.loop import builtin_loop, resolve_loop
 
     assert resolve_loop(None) is builtin_loop

@@ -79,44 +79,46 @@ def job_client(addresses: ClusterAddresses | None = None):
 
 
 def job_environment() -> dict[str, str]:
-    """Variables a job needs from its submitter: where raymlops keeps state, and the code revision."""
+    """Variables a job needs from its submitter: only the code revision. Where raymlops keeps
+    state (``RAYMLOPS_HOME``, the registry's database URL and artifact root) is the cluster's own
+    environment, never the submitter's: a job's environment is shown in the dashboard, and a
+    laptop's paths mean nothing on a remote cluster."""
     env = {}
-    if os.environ.get(auth.HOME_ENV):
-        env[auth.HOME_ENV] = str(Path(os.environ[auth.HOME_ENV]).resolve())
     revision = code_revision(".")
     if revision.commit:
         env[CODE_REVISION_ENV] = revision.commit + ("+dirty" if revision.dirty else "")
-    for name in ("RAYMLOPS_REGISTRY_URL", "RAYMLOPS_ARTIFACT_ROOT"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
     return env
 
 
-def require_script(script: str) -> None:
-    """Refuse to submit a job whose script is not in the working directory that would be uploaded.
+def project_working_dir(*paths: str | Path | None) -> str | None:
+    """The working directory to upload with a job: ``.`` when this is a project (a ``configs/``
+    directory, or a relative file the job reads, is here), else ``None`` — a command run from
+    anywhere else uploads nothing and the job uses the packaged defaults."""
+    if Path("configs").is_dir():
+        return "."
+    for path in paths:
+        if path is not None and not Path(path).is_absolute() and Path(path).exists():
+            return "."
+    return None
 
-    Raises:
-        JobError: naming the script and the fix.
-    """
-    from pathlib import Path
 
-    if not Path(script).exists():
-        raise JobError(job_id="(not submitted)", problem=f"{script} not found in {Path.cwd()}: run this from the "
-                       "project directory (it is uploaded as the job's working dir)")
-
-
-def entrypoint_for(script: str, config: str | Path, overrides: Sequence[str] = ()) -> list[str]:
-    """``python SCRIPT --config CONFIG --set K=V ...`` as an argument list."""
-    entrypoint = ["python", script, "--config", str(config)]
+def entrypoint_for(module: str, config: str | Path | None = None, overrides: Sequence[str] = ()) -> list[str]:
+    """``python -m MODULE [--config CONFIG] --set K=V ...`` as an argument list (a packaged job,
+    e.g. ``raymlops.jobs.train``)."""
+    entrypoint = ["python", "-m", module]
+    if config is not None:
+        entrypoint += ["--config", str(config)]
     for override in overrides:
         entrypoint += ["--set", override]
     return entrypoint
 
 
-def job_runtime_env(working_dir: str = ".", py_modules: Sequence[str] = ()) -> dict[str, Any]:
-    """The runtime_env of a job: ``working_dir`` uploaded, your code as ``py_modules`` (on the
-    job's and every worker's import path), and :func:`job_environment`."""
-    env: dict[str, Any] = {"working_dir": working_dir, "env_vars": job_environment()}
+def job_runtime_env(working_dir: str | None = ".", py_modules: Sequence[str] = ()) -> dict[str, Any]:
+    """The runtime_env of a job: ``working_dir`` uploaded (when given), your code as ``py_modules``
+    (on the job's and every worker's import path), and :func:`job_environment`."""
+    env: dict[str, Any] = {"env_vars": job_environment()}
+    if working_dir is not None:
+        env["working_dir"] = working_dir
     if py_modules:
         env["py_modules"] = list(py_modules)
     return env
@@ -167,7 +169,7 @@ def upload_code(paths: Sequence[str], client=None) -> dict[str, Any]:
     return env
 
 
-def submit(entrypoint: list[str], working_dir: str = ".", client=None, py_modules: Sequence[str] = ()) -> str:
+def submit(entrypoint: list[str], working_dir: str | None = ".", client=None, py_modules: Sequence[str] = ()) -> str:
     """Submit ``entrypoint`` with ``working_dir`` (and ``py_modules``) uploaded; returns the submission id."""
     import shlex
 
@@ -196,7 +198,7 @@ def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None
     return status.split(".")[-1]
 
 
-def submit_and_follow(entrypoint: list[str], working_dir: str = ".", echo: Callable[[str], None] | None = None,
+def submit_and_follow(entrypoint: list[str], working_dir: str | None = ".", echo: Callable[[str], None] | None = None,
                       py_modules: Sequence[str] = ()) -> str:
     """Submit, stream the logs, and return the job id once it SUCCEEDED.
 

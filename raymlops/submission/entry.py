@@ -10,27 +10,28 @@ import argparse
 import sys
 from typing import Callable, Sequence, TypeVar
 
-from raymlops.config import load_config
+from raymlops.config import CONFIG_MODELS, find_config, load_config
 from raymlops.errors import RaymlopsError
 
 T = TypeVar("T")
 
 
-def parse_args(description: str, default_config: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(description: str, kind: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """``--config FILE`` and repeatable ``--set KEY.PATH=VALUE``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=default_config, help=f"YAML config (default {default_config})")
+    parser.add_argument("--config", default=None, help=f"YAML config (default configs/{kind}.yaml when it is in "
+                        "the working directory, else the one installed with raymlops)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a config value (repeatable)")
     return parser.parse_args(argv)
 
 
-def run_job(description: str, default_config: str, model: type, run: Callable[[object], T],
+def run_job(description: str, kind: str, run: Callable[[object], T],
             describe: Callable[[T], str], argv: Sequence[str] | None = None) -> int:
-    """Load the config, check inputs, connect to Ray, run, and print the outcome; returns the exit code."""
-    args = parse_args(description, default_config, argv)
+    """Load the ``kind`` config, check inputs, connect to Ray, run, and print the outcome; returns the exit code."""
+    args = parse_args(description, kind, argv)
     try:
-        cfg: object = load_config(args.config, model, args.overrides)
+        cfg: object = load_config(find_config(args.config, kind), CONFIG_MODELS[kind], args.overrides)
         outcome = run(cfg)
     except RaymlopsError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
