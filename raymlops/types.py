@@ -142,11 +142,17 @@ class DriftReport:
         backend: ``alibi`` or ``scipy``.
         p_values: per feature (``feature``), or one entry named after the detector.
         distances: the test statistic per entry (KS D, Chi-squared, MMD², online statistic).
-        threshold: the p-value threshold after correction (online: the statistic threshold).
-        drift: the decision.
+        threshold: the p-value threshold an entry must fall below, calibrated to spend ``alpha``
+            (online: the statistic threshold).
+        drift: the decision (an alarm): some entry below the threshold with an effect of at
+            least its minimum.
         window_rows: rows in the tested window.
         time: UNIX time of the check.
         duration_ms: how long the check took.
+        alpha: this look's share of the false-alarm budget (its false-alarm probability).
+        effects: effect size per entry (Wasserstein in reference std for numeric values, PSI
+            for categories and predicted classes).
+        min_effect: the least effect per entry that may alarm.
     """
 
     model: str
@@ -160,6 +166,9 @@ class DriftReport:
     window_rows: int
     time: float
     duration_ms: float = 0.0
+    alpha: float | None = None
+    effects: dict[str, float] = field(default_factory=dict)
+    min_effect: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -107,13 +107,13 @@ def step_tune(ctx: DemoContext) -> str:
     return _job_step(ctx, "raymlops.jobs.tune", "configs/tune.yaml", "tune.num_samples=2", "base.train.epochs=3")
 
 
-#: A demo-sized monitor: small windows, a quickly calibrated online detector.
 DEMO_STEPS = ("steps=[{weight: 0.25, min_duration_s: 3, min_canary_requests: 30}, "
               "{weight: 0.5, min_duration_s: 3, min_canary_requests: 30}, "
               "{weight: 1.0, min_duration_s: 3, min_canary_requests: 30}]")
+#: A demo-sized monitor: small windows (the budget's per-window α shrinks with them: 1 false alarm
+#: per 20,000 rows over windows of 100 rows).
 DEMO_MONITOR = ["window.size=100", "window.min_samples=50", "window.max_wait_s=5", "detectors.mmd.every=2",
-                "detectors.mmd.n_permutations=50", "detectors.online.ert=200", "detectors.online.n_bootstraps=1000",
-                "detectors.online.reference_rows=300",
+                "detectors.mmd.reference_rows=300",
                 # drift on the champion's features retrains at once, and the result is rolled out in quick steps
                 "retrain.enabled=true", "retrain.detectors=[feature]", "retrain.k=2", "retrain.n=2",
                 # the monitor keeps its retraining history across restarts: a short cooldown and a large

@@ -44,7 +44,9 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
                  app_prefix: Optional[str] = typer.Option(None, "--route-prefix", help="The application's route "
                                                           "prefix; unset = asked from the cluster."),
                  as_json: bool = typer.Option(False, "--json", help="Print the monitor's status as JSON.")) -> None:
-    """Drift state and latest p-values per version, from the model server's /v1/models/NAME/drift."""
+    """Drift state per version: the false-alarm budget and what each detector spent, the latest
+    p-values against their calibrated thresholds with effect sizes, and the label-free accuracy
+    estimate next to the measured one (from the model server's /v1/models/NAME/drift)."""
     import httpx
 
     from raymlops.serve.deploy import model_base_url
@@ -67,11 +69,45 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
         state = "DRIFT (" + ", ".join(info["drifting"]) + ")" if info["drifting"] else "no drift"
         typer.echo(f"  v{version}: {state}; open window {info['open_window_rows']} rows; "
                    f"online detector {info['online_detector']}")
+        for line in budget_lines(info.get("budget")):
+            typer.echo(f"    {line}")
         for detector, report in sorted(info["reports"].items()):
-            worst = min(report["p_values"].items(), key=lambda kv: kv[1]) if report["p_values"] else None
-            lowest = f"lowest p {worst[1]:.4g} ({worst[0]})" if worst else f"statistic {report['distances']}"
-            typer.echo(f"    {detector:8s} {'drift' if report['drift'] else 'ok':5s} {lowest}; "
-                       f"{report['window_rows']} rows")
+            typer.echo(f"    {report_line(detector, report)}")
+        estimate = info.get("accuracy_estimate") or {}
+        if estimate.get("state") == "ready":
+            shown, measured = estimate.get("estimated_accuracy"), estimate.get("measured_accuracy")
+            typer.echo(f"    accuracy: estimated {'—' if shown is None else f'{shown:.3f}'} (no labels), measured "
+                       f"{'—' if measured is None else f'{measured:.3f}'} on {estimate.get('labelled', 0)} labels")
+
+
+def report_line(detector: str, report: dict) -> str:
+    """One detector's latest report: decision, lowest p-value against its threshold, its effect."""
+    p_values, effects = report["p_values"], report.get("effects") or {}
+    worst = min(p_values.items(), key=lambda kv: kv[1]) if p_values else None
+    if worst:
+        lowest = f"lowest p {worst[1]:.3g} ({worst[0]}) vs threshold {report['threshold']:.3g}"
+    else:
+        lowest = f"statistic {report['distances']}"
+    if effects:
+        name, value = max(effects.items(), key=lambda kv: kv[1])
+        least = (report.get("min_effect") or {}).get(name)
+        lowest += f"; largest effect {value:.3g} ({name}" + (f", min {least:g})" if least is not None else ")")
+    return f"{detector:8s} {'drift' if report['drift'] else 'ok':5s} {lowest}; {report['window_rows']} rows"
+
+
+def budget_lines(budget: dict | None) -> list[str]:
+    """The false-alarm budget and what each detector spent of it."""
+    if not budget or budget.get("false_alarms") is None:
+        return []
+    lines = [f"budget: {budget['false_alarms']:g} false alarm(s) per {budget['per_rows']} rows; "
+             f"{budget['alarms']} alarm(s) in {budget['rows']} rows (≈{budget['budget_so_far']:.2g} expected with no drift)"]
+    for name, spent in sorted(budget.get("detectors", {}).items()):
+        allocation = spent.get("allocation") or {}
+        limit = (f"α {allocation['alpha']:.3g}/window" if allocation.get("alpha") is not None
+                 else f"ERT {allocation['ert']:.0f}" if allocation.get("ert") is not None else "")
+        lines.append(f"  {name:8s} share {allocation.get('alarms', 0):.2g} ({limit}); {spent['alarms']} alarm(s) in "
+                     f"{spent['looks']} looks, {spent['expected_false_alarms']:.2g} expected")
+    return lines
 
 
 @drift_app.command("report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -28,23 +29,60 @@ class MMDSettings(StrictModel):
                                            "or LSDDDrift (least-squares density difference; cheaper on many rows).")
     every: int = Field(5, ge=1, description="Run on every N-th window of a version (it is slower).")
     reference_rows: int = Field(1000, ge=50, description="Reference rows used (subsampled: cost grows fast).")
-    n_permutations: int = Field(100, ge=10, description="Permutations of the test (p-value resolution 1/N).")
+    n_permutations: int = Field(100, ge=10, description="Permutations of the test (p-value resolution 1/N); raised "
+                                "to resolve the test's share of the budget (at least 5/α).")
 
 
 class OnlineSettings(StrictModel):
     """The online detector, updated per sampled row, calibrated once per version."""
 
-    enabled: bool = Field(True, description="Run it.")
+    enabled: bool = Field(False, description="Run it (off by default: calibrating it costs up to a minute per "
+                          "version, and its share of a small budget asks for a large ERT).")
     kind: Literal["mmd", "cvm"] = Field("mmd", description="alibi-detect MMDDriftOnline or CVMDriftOnline.")
-    ert: float = Field(1000.0, gt=1, description="Expected run time (rows) between false alarms.")
+    ert: float | None = Field(None, gt=1, description="Expected run time (sampled rows) between false alarms; "
+                              "unset = derived from its share of the budget. Set, it spends what it implies and "
+                              "the window detectors share the rest.")
     window_size: int = Field(20, ge=2, description="Test window of the online detector.")
     n_bootstraps: int = Field(5000, ge=100, description="Bootstrap streams for calibration.")
     reference_rows: int = Field(1000, ge=50, description="Reference rows used.")
-    sample_rate: float = Field(0.2, gt=0, le=1, description="Share of window rows fed to it (it costs ~0.5 ms a row).")
+    sample_rate: float = Field(0.01, gt=0, le=1, description="Share of window rows fed to it (it costs ~0.5 ms a row).")
+
+
+class BudgetSettings(StrictModel):
+    """One false-alarm budget for the version's drift verdict (any detector), split across the
+    enabled detectors: each window test's threshold and the online detector's ERT derive from it."""
+
+    false_alarms: float = Field(1.0, gt=0, description="Expected false drift alarms of the verdict...")
+    per_rows: int = Field(20_000, ge=100, description="...per this many rows of a version that does not drift.")
+    shares: dict[Literal["feature", "output", "mmd", "online"], float] = Field(
+        default_factory=lambda: {"feature": 0.4, "output": 0.4, "mmd": 0.2, "online": 0.2},  # type: ignore[arg-type]
+        description="Relative shares of the budget (renormalised over the enabled detectors).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> "BudgetSettings":
+        if any(v < 0 for v in self.shares.values()):
+            raise ValueError("shares must not be negative")
+        return self
+
+
+class EffectSettings(StrictModel):
+    """Least effect sizes for an alarm: below them a significant shift is reported, not alarmed."""
+
+    wasserstein: float = Field(0.1, ge=0, description="Numeric features and regression outputs: Wasserstein "
+                               "distance in reference standard deviations.")
+    psi: float = Field(0.02, ge=0, description="Categorical features and predicted classes: population "
+                       "stability index.")
+
+
+class CalibrationSettings(StrictModel):
+    """Calibration of the window tests' thresholds on the version's out-of-sample reference."""
+
+    windows: int = Field(400, ge=50, description="Null pseudo-windows simulated per version and test.")
+    tail: float = Field(0.1, gt=0, lt=0.5, description="Null quantile the effective number of tests is read at.")
 
 
 class DetectorCadence(StrictModel):
-    """Which detectors run and how often."""
+    """Which detectors run and how often, and the false-alarm budget they share."""
 
     backend: Literal["alibi", "scipy"] | None = Field(None, description="Feature-wise backend; unset = the one saved "
                                                       "with each version.")
@@ -52,6 +90,12 @@ class DetectorCadence(StrictModel):
     output: bool = Field(True, description="Predicted-class distribution vs the reference predictions.")
     mmd: MMDSettings = Field(default_factory=MMDSettings, description="Multivariate MMD.")
     online: OnlineSettings = Field(default_factory=OnlineSettings, description="Online detector.")
+    budget: BudgetSettings = Field(default_factory=BudgetSettings, description="The false-alarm budget.")
+    min_effect: EffectSettings = Field(default_factory=EffectSettings, description="Least effect sizes for an alarm.")
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings,
+                                             description="Threshold calibration.")
+    estimate_accuracy: bool = Field(True, description="Classifiers: estimate accuracy without labels from the "
+                                    "model's confidence, calibrated on the reference (needs a reference with labels).")
 
 
 class PredictionLogSettings(StrictModel):
@@ -79,6 +123,9 @@ class RetrainSettings(StrictModel):
     min_accuracy: float | None = Field(None, gt=0, le=1, description="Performance drift: also retrain when the "
                                        "champion's accuracy on feedback labels falls below this (unset = off).")
     min_labels: int = Field(50, ge=1, description="Labelled rows of the champion needed before its accuracy counts.")
+    min_estimated_accuracy: float | None = Field(None, gt=0, le=1, description="Also retrain when the champion's "
+                                                 "estimated accuracy (no labels needed) falls below this (unset = off).")
+    min_estimated_rows: int = Field(500, ge=1, description="Rows of the champion behind that estimate before it counts.")
     auto_rollout: bool = Field(True, description="Have the model's rollout controller roll out each version a retraining "
                               "registers as `candidate` (it reads the registry's `retrain_finished` events).")
     rollout_config: str = Field("configs/rollout.yaml", description="Rollout config used then.")
@@ -107,3 +154,20 @@ class MonitorConfig(StrictModel):
     num_cpus: float = Field(0.25, gt=0, description="CPUs reserved for the actor.")
     retrain: RetrainSettings = Field(default_factory=RetrainSettings, description="Drift-triggered "
                                        "retraining.")
+
+    @model_validator(mode="after")
+    def _online_within_budget(self) -> "MonitorConfig":
+        online, budget = self.detectors.online, self.detectors.budget
+        if online.enabled and online.ert is not None \
+                and budget.per_rows * online.sample_rate / online.ert >= budget.false_alarms:
+            raise ValueError(online_overspend(online.ert, online.sample_rate, budget.false_alarms, budget.per_rows))
+        return self
+
+
+def online_overspend(ert: float, sample_rate: float, false_alarms: float, per_rows: int) -> str:
+    """Why an explicit online ERT does not fit the budget, with the settings that fix it."""
+    sampled = per_rows * sample_rate
+    least = math.ceil(sampled / (false_alarms * 0.5))
+    return (f"detectors.online.ert: an online detector with ERT {ert:g} over {sampled:g} sampled rows per {per_rows} "
+            f"rows raises {sampled / ert:.3g} false alarms, the whole budget of {false_alarms:g}; raise ert to at least "
+            f"{least} (half the budget), lower detectors.online.sample_rate, or raise detectors.budget.false_alarms")

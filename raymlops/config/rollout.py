@@ -32,6 +32,10 @@ class RolloutGates(StrictModel):
     max_error_ratio: float = Field(1.1, ge=1, description="With feedback labels: canary mean absolute error ≤ "
                                    "stable's × this (regressions).")
     min_labels: int = Field(30, ge=1, description="Labelled rows per arm before accuracy is judged.")
+    max_estimated_accuracy_drop: float | None = Field(
+        None, ge=0, description="Without labels (classifiers): the canary's accuracy estimated from its confidence "
+        "≥ the stable's estimate − this (unset = off).")
+    estimated_min_rows: int = Field(200, ge=10, description="Rows per arm before the estimated accuracies are compared.")
     block_on_output_drift: bool = Field(True, description="Roll back when the canary's predicted classes differ "
                                         "significantly from the stable version's (chi-squared).")
     output_drift_p_val: float = Field(0.01, gt=0, lt=1, description="Significance of that test.")

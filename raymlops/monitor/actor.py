@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from raymlops.actors import NAMESPACE, monitor_name, schedule_own
+from raymlops.monitor.budget import BudgetLedger, plan_budget
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.feedback import FeedbackJoin, trainable_rows
 from raymlops.monitor.health import HealthStats
@@ -73,7 +74,11 @@ class DriftMonitor:
         self.metrics = MonitorMetrics(self.model)
         self.started_at = time.time()
         self.restored_snapshot_age_s: float | None = None
+        self.plan = plan_budget(self.cfg.detectors.model_dump(), w.size)
+        self.ledger = BudgetLedger()
         online = self.cfg.detectors.online.model_dump()
+        if "online" in self.plan.allocations:  # the ERT its share of the budget implies
+            online["ert"] = round(float(self.plan.allocations["online"].ert or 0.0), 1)
         self.online = OnlineDetectors(
             lambda version: self.store.load_online(version, online),
             lambda checker: build_online_detector(online, checker),
@@ -100,6 +105,7 @@ class DriftMonitor:
             self.history.extend(snapshot.get("history", []))
             self.online.restore(snapshot.get("online", {}))
             self.retrainer.trigger.restore(snapshot.get("trigger", {}))
+            self.ledger.restore(snapshot.get("budget", {}))
             self.restored_snapshot_age_s = time.time() - snapshot["time"]
             self.counters["restarts"] += 1
         self.states.restore(self.registry.events(self.model, kinds=DRIFT_EVENTS, limit=None))
@@ -109,7 +115,7 @@ class DriftMonitor:
         return {"time": time.time(), "windows": self.windows.state(), "health": self.health_stats.state(),
                 "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online,
                 "history": list(self.history),
-                "trigger": self.retrainer.trigger.state()}
+                "trigger": self.retrainer.trigger.state(), "budget": self.ledger.state()}
 
     # ------------------------------------------------------------------ ingestion
 
@@ -176,6 +182,8 @@ class DriftMonitor:
             return []
         self.counters["windows_checked"] += 1
         self.recent[window.version] = window.table
+        self.ledger.window(window.version, window.rows, [(r.detector, r.drift, r.alpha or 0.0) for r in reports])
+        self.metrics.budget(window.version, self.ledger.of(window.version, self.plan))
         for report in reports:
             await self._publish(report)
         return reports
@@ -194,8 +202,10 @@ class DriftMonitor:
         if checker is None:
             reference = await asyncio.to_thread(VersionReference.from_registry, self.registry, self.model, version)
             cadence = self.cfg.detectors.model_dump()
-            checker = self.checkers[version] = VersionChecker(self.model, version, reference, cadence)
-            if self.cfg.detectors.online.enabled:
+            built = await asyncio.to_thread(VersionChecker, self.model, version, reference, cadence,
+                                            self.cfg.window.size)  # calibrates its thresholds: seconds
+            checker = self.checkers.setdefault(version, built)
+            if checker is built and self.cfg.detectors.online.enabled:
                 checker.online = self.online.take_restored(version)
                 if checker.online is None:
                     asyncio.get_running_loop().create_task(self._calibrate(version, checker))
@@ -251,8 +261,22 @@ class DriftMonitor:
         return {"accepted": rows}
 
     async def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
-        """Per version: labelled rows and accuracy since a UNIX time."""
-        return self.feedback_join.accuracy(since)
+        """Per version since a UNIX time: labelled rows and accuracy measured from feedback (or
+        MAE/RMSE of a regression), and for a classifier whose reference has labels the accuracy
+        estimated from its confidence without labels (``estimated_accuracy``, ``estimated_rows``)."""
+        return self._accuracy(since)
+
+    def _accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
+        result = self.feedback_join.accuracy(since)
+        for version, checker in self.checkers.items():
+            if checker.estimator is None:
+                continue
+            confidence = self.health_stats.confidences(version, since)
+            estimate = checker.estimator.estimate(confidence)
+            entry = result.setdefault(str(version), {"labelled": 0, "accuracy": None})
+            entry["estimated_accuracy"] = round(estimate, 6) if estimate is not None else None
+            entry["estimated_rows"] = int(np.isfinite(confidence).sum())
+        return result
 
     # ------------------------------------------------------------------ background persistence
 
@@ -275,7 +299,7 @@ class DriftMonitor:
             await asyncio.sleep(5)
             for report in list(self.last_reports.values()):
                 self.metrics.report(DriftReport(**report), observe_duration=False)
-            accuracy = self.feedback_join.accuracy()
+            accuracy = self._accuracy()
             self.metrics.accuracy_of(accuracy)
             if self.cfg.retrain.enabled:
                 await self.retrainer.on_accuracy(accuracy)
@@ -326,7 +350,20 @@ class DriftMonitor:
             {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
             len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at,
             self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
-            {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()})
+            {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
+            {v: self._version_detail(v) for v in versions})
+
+    def _version_detail(self, version: int) -> dict[str, Any]:
+        """Per version in ``status``: the budget and what was spent, thresholds and their
+        calibration, and accuracy measured from labels next to the label-free estimate."""
+        checker = self.checkers.get(version)
+        measured = self.feedback_join.accuracy().get(str(version), {})
+        detail: dict[str, Any] = {"budget": self.ledger.of(version, self.plan)}
+        if checker is not None:
+            detail.update(checker.describe())
+            detail["accuracy_estimate"]["measured_accuracy"] = measured.get("accuracy")
+            detail["accuracy_estimate"]["labelled"] = measured.get("labelled", 0)
+        return detail
 
     async def report(self, version: int | None = None) -> dict[str, Any]:
         """The drift report of ``version`` (unset: the champion, else the newest version seen): per
@@ -349,8 +386,11 @@ class DriftMonitor:
                 version = seen[-1]
         checker = await self._checker(version)
         events = await asyncio.to_thread(self.registry.events, self.model, None, None, None, 2000)
+        from raymlops.monitor.status import reports_by_version
+
         return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
-                              self.states.drifting(version))
+                              self.states.drifting(version), self._version_detail(version),
+                              reports_by_version(dict(self.last_reports)).get(str(version), {}))
 
     def _calibration(self) -> dict[str, float]:
         seconds = self.online.calibration_s

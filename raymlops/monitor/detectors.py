@@ -125,25 +125,40 @@ class ScipyFeatureDrift:
         self.reference, self.p_val, self.correction = reference, p_val, correction
 
     def test(self, window: Mapping[str, Any]) -> FeatureTest:
-        from scipy.stats import chi2_contingency, ks_2samp
-
         coded = self.reference.coded(window)
-        p_values, distances = {}, {}
-        for name in self.reference.numeric:
-            result = ks_2samp(self.reference.values[name], coded[name], method="asymp")
-            distances[name], p_values[name] = float(result.statistic), float(result.pvalue)
-        for name in self.reference.categorical:
-            ref, cur = self.reference.values[name], coded[name]
-            present = np.union1d(np.unique(ref), np.unique(cur))
-            table = np.vstack([[np.sum(ref == v) for v in present], [np.sum(cur == v) for v in present]])
-            if table.shape[1] < 2:
-                distances[name], p_values[name] = 0.0, 1.0
-                continue
-            statistic, p, _, _ = chi2_contingency(table)
-            distances[name], p_values[name] = float(statistic), float(p)
+        p_values, distances = feature_tests(self.reference.values, coded, set(self.reference.categorical))
         ordered = np.array([p_values[name] for name in self.reference.features])
         drift, threshold = corrected(ordered, self.p_val, self.correction)
         return FeatureTest(p_values, distances, threshold, drift)
+
+
+def feature_tests(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray],
+                  categorical: set[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per coded column: p-value and statistic of KS (numeric) or Chi-squared (categorical), as
+    alibi-detect's TabularDrift computes them."""
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    p_values, distances = {}, {}
+    for name, ref in reference.items():
+        cur = window[name]
+        if name not in categorical:
+            result = ks_2samp(ref, cur, method="asymp")
+            distances[name], p_values[name] = float(result.statistic), float(result.pvalue)
+            continue
+        present = np.union1d(np.unique(ref), np.unique(cur))
+        table = np.vstack([[np.sum(ref == v) for v in present], [np.sum(cur == v) for v in present]])
+        if table.shape[1] < 2:
+            distances[name], p_values[name] = 0.0, 1.0
+            continue
+        statistic, p, _, _ = chi2_contingency(table)
+        distances[name], p_values[name] = float(statistic), float(p)
+    return p_values, distances
+
+
+def feature_p_values(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray],
+                     categorical: set[str]) -> dict[str, float]:
+    """Per coded column, the p-value of :func:`feature_tests`."""
+    return feature_tests(reference, window, categorical)[0]
 
 
 class AlibiFeatureDrift:

@@ -2,7 +2,7 @@
 percentiles, prediction distribution) over any recent period. Pure.
 
 Each version keeps its last ``max_rows`` rows as column chunks (time, status, latency,
-prediction), appended a batch at a time; the rollout controller asks for the stats since
+prediction, confidence), appended a batch at a time; the rollout controller asks for the stats since
 its step began.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from raymlops.records import as_view, filled
 from raymlops.types import ArmStats
 
-COLUMNS = ("time", "status", "latency_ms", "prediction")
+COLUMNS = ("time", "status", "latency_ms", "prediction", "confidence")
 #: Predicted values of a regression kept per stats answer (the newest).
 MAX_VALUES = 2000
 
@@ -72,7 +72,8 @@ class HealthStats:
         values = {"time": filled(batch, "time", 0.0).astype(np.float64),
                   "status": filled(batch, "status", 0).astype(np.int64),
                   "latency_ms": filled(batch, "latency_ms", np.nan).astype(np.float64),
-                  "prediction": view.column("prediction")}
+                  "prediction": view.column("prediction"),
+                  "confidence": filled(batch, "confidence", np.nan).astype(np.float64)}
         versions = view.versions
         for version in np.unique(versions[known]):
             mask = versions == version
@@ -100,6 +101,15 @@ class HealthStats:
                         predictions=dict(counted), since=since,
                         values=[float(p) for p in given[-MAX_VALUES:]] if numeric else [])
 
+    def confidences(self, version: int, since: float | None = None) -> np.ndarray:
+        """The confidences of ``version``'s answered rows since a UNIX time (NaN where the model gave none)."""
+        kept = self.rows.get(version)
+        if kept is None:
+            return np.array([])
+        cols = kept.columns()
+        recent = (cols["time"] >= (since or 0.0)) & (cols["status"] < 400)
+        return cols["confidence"][recent]
+
     def all(self, since: float | None = None) -> dict[int, ArmStats]:
         """Stats of every version seen."""
         return {version: self.stats(version, since) for version in sorted(self.rows)}
@@ -119,5 +129,7 @@ class HealthStats:
                 rows.append({"time": np.asarray(saved["time"], dtype=np.float64),
                              "status": np.asarray(saved["status"], dtype=np.int64),
                              "latency_ms": np.asarray(saved["latency_ms"], dtype=np.float64),
-                             "prediction": np.asarray(saved["prediction"], dtype=object)})
+                             "prediction": np.asarray(saved["prediction"], dtype=object),
+                             "confidence": np.asarray(saved.get("confidence") or [np.nan] * len(saved["time"]),
+                                                      dtype=np.float64)})
         self.totals = Counter({int(v): n for v, n in state["totals"].items()})

@@ -16,6 +16,17 @@ class MonitorMetrics:
                                      tag_keys=("model", "version", "detector", "feature"))
         self.distance = metrics.Gauge("raymlops_drift_distance", description="Latest test statistic per feature.",
                                       tag_keys=("model", "version", "detector", "feature"))
+        self.effect = metrics.Gauge("raymlops_drift_effect", description="Latest effect size per feature (Wasserstein "
+                                    "in reference std, or PSI).", tag_keys=("model", "version", "detector", "feature"))
+        self.min_effect = metrics.Gauge("raymlops_drift_min_effect", description="Least effect size that may alarm.",
+                                        tag_keys=("model", "version", "detector", "feature"))
+        self.alarms = metrics.Gauge("raymlops_drift_alarms", description="Drift alarms of the version's verdict so far.",
+                                    tag_keys=("model", "version"))
+        self.budget_so_far = metrics.Gauge("raymlops_drift_budget_so_far", description="False alarms the budget "
+                                           "allows for the rows checked so far.", tag_keys=("model", "version"))
+        self.estimated = metrics.Gauge("raymlops_estimated_accuracy", description="Accuracy estimated from the "
+                                       "model's confidence, without labels (recent rows).",
+                                       tag_keys=("model", "version"))
         self.flag = metrics.Gauge("raymlops_drift_detected", description="1 while the detector says the version drifts.",
                                   tag_keys=("model", "version", "detector"))
         self.duration = metrics.Histogram("raymlops_drift_check_ms", description="Duration of one drift check.",
@@ -40,6 +51,10 @@ class MonitorMetrics:
             self.p_value.set(value, tags={**tags, "feature": feature})
         for feature, value in report.distances.items():
             self.distance.set(value, tags={**tags, "feature": feature})
+        for feature, value in report.effects.items():
+            self.effect.set(value, tags={**tags, "feature": feature})
+        for feature, value in report.min_effect.items():
+            self.min_effect.set(value, tags={**tags, "feature": feature})
         self.flag.set(1.0 if report.drift else 0.0, tags=tags)
         if observe_duration:
             self.duration.observe(report.duration_ms, tags={"model": self.model, "detector": report.detector})
@@ -53,6 +68,15 @@ class MonitorMetrics:
                 self.accuracy.set(result["accuracy"], tags=tags)
             if result.get("mae") is not None:
                 self.error.set(result["mae"], tags=tags)
+            if result.get("estimated_accuracy") is not None:
+                self.estimated.set(result["estimated_accuracy"], tags=tags)
+
+    def budget(self, version: int, spent: dict) -> None:
+        """Publish a version's verdict alarms against what its budget allows so far."""
+        tags = {"model": self.model, "version": str(version)}
+        self.alarms.set(spent["alarms"], tags=tags)
+        if spent["budget_so_far"] is not None:
+            self.budget_so_far.set(spent["budget_so_far"], tags=tags)
 
     def rows(self, ingested: int, dropped: int) -> None:
         """Count ingested and dropped rows."""

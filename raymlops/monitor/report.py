@@ -98,20 +98,36 @@ def timeline(events: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def assemble_report(model: str, version: int, distributions: dict[str, dict[str, Any]], history: Iterable[Mapping],
-                    events: list[dict[str, Any]], drifting: list[str], p_val: float) -> dict[str, Any]:
-    """The report body (``GET /v1/models/{name}/drift/report``)."""
+                    events: list[dict[str, Any]], drifting: list[str], p_val: float,
+                    detail: Mapping[str, Any] | None = None, last_reports: Mapping[str, Mapping] | None = None
+                    ) -> dict[str, Any]:
+    """The report body (``GET /v1/models/{name}/drift/report``): ``detail`` is the version's
+    budget, calibration and accuracy estimate (as in ``drift status``), ``last_reports`` its
+    latest report per detector, whose effect sizes are shown per feature."""
     points = [point for point in history if point["version"] == version]
     detectors = sorted({point["detector"] for point in points})
+    feature = (last_reports or {}).get("feature") or {}
+    for name, dist in distributions.items():
+        if name in feature.get("effects", {}):
+            dist.update(effect=feature["effects"][name], min_effect=feature.get("min_effect", {}).get(name),
+                        p_value=feature.get("p_values", {}).get(name), threshold=feature.get("threshold"))
+    output = (last_reports or {}).get("output") or {}
     return {
         "model": model, "version": version, "generated_at": time.time(), "p_val": p_val, "drifting": drifting,
         "features": distributions,
+        "output": {"effect": output.get("effects", {}).get("prediction"),
+                   "min_effect": output.get("min_effect", {}).get("prediction"),
+                   "p_value": output.get("p_values", {}).get("prediction"), "threshold": output.get("threshold")}
+        if output else None,
         "p_values": {detector: [point for point in points if point["detector"] == detector] for detector in detectors},
         "timeline": events,
+        **dict(detail or {}),
     }
 
 
 def version_report(model: str, version: int, checker: Any, recent: Any, history: list[Mapping], events: Iterable[Any],
-                   drifting: list[str]) -> dict[str, Any]:
+                   drifting: list[str], detail: Mapping[str, Any] | None = None,
+                   last_reports: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
     """The report of one version from the monitor's parts: its checker's reference (categorical
     codes turned back into values), the last window it tested (an Arrow table, or None), the
     detector history and the registry's events."""
@@ -123,4 +139,5 @@ def version_report(model: str, version: int, checker: Any, recent: Any, history:
     values.update({name: [reference.categories[name][int(c)] for c in reference.values[name]]
                    for name in reference.categorical})
     distributions = feature_distributions(values, current, reference.categorical)
-    return assemble_report(model, version, distributions, history, timeline(events), drifting, checker.p_val)
+    return assemble_report(model, version, distributions, history, timeline(events), drifting, checker.p_val, detail,
+                           last_reports)

@@ -70,16 +70,19 @@ class Retrainer:
                                           "drift")
 
     async def on_accuracy(self, accuracy: dict[str, dict]) -> None:
-        """Performance drift: the champion's labelled accuracy below ``min_accuracy``."""
+        """Performance drift: the champion's labelled accuracy below ``min_accuracy``, or its
+        estimated accuracy below ``min_estimated_accuracy``."""
         champion = await self.champion()
         report = performance_report(self.model, champion, accuracy, self.settings, time.time())
         if report is None or champion is None:
             return
         # a performance report flows through the same protections (persistence, cooldown, budget)
         if self.trigger.observe(report, champion, time.time(), counted=True) is not None:
-            labelled, value = report.window_rows, report.distances["accuracy"]
-            await self._submit_and_follow(champion, f"accuracy {value:.3f} < {self.settings.min_accuracy} on "
-                                          f"{labelled} labels", None, "performance")
+            rows, value = report.window_rows, report.distances["accuracy"]
+            why = (f"accuracy {value:.3f} < {self.settings.min_accuracy} on {rows} labels" if report.backend == "labels"
+                   else f"estimated accuracy {value:.3f} < {self.settings.min_estimated_accuracy} over {rows} rows "
+                   "(no labels)")
+            await self._submit_and_follow(champion, why, None, "performance")
 
     async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
         try:

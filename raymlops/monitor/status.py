@@ -17,8 +17,10 @@ def reports_by_version(last_reports: dict[str, dict]) -> dict[str, dict[str, dic
 def assemble_status(model: str, versions: list[int], drifting: dict[int, list[str]], last_reports: dict[str, dict],
                     open_rows: dict[int, int], online: dict[int, str], queued: int, counters: dict[str, Any],
                     uptime_s: float, restored_age_s: float | None, prediction_log: str, last_error: str | None,
-                    retrain: dict[str, Any]) -> dict[str, Any]:
-    """The body of ``DriftMonitor.status`` (and of ``GET /v1/models/{name}/drift``)."""
+                    retrain: dict[str, Any], details: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The body of ``DriftMonitor.status`` (and of ``GET /v1/models/{name}/drift``); ``details``
+    per version: its budget, calibration and accuracy estimate."""
+    details = details or {}
     reports = reports_by_version(last_reports)
     return {
         "model": model,
@@ -27,6 +29,7 @@ def assemble_status(model: str, versions: list[int], drifting: dict[int, list[st
             "reports": reports.get(str(v), {}),
             "open_window_rows": open_rows.get(v, 0),
             "online_detector": online.get(v, "not started"),
+            **details.get(v, {}),
         } for v in versions},
         "queued_windows": queued,
         "counters": counters,

@@ -77,15 +77,25 @@ class RetrainTrigger:
 def performance_report(model: str, champion: int | None, accuracy: dict[str, dict], settings, now: float
                        ) -> DriftReport | None:
     """A drifting "performance" report when the champion's labelled accuracy is below
-    ``settings.min_accuracy`` on at least ``settings.min_labels`` labels; None otherwise."""
-    if settings.min_accuracy is None or champion is None:
+    ``settings.min_accuracy`` on at least ``settings.min_labels`` labels (backend ``labels``), or
+    its label-free estimated accuracy is below ``settings.min_estimated_accuracy`` over at least
+    ``settings.min_estimated_rows`` rows (backend ``estimate``); None otherwise."""
+    if champion is None:
         return None
     result = accuracy.get(str(champion))
-    if not result or result["labelled"] < settings.min_labels or result["accuracy"] is None \
-            or result["accuracy"] >= settings.min_accuracy:
+    if not result:
         return None
-    return DriftReport(model, champion, "performance", "labels", {}, {"accuracy": result["accuracy"]},
-                       settings.min_accuracy, True, result["labelled"], now)
+    if settings.min_accuracy is not None and result["labelled"] >= settings.min_labels \
+            and result["accuracy"] is not None and result["accuracy"] < settings.min_accuracy:
+        return DriftReport(model, champion, "performance", "labels", {}, {"accuracy": result["accuracy"]},
+                           settings.min_accuracy, True, result["labelled"], now)
+    estimated = result.get("estimated_accuracy")
+    if settings.min_estimated_accuracy is not None and estimated is not None \
+            and result.get("estimated_rows", 0) >= settings.min_estimated_rows \
+            and estimated < settings.min_estimated_accuracy:
+        return DriftReport(model, champion, "performance", "estimate", {}, {"accuracy": estimated},
+                           settings.min_estimated_accuracy, True, result["estimated_rows"], now)
+    return None
 
 
 def retrain_overrides(model: str, kind: str, champion: int, drift_event: int | None, extra: list[str],

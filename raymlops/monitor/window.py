@@ -20,11 +20,13 @@ import pyarrow as pa
 from raymlops.records import FEATURE_PREFIX, as_view
 
 PREDICTION = "__prediction__"
+#: The model's confidence per row (the label-free accuracy estimate reads it).
+CONFIDENCE = "__confidence__"
 
 
 @dataclass
 class Window:
-    """Rows of one version waiting to be tested: feature columns plus predictions."""
+    """Rows of one version waiting to be tested: feature columns plus predictions (and confidences)."""
 
     version: int
     started: float
@@ -115,8 +117,10 @@ class WindowSet:
             return []
         batch, versions = view.batch, view.versions
         features = [name for name in batch.schema.names if name.startswith(FEATURE_PREFIX)]
-        rows = batch.select([*features, "prediction"]).rename_columns(
-            [*(name[len(FEATURE_PREFIX):] for name in features), PREDICTION])
+        extra = [("prediction", PREDICTION)] + ([("confidence", CONFIDENCE)] if "confidence" in batch.schema.names
+                                                else [])
+        rows = batch.select([*features, *(name for name, _ in extra)]).rename_columns(
+            [*(name[len(FEATURE_PREFIX):] for name in features), *(renamed for _, renamed in extra)])
         full = []
         for version in np.unique(versions[keep]):
             selected = keep & (versions == version)

@@ -43,7 +43,8 @@ def arm_evidence(version: int, health: dict[str, dict], accuracy: dict[str, dict
     """One version's evidence from the monitor's ``health`` and ``accuracy`` answers."""
     stats, acc = health.get(str(version), {}), accuracy.get(str(version), {})
     return ArmEvidence(stats.get("requests", 0), stats.get("error_rate", 0.0), stats.get("latency_p99_ms"),
-                       acc.get("labelled", 0), acc.get("accuracy"), acc.get("mae"))
+                       acc.get("labelled", 0), acc.get("accuracy"), acc.get("mae"), acc.get("estimated_accuracy"),
+                       acc.get("estimated_rows", 0))
 
 
 def evidence_of(state: RolloutState, health: dict[str, dict], accuracy: dict[str, dict], gates: Any) -> Evidence:

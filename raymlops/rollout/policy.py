@@ -50,6 +50,9 @@ class Gates:
         latency_slack_ms: absolute slack on the latency gate (sub-millisecond p99s are noise).
         latency_min_requests: canary requests before the latency gate is judged (the nearest-rank
             p99 of fewer than 100 is the slowest single request: one cold call would roll back).
+        max_estimated_accuracy_drop: without labels, canary accuracy estimated from its confidence
+            ≥ the stable's estimate − this (None: off).
+        estimated_min_rows: rows per arm behind the estimates before they are compared.
     """
 
     max_error_rate_delta: float = 0.01
@@ -61,6 +64,8 @@ class Gates:
     max_error_ratio: float = 1.1
     min_labels: int = 30
     block_on_output_drift: bool = True
+    max_estimated_accuracy_drop: float | None = None
+    estimated_min_rows: int = 200
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class ArmEvidence:
     labelled: int = 0
     accuracy: float | None = None
     error: float | None = None
+    estimated_accuracy: float | None = None
+    estimated_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,12 @@ def failed_gates(gates: Gates, evidence: Evidence) -> list[str]:
     if canary.error is not None and stable.error is not None and canary.labelled >= gates.min_labels \
             and stable.labelled >= gates.min_labels and canary.error > stable.error * gates.max_error_ratio:
         failures.append(f"mean absolute error {canary.error:.4g} > stable {stable.error:.4g} × {gates.max_error_ratio}")
+    drop = gates.max_estimated_accuracy_drop
+    if drop is not None and canary.estimated_accuracy is not None and stable.estimated_accuracy is not None \
+            and min(canary.estimated_rows, stable.estimated_rows) >= gates.estimated_min_rows \
+            and canary.estimated_accuracy < stable.estimated_accuracy - drop:
+        failures.append(f"estimated accuracy {canary.estimated_accuracy:.4f} < stable "
+                        f"{stable.estimated_accuracy:.4f} − {drop} (no labels)")
     return failures
 
 

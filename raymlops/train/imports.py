@@ -185,9 +185,11 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
         name: the registry name of the model.
         model: a fitted scikit-learn-API estimator (or Pipeline), or a :class:`raymlops.Model`.
         reference: data like the training data, with the ``label`` column (path, Table or
-            DataFrame): the signature is inferred from it and the drift reference drawn from it.
+            DataFrame): the signature is inferred from it, and the drift reference drawn from it
+            when no ``test`` data is given (pass data the model did not train on).
         label: the label column.
-        test: labelled test data; with it, the offline gate compares the version with the champion.
+        test: labelled test data; with it, the offline gate compares the version with the champion
+            and the drift reference is drawn from it (held out, so thresholds calibrate honestly).
         registry: where to register (default: the default registry).
         categorical: categorical feature columns (default: every string column).
         trust: types outside scikit-learn/numpy/scipy/XGBoost/LightGBM that skops may rebuild.
@@ -205,8 +207,10 @@ def register_model(name: str, model: Any, reference: Any, label: str, test: Any 
                                                                                  categorical)
     wrapped = wrap(model, signature, trust, allow_pickle)
     settings = DetectorSettings.model_validate(detector or {})
-    sample = reference_sample(reference_table, wrapped, settings.reference_rows, seed=0)
     test_table, test_uris = as_table(test, "test") if test is not None else (None, [])
+    # the monitor calibrates on the reference: held-out test data when given
+    sample = reference_sample(test_table if test_table is not None else reference_table, wrapped,
+                              settings.reference_rows, seed=0)
     gate = gate_metric(metric, signature.task)
     with tempfile.TemporaryDirectory() as directory:
         artifact = write_artifact(Path(directory) / "model", wrapped, sample, settings.model_dump())

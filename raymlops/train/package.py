@@ -6,7 +6,8 @@ Files of every version (``raymlops.config.DEFAULT_REQUIRED_FILES``), besides the
 
     model.json          the flavor and its fields
     signature.json      input features, task, label and classes (the DatasetSchema)
-    reference.parquet   a sample of training features, with the model's own predictions
+    reference.parquet   a sample of held-out features (data the model did not train on), with the
+                        model's own predictions, confidences and the true labels
     detector.json       drift detector settings the monitor uses for this version
 """
 
@@ -26,6 +27,7 @@ from raymlops.models.tasks import task_metrics
 
 PREDICTION_COLUMN = "__prediction__"
 CONFIDENCE_COLUMN = "__confidence__"
+LABEL_COLUMN = "__label__"
 REFERENCE_FILE = "reference.parquet"
 DETECTOR_FILE = "detector.json"
 
@@ -66,8 +68,9 @@ def random_sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
 
 def reference_sample(table: pa.Table, model: Model, rows: int, seed: int) -> pa.Table:
     """Features — or the embedding a model with tensor inputs computes — of a sample (stratified
-    by class for a classifier) with the model's own watched output and confidence, for drift
-    tests of its inputs and outputs."""
+    by class for a classifier) with the model's own watched output and confidence, and the true
+    label when the table has it: for drift tests of inputs and outputs, their calibration, and
+    the label-free accuracy estimate. Pass data the model did not train on."""
     signature = model.signature
     has_label = signature.label in table.column_names
     sample = (stratified_sample(table, signature.label, rows, seed) if signature.is_classification and has_label
@@ -80,7 +83,15 @@ def reference_sample(table: pa.Table, model: Model, rows: int, seed: int) -> pa.
     out = out.append_column(PREDICTION_COLUMN, pa.array(prediction.predicted))
     if prediction.confidence is not None:
         out = out.append_column(CONFIDENCE_COLUMN, pa.array(np.asarray(prediction.confidence, dtype=np.float64)))
+    if has_label:
+        out = out.append_column(LABEL_COLUMN, sample.column(signature.label))
     return out
+
+
+def held_out(*tables: pa.Table | None) -> pa.Table:
+    """The held-out splits (validation, test) as one table: what the reference is drawn from."""
+    given = [t for t in tables if t is not None and t.num_rows]
+    return pa.concat_tables(given, promote_options="default") if len(given) > 1 else given[0]
 
 
 def write_artifact(directory: str | Path, model: Model, reference: pa.Table, detector: dict[str, Any]) -> Path:

@@ -22,7 +22,7 @@ from raymlops.models.torch_tabular import ModelSpec, TorchTabularModel
 from raymlops.models.torch_tensor import TorchTensorModel
 from raymlops.registry import ANY, Registry, Trigger, collect_lineage
 from raymlops.train.gate import GateDecision, decide
-from raymlops.train.package import evaluate, reference_sample, write_artifact
+from raymlops.train.package import evaluate, held_out, reference_sample, write_artifact
 from raymlops.train.trainer import PreparedInputs
 from raymlops.types import ModelVersion
 
@@ -109,7 +109,9 @@ def release_model(cfg: TrainConfig, inputs: PreparedInputs, model: Model, histor
     """Package, evaluate, register and gate one trained model of any flavor."""
     registry = open_registry(cfg)
     test = read_table(inputs.test_uri)
-    reference = reference_sample(inputs.train_table, model, cfg.detector.reference_rows, cfg.train.seed)
+    # out of sample: the monitor calibrates thresholds and the accuracy estimate on it
+    reference = reference_sample(held_out(read_table(inputs.valid_uri), test), model, cfg.detector.reference_rows,
+                                 cfg.train.seed)
     metric = gate_metric(cfg.gate.metric, inputs.schema.task)
     with tempfile.TemporaryDirectory() as directory:
         artifact = write_artifact(Path(directory) / "model", model, reference, cfg.detector.model_dump())

@@ -19,9 +19,12 @@ from raymlops.testing import register_untrained_version, remove_served_model
 
 MODEL = "monitored"
 FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "detectors.mmd.every=2",
-        "detectors.mmd.n_permutations=20", "detectors.mmd.reference_rows=200", "detectors.online.ert=50",
-        "detectors.online.window_size=10", "detectors.online.n_bootstraps=300", "detectors.online.reference_rows=200",
-        "detectors.online.sample_rate=0.5", "snapshot_every_s=1", "prediction_log.flush_every_s=1"]
+        "detectors.mmd.n_permutations=20", "detectors.mmd.reference_rows=200", "detectors.online.enabled=true",
+        "detectors.online.ert=50", "detectors.online.window_size=10", "detectors.online.n_bootstraps=300",
+        "detectors.online.reference_rows=200", "detectors.online.sample_rate=0.05",
+        # the fast online detector spends 20 of 25 false alarms per 20,000 rows; the window tests share the rest
+        "detectors.budget.false_alarms=25", "detectors.budget.per_rows=20000",
+        "snapshot_every_s=1", "prediction_log.flush_every_s=1"]
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,16 @@ def test_in_distribution_traffic_is_calm_and_shifted_traffic_is_flagged_once(mon
     assert set(v1["reports"]["feature"]["p_values"]) == set(rows[0])
     assert "output" in v1["reports"] and "mmd" in v1["reports"]
     assert drift_events() == []
+    # the budget, the calibrated thresholds and the accuracy estimate, per version
+    budget = v1["budget"]
+    assert budget["false_alarms"] == 25 and budget["rows"] >= 200 and budget["alarms"] == 0, budget
+    assert budget["detectors"]["feature"]["looks"] >= 2 and budget["detectors"]["online"]["allocation"]["ert"] == 50
+    feature = v1["reports"]["feature"]
+    assert feature["threshold"] == v1["calibration"]["feature"]["threshold"] > 0 and feature["alpha"] > 0
+    assert set(feature["effects"]) == set(rows[0]) and feature["min_effect"]["bill_length_mm"] == 0.1
+    assert v1["reports"]["output"]["backend"] == "exact"
+    estimate = v1["accuracy_estimate"]
+    assert estimate["state"] == "ready" and 0 <= estimate["estimated_accuracy"] <= 1, estimate
 
     send(client, rows, 200, shift=15.0)
     status = check_now(client, admin)

@@ -104,6 +104,20 @@ def test_performance_drift_needs_enough_labels_on_the_champion(accuracy, champio
         assert report.drift and report.detector == "performance" and report.window_rows == 50
 
 
+@pytest.mark.parametrize("entry, fires", [
+    ({"labelled": 0, "accuracy": None, "estimated_accuracy": 0.7, "estimated_rows": 600}, True),
+    ({"labelled": 0, "accuracy": None, "estimated_accuracy": 0.7, "estimated_rows": 100}, False),
+    ({"labelled": 0, "accuracy": None, "estimated_accuracy": 0.9, "estimated_rows": 600}, False),
+])
+def test_an_estimated_accuracy_below_the_floor_retrains_without_labels(entry, fires):
+    settings = RetrainSettings(min_estimated_accuracy=0.8, min_estimated_rows=500)
+    report = performance_report("m", 1, {"1": entry}, settings, now=1.0)
+    assert (report is not None) == fires
+    if fires:
+        assert report.backend == "estimate" and report.distances == {"accuracy": 0.7} and report.window_rows == 600
+    assert performance_report("m", 1, {"1": entry}, RetrainSettings(), now=1.0) is None  # off unless set
+
+
 def test_retraining_overrides_carry_the_lineage_and_the_labels():
     assert retrain_overrides("m", "drift", 3, 17, ["train.epochs=2"], "/labels") == [
         "model_name=m", "lineage.trigger=drift", "lineage.parent_version=3", "train.epochs=2",

@@ -58,3 +58,25 @@ def test_report_escapes_what_it_shows():
     report = assemble_report("<m>", 1, feature_distributions({"<b>": [1.0, 2.0]}, {}, []), [], [], [], 0.05)
     page = render_report(report)
     assert "<m>" not in page and "&lt;m&gt;" in page and "&lt;b&gt;" in page
+
+
+def test_report_shows_effects_the_budget_and_the_accuracy_estimate():
+    from raymlops.config import DetectorCadence
+    from raymlops.monitor.budget import BudgetLedger, plan_budget
+
+    plan = plan_budget(DetectorCadence().model_dump(), 100)
+    ledger = BudgetLedger()
+    ledger.window(1, 100, [("feature", True, plan.alpha("feature")), ("output", False, plan.alpha("output"))])
+    detail = {"budget": ledger.of(1, plan),
+              "accuracy_estimate": {"state": "ready", "estimated_accuracy": 0.812, "measured_accuracy": 0.79,
+                                    "labelled": 40, "reference_accuracy": 0.9}}
+    last = {"feature": {"p_values": {"x": 1e-5}, "effects": {"x": 0.73}, "min_effect": {"x": 0.1},
+                        "threshold": 0.0012}}
+    dists = feature_distributions({"x": [0.0, 1.0, 2.0]}, {"x": [5.0]}, [])
+    report = assemble_report("m", 1, dists, [], [], ["feature"], 0.05, detail, last)
+    assert report["features"]["x"]["effect"] == 0.73 and report["features"]["x"]["min_effect"] == 0.1
+    assert report["budget"]["alarms"] == 1 and report["budget"]["detectors"]["feature"]["looks"] == 1
+    page = render_report(report)
+    assert "effect 0.73 Wasserstein/std (min 0.1)" in page and "threshold 0.0012" in page
+    assert "False-alarm budget" in page and "1 false alarm(s) per 20000 rows" in page
+    assert "Estimated accuracy (no labels): 0.812" in page and "40 feedback labels: 0.790" in page

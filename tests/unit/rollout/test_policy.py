@@ -55,6 +55,18 @@ def test_decisions(name, state, ev, now, action, weight, phase, step):
         (action, weight, phase, step), name
 
 
+def test_the_estimated_accuracy_gate_is_off_until_asked_and_needs_rows_on_both_arms():
+    worse = Evidence(replace(HEALTHY, estimated_accuracy=0.9, estimated_rows=500),
+                     replace(evidence().canary, estimated_accuracy=0.8, estimated_rows=300))
+    assert failed_gates(Gates(), worse) == []
+    gated = Gates(max_estimated_accuracy_drop=0.05)
+    assert failed_gates(gated, worse) == ["estimated accuracy 0.8000 < stable 0.9000 − 0.05 (no labels)"]
+    few = Evidence(worse.stable, replace(worse.canary, estimated_rows=50))
+    assert failed_gates(gated, few) == []
+    close = Evidence(worse.stable, replace(worse.canary, estimated_accuracy=0.87))
+    assert failed_gates(gated, close) == []
+
+
 def test_deadline_can_abort_instead():
     plan = replace(PLAN, on_deadline="abort")
     decision = decide(plan, START, evidence(requests=3), 601)
