@@ -18,7 +18,7 @@ def start(cfg: MonitorConfig) -> dict:
     """Create the monitor actor (and the rollout controller) unless they run; returns its status."""
     import ray
 
-    from raymlops.monitor.actor import get_or_create
+    from raymlops.monitor.launch import get_or_create
     from raymlops.registry.registry import absolute_settings
 
     context = ray.init()

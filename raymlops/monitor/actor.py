@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from raymlops.actors import NAMESPACE, monitor_name, schedule_own
+from raymlops.actors import schedule_own
 from raymlops.monitor.budget import BudgetLedger, plan_budget
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.feedback import FeedbackJoin, trainable_rows
@@ -27,7 +27,7 @@ from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.report import history_point
 from raymlops.monitor.retrain import Retrainer
-from raymlops.monitor.status import assemble_status
+from raymlops.monitor.status import assemble_status, reports_by_version, version_detail, with_estimates
 from raymlops.monitor.window import Window, WindowQueue, WindowSet
 from raymlops.records import RecordView
 from raymlops.types import DriftReport
@@ -81,7 +81,7 @@ class DriftMonitor:
             online["ert"] = round(float(self.plan.allocations["online"].ert or 0.0), 1)
         self.online = OnlineDetectors(
             lambda version: self.store.load_online(version, online),
-            lambda checker: build_online_detector(online, checker),
+            lambda checker: checker.build_online(online),
             lambda version, detector: self.store.save_online(version, online, detector))
         self.last_error: str | None = None
         self.feedback_join = FeedbackJoin()
@@ -267,16 +267,7 @@ class DriftMonitor:
         return self._accuracy(since)
 
     def _accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
-        result = self.feedback_join.accuracy(since)
-        for version, checker in self.checkers.items():
-            if checker.estimator is None:
-                continue
-            confidence = self.health_stats.confidences(version, since)
-            estimate = checker.estimator.estimate(confidence)
-            entry = result.setdefault(str(version), {"labelled": 0, "accuracy": None})
-            entry["estimated_accuracy"] = round(estimate, 6) if estimate is not None else None
-            entry["estimated_rows"] = int(np.isfinite(confidence).sum())
-        return result
+        return with_estimates(self.feedback_join.accuracy(since), self.checkers, self.health_stats, since)
 
     # ------------------------------------------------------------------ background persistence
 
@@ -354,16 +345,8 @@ class DriftMonitor:
             {v: self._version_detail(v) for v in versions})
 
     def _version_detail(self, version: int) -> dict[str, Any]:
-        """Per version in ``status``: the budget and what was spent, thresholds and their
-        calibration, and accuracy measured from labels next to the label-free estimate."""
-        checker = self.checkers.get(version)
-        measured = self.feedback_join.accuracy().get(str(version), {})
-        detail: dict[str, Any] = {"budget": self.ledger.of(version, self.plan)}
-        if checker is not None:
-            detail.update(checker.describe())
-            detail["accuracy_estimate"]["measured_accuracy"] = measured.get("accuracy")
-            detail["accuracy_estimate"]["labelled"] = measured.get("labelled", 0)
-        return detail
+        return version_detail(self.checkers.get(version), self.ledger.of(version, self.plan),
+                              self.feedback_join.accuracy().get(str(version), {}))
 
     async def report(self, version: int | None = None) -> dict[str, Any]:
         """The drift report of ``version`` (unset: the champion, else the newest version seen): per
@@ -386,8 +369,6 @@ class DriftMonitor:
                 version = seen[-1]
         checker = await self._checker(version)
         events = await asyncio.to_thread(self.registry.events, self.model, None, None, None, 2000)
-        from raymlops.monitor.status import reports_by_version
-
         return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
                               self.states.drifting(version), self._version_detail(version),
                               reports_by_version(dict(self.last_reports)).get(str(version), {}))
@@ -413,27 +394,3 @@ class DriftMonitor:
         import os
 
         return os.getpid()
-
-
-def build_online_detector(settings: dict[str, Any], checker: VersionChecker):
-    """A freshly calibrated online detector for a version's checker (slow)."""
-    from raymlops.monitor.detectors import build_online
-
-    return build_online(settings["kind"], checker.reference, settings["reference_rows"], settings["ert"],
-                        settings["window_size"], settings["n_bootstraps"])
-
-
-def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None):
-    """The model's monitor actor, created (detached, restartable) when it does not exist yet.
-
-    Needs a connected Ray driver.
-    """
-    import ray
-
-    from raymlops.config import MonitorConfig
-
-    cfg = MonitorConfig.model_validate(config)
-    remote = ray.remote(DriftMonitor)
-    return remote.options(name=monitor_name(cfg.model_name), namespace=NAMESPACE, lifetime="detached",
-                          get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
-                          max_concurrency=64).remote(config, registry, jobs_address)

@@ -245,6 +245,13 @@ class VersionChecker:
         return self._report("online", "alibi", {}, {"online": statistic}, threshold, detected, len(chosen), started,
                             expected)
 
+    def build_online(self, settings: dict[str, Any]) -> Any:
+        """A freshly calibrated online detector on this version's reference (slow: do it once)."""
+        from raymlops.monitor.detectors import build_online
+
+        return build_online(settings["kind"], self.reference, settings["reference_rows"], settings["ert"],
+                            settings["window_size"], settings["n_bootstraps"])
+
     def describe(self) -> dict[str, Any]:
         """What ``drift status`` shows of this checker: thresholds and their calibration, and the
         accuracy estimate."""

@@ -39,3 +39,32 @@ def assemble_status(model: str, versions: list[int], drifting: dict[int, list[st
         "last_error": last_error,
         "retrain": retrain,
     }
+
+
+def with_estimates(accuracy: dict[str, dict[str, Any]], checkers: dict[int, Any], health: Any,
+                   since: float | None = None) -> dict[str, dict[str, Any]]:
+    """The monitor's per-version accuracy answer (measured from feedback) with, for each version
+    whose checker has an estimator, the accuracy estimated from its rows' confidences since
+    ``since`` (``estimated_accuracy``, ``estimated_rows``)."""
+    import numpy as np
+
+    for version, checker in checkers.items():
+        if checker.estimator is None:
+            continue
+        confidence = health.confidences(version, since)
+        estimate = checker.estimator.estimate(confidence)
+        entry = accuracy.setdefault(str(version), {"labelled": 0, "accuracy": None})
+        entry["estimated_accuracy"] = round(estimate, 6) if estimate is not None else None
+        entry["estimated_rows"] = int(np.isfinite(confidence).sum())
+    return accuracy
+
+
+def version_detail(checker: Any, budget: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """Per version in ``status``: the budget and what was spent, thresholds and their
+    calibration, and the accuracy measured from labels next to the label-free estimate."""
+    detail: dict[str, Any] = {"budget": budget}
+    if checker is not None:
+        detail.update(checker.describe())
+        detail["accuracy_estimate"]["measured_accuracy"] = measured.get("accuracy")
+        detail["accuracy_estimate"]["labelled"] = measured.get("labelled", 0)
+    return detail

@@ -149,3 +149,13 @@ def apply_in_cluster(app_name: str, changes: dict[str, Any], timeout_s: float = 
     client.deploy_apps(ServeDeploySchema.model_validate(body))
     wait_until_applied(client.get_serve_details, app_name, user_config, timeout_s)
     return user_config
+
+
+def failure_summary(message: str, limit: int = 600) -> str:
+    """What a failed application's message says, short: its raymlops error when there is one
+    (Serve puts the replica's traceback first and the error last), else its end."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    errors = [line for line in lines if "raymlops.errors." in line]
+    return (errors[-1][errors[-1].index("raymlops.errors."):] if errors else " ".join(lines))[-limit:]

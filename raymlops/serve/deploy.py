@@ -22,7 +22,7 @@ from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import api_key_digests_from_env, digest
 from raymlops.serve.args import AppArgs
-from raymlops.serve.control import DEPLOYMENT, version_deployment, wait_until_applied, with_traffic
+from raymlops.serve.control import DEPLOYMENT, failure_summary, version_deployment, wait_until_applied, with_traffic
 from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"
@@ -208,16 +208,6 @@ def _wait_running(addresses: ClusterAddresses, app_name: str, timeout_s: float) 
             break
         time.sleep(0.5)
     raise RaymlopsError(message=f"Serve application {app_name} is {status}: {failure_summary(message)}")
-
-
-def failure_summary(message: str, limit: int = 600) -> str:
-    """What a failed application's message says, short: its raymlops error when there is one
-    (Serve puts the replica's traceback first and the error last), else its end."""
-    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    if not lines:
-        return "no message"
-    errors = [line for line in lines if "raymlops.errors." in line]
-    return (errors[-1][errors[-1].index("raymlops.errors."):] if errors else " ".join(lines))[-limit:]
 
 
 def check_route_prefix(cfg: ServeConfig, state: dict[str, Any]) -> None:

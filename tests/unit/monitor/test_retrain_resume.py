@@ -52,10 +52,16 @@ def run_resumed(r, monkeypatch):
     monkeypatch.setattr(asyncio, "sleep", lambda s: real_sleep(0))
 
     async def scenario():
+        if r.trigger.in_flight is None:
+            r.resume()  # nothing to follow: returns at once
+            await real_sleep(0.05)
+            return
         r.resume()
-        for _ in range(50):
+        for _ in range(500):  # bounded: 5 s
             await real_sleep(0.01)
-            if r.trigger.in_flight is None:
+            # done once the follower ended and saved its state (not merely cleared "in flight")
+            if r.trigger.in_flight is None and r.registry.events("m", kinds=["retrain_finished"]):
+                await real_sleep(0.05)
                 return
 
     asyncio.run(scenario())

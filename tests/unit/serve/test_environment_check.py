@@ -61,7 +61,7 @@ def test_recorded_environments_need_the_separate_layout():
 
 
 def test_a_failed_app_is_summed_up_by_its_raymlops_error():
-    from raymlops.serve.deploy import failure_summary
+    from raymlops.serve.control import failure_summary
 
     message = ("The deployment failed to start 3 times in a row.\nTraceback (most recent call last):\n  File x\n"
                "raymlops.errors.EnvironmentMismatchError: m:1 was trained with torch 1.0.0 (trained) vs 2.13.0\n")
