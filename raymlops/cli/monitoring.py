@@ -97,15 +97,16 @@ def report_line(detector: str, report: dict) -> str:
 
 def budget_lines(budget: dict | None) -> list[str]:
     """The false-alarm budget and what each detector spent of it."""
+    from raymlops.monitor.budget import describe_limit
+
     if not budget or budget.get("false_alarms") is None:
         return []
     lines = [f"budget: {budget['false_alarms']:g} false alarm(s) per {budget['per_rows']} rows; "
              f"{budget['alarms']} alarm(s) in {budget['rows']} rows (≈{budget['budget_so_far']:.2g} expected with no drift)"]
     for name, spent in sorted(budget.get("detectors", {}).items()):
         allocation = spent.get("allocation") or {}
-        limit = (f"α {allocation['alpha']:.3g}/window" if allocation.get("alpha") is not None
-                 else f"ERT {allocation['ert']:.0f}" if allocation.get("ert") is not None else "")
-        lines.append(f"  {name:8s} share {allocation.get('alarms', 0):.2g} ({limit}); {spent['alarms']} alarm(s) in "
+        lines.append(f"  {name:8s} share {allocation.get('alarms', 0):.2g} ({describe_limit(allocation)}); "
+                     f"{spent['alarms']} alarm(s) in "
                      f"{spent['looks']} looks, {spent['expected_false_alarms']:.2g} expected")
     return lines
 

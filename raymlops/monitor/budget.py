@@ -111,6 +111,13 @@ def plan_budget(detectors: dict[str, Any], window_rows: int) -> BudgetPlan:
     return BudgetPlan(total, per_rows, dict(sorted(allocations.items())))
 
 
+def describe_limit(allocation: dict[str, Any]) -> str:
+    """An allocation's per-look limit for people: ``α 0.01 per window`` or ``ERT 1200 rows``."""
+    if allocation.get("alpha") is not None:
+        return f"α {allocation['alpha']:.3g} per window"
+    return f"ERT {allocation['ert']:.0f} rows" if allocation.get("ert") is not None else ""
+
+
 @dataclass
 class BudgetLedger:
     """Per version: rows checked, and per detector the looks made, the alarms raised and the

@@ -13,6 +13,8 @@ import html
 from datetime import datetime, timezone
 from typing import Any
 
+from raymlops.monitor.budget import describe_limit
+
 REFERENCE, RECENT, DRIFT, OK = "#7a8ca5", "#e07b39", "#c0392b", "#2e8b57"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
@@ -92,9 +94,8 @@ def budget_table(budget: dict[str, Any] | None) -> str:
     rows = []
     for name, spent in sorted(budget.get("detectors", {}).items()):
         allocation = spent.get("allocation") or {}
-        limit = (f"α {allocation['alpha']:.3g} per window" if allocation.get("alpha") is not None
-                 else f"ERT {allocation['ert']:.0f} rows" if allocation.get("ert") is not None else "")
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{allocation.get('alarms', 0):.3g}</td><td>{limit}</td>"
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{allocation.get('alarms', 0):.3g}</td>"
+                    f"<td>{describe_limit(allocation)}</td>"
                     f"<td>{spent['looks']}</td><td>{spent['alarms']}</td><td>{spent['expected_false_alarms']:.3g}</td></tr>")
     head = (f"<p>{budget['false_alarms']:g} false alarm(s) per {budget['per_rows']} rows. {budget['rows']} rows checked: "
             f"the verdict alarmed {budget['alarms']} time(s); with no drift about {budget['budget_so_far']:.3g} "

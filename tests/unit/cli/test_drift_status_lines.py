@@ -15,5 +15,5 @@ def test_status_lines_name_thresholds_effects_and_the_budget():
                                         "allocation": {"alarms": 0.4, "alpha": 0.01, "ert": None}}}}
     lines = budget_lines(budget)
     assert lines[0] == "budget: 1 false alarm(s) per 20000 rows; 1 alarm(s) in 4000 rows (≈0.2 expected with no drift)"
-    assert "feature  share 0.4 (α 0.01/window); 1 alarm(s) in 8 looks, 0.08 expected" in lines[1]
+    assert "feature  share 0.4 (α 0.01 per window); 1 alarm(s) in 8 looks, 0.08 expected" in lines[1]
     assert budget_lines(None) == []
