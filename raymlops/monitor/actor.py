@@ -342,11 +342,12 @@ class DriftMonitor:
             len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at,
             self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
             {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
-            {v: self._version_detail(v) for v in versions})
+            self._version_details(versions))
 
-    def _version_detail(self, version: int) -> dict[str, Any]:
-        return version_detail(self.checkers.get(version), self.ledger.of(version, self.plan),
-                              self.feedback_join.accuracy().get(str(version), {}))
+    def _version_details(self, versions: list[int]) -> dict[int, dict[str, Any]]:
+        measured = self.feedback_join.accuracy()  # once for every version
+        return {v: version_detail(self.checkers.get(v), self.ledger.of(v, self.plan), measured.get(str(v), {}))
+                for v in versions}
 
     async def report(self, version: int | None = None) -> dict[str, Any]:
         """The drift report of ``version`` (unset: the champion, else the newest version seen): per
@@ -370,7 +371,7 @@ class DriftMonitor:
         checker = await self._checker(version)
         events = await asyncio.to_thread(self.registry.events, self.model, None, None, None, 2000)
         return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
-                              self.states.drifting(version), self._version_detail(version),
+                              self.states.drifting(version), self._version_details([version])[version],
                               reports_by_version(dict(self.last_reports)).get(str(version), {}))
 
     def _calibration(self) -> dict[str, float]:

@@ -88,12 +88,6 @@ def ks_sf(d: np.ndarray, en: float) -> np.ndarray:
     return np.clip(kstwo.sf(distinct, en), 0.0, 1.0)[inverse.ravel()].reshape(d.shape)
 
 
-def ks_p_values(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Two-sample KS p-values (scipy's ``asymp`` method, as alibi-detect's) of every split."""
-    d, en = ks_statistics(values, masks)
-    return ks_sf(d, en)
-
-
 def chi2_p_values(codes: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Chi-squared test p-values (scipy's ``chi2_contingency``, Yates' correction at one degree
     of freedom, as alibi-detect's) of every split's category counts."""
@@ -161,9 +155,11 @@ def chi2_statistic(table: np.ndarray) -> np.ndarray:
 def exact_class_test(reference_counts: np.ndarray, window_counts: np.ndarray, draws: int,
                      rng: np.random.Generator) -> tuple[float, float]:
     """Chi-squared statistic of reference vs window class counts and its permutation p-value
-    (``(1 + #{null ≥ observed}) / (1 + draws)``), the window drawn from the pooled counts."""
-    reference_counts = np.asarray(reference_counts, dtype=np.int64)
-    window_counts = np.asarray(window_counts, dtype=np.int64)
+    (``(1 + #{null ≥ observed}) / (1 + draws)``), the window drawn from the pooled counts. A class
+    only one side has (a prediction the reference never made) is a zero count on the other."""
+    width = max(len(reference_counts), len(window_counts))
+    reference_counts = np.pad(np.asarray(reference_counts, dtype=np.int64), (0, width - len(reference_counts)))
+    window_counts = np.pad(np.asarray(window_counts, dtype=np.int64), (0, width - len(window_counts)))
     observed = float(chi2_statistic(np.vstack([reference_counts, window_counts])))
     pooled = reference_counts + window_counts
     n = int(window_counts.sum())

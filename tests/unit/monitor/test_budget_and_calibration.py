@@ -122,6 +122,30 @@ def test_the_exact_class_test_holds_its_level_with_a_rare_class():
     assert shifted < 0.001
 
 
+def test_the_vectorised_null_tests_give_scipys_p_values():
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    from raymlops.monitor.calibration import chi2_p_values, ks_sf, ks_statistics, window_masks
+
+    rng = np.random.default_rng(9)
+    values = np.round(rng.normal(size=300), 1)  # ties, as in real data
+    masks = window_masks(300, 100, 5, rng)
+    d, en = ks_statistics(values, masks)
+    expected = [ks_2samp(values[~m], values[m], method="asymp").pvalue for m in masks]
+    assert ks_sf(d, en) == pytest.approx(expected, rel=1e-9)
+    for width in (2, 4):  # Yates' correction at one degree of freedom, none above
+        codes = rng.integers(0, width, 300).astype(float)
+        tables = [[[np.sum(codes[~m] == k) for k in range(width)], [np.sum(codes[m] == k) for k in range(width)]]
+                  for m in masks]
+        assert chi2_p_values(codes, masks) == pytest.approx([chi2_contingency(t)[1] for t in tables], rel=1e-9)
+
+
+def test_a_predicted_class_the_reference_never_made_is_tested_not_crashed():
+    rng = np.random.default_rng(10)
+    statistic, p = exact_class_test(np.array([250, 250]), np.array([40, 40, 20]), 1000, rng)
+    assert statistic > 0 and p < 0.01
+
+
 # --------------------------------------------------------------------------- effect sizes
 
 def test_effect_sizes_measure_how_far_not_how_significant():
