@@ -197,6 +197,32 @@ class RolloutError(RaymlopsError):
     required = ("model", "problem")
 
 
+class ModelOutputError(RaymlopsError):
+    """A model version answered something it must not, e.g. NaN or infinity (a 500 at the HTTP edge,
+    counted and recorded as an error; the replica lives on).
+
+    Fields:
+        version: the version that answered.
+        problem: what is wrong with its answer.
+    """
+
+    template = "version {version}: {problem}"
+    required = ("version", "problem")
+
+
+class ConflictError(RaymlopsError):
+    """A request that conflicts with what is already recorded, e.g. a second label for an answer
+    (a 409 at the HTTP edge; nothing is changed).
+
+    Fields:
+        what: what the request is about (``feedback`` ...).
+        problem: what it conflicts with.
+    """
+
+    template = "{what}: {problem}"
+    required = ("what", "problem")
+
+
 class AuthenticationError(RaymlopsError):
     """A request that carries no usable credentials.
 
@@ -256,8 +282,10 @@ class SchemaVersionError(RegistryError):
 __all__ = [
     "AliasConflictError",
     "ArtifactIntegrityError",
+    "ConflictError",
     "EnvironmentMismatchError",
     "InvalidNameError",
+    "ModelOutputError",
     "InvalidRequestError",
     "LimitExceededError",
     "RolloutError",

@@ -8,7 +8,23 @@ the setting, what was asked for, and what would have worked.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+#: Module prefixes plugins may be imported from in this process; None = any (see :func:`trust_only`).
+_trusted: tuple[str, ...] | None = None
+
+
+def trust_only(prefixes: Sequence[str] | None) -> None:
+    """Limit the modules :func:`load_plugin` imports in this process to ``prefixes`` (a module
+    matches its prefix exactly or as a parent package; ``raymlops`` is always trusted); None lifts
+    the limit. A model server sets it from ``access.trusted_modules`` before loading any version."""
+    global _trusted
+    _trusted = None if prefixes is None else ("raymlops", *prefixes)
+
+
+def is_trusted(module_name: str) -> bool:
+    """Whether ``module_name`` may be imported under the current :func:`trust_only` limit."""
+    return _trusted is None or any(module_name == p or module_name.startswith(p + ".") for p in _trusted)
 
 
 def load_plugin(name: str, builtins: Mapping[str, Any], setting: str, file: str = "<config>",
@@ -23,7 +39,8 @@ def load_plugin(name: str, builtins: Mapping[str, Any], setting: str, file: str 
         form: how the import path is spelled in errors (``package.module:function`` for functions).
 
     Raises:
-        ConfigError: an unknown short name, a malformed path, or one that does not import.
+        ConfigError: an unknown short name, a malformed path, a module outside the trusted
+            prefixes, or one that does not import.
     """
     from raymlops.errors import ConfigError
 
@@ -35,6 +52,10 @@ def load_plugin(name: str, builtins: Mapping[str, Any], setting: str, file: str 
         raise ConfigError(file=file, problems=[(setting, f"unknown {name!r}; use one of: {known}, or {form}")])
     if not module_name or not attribute:
         raise ConfigError(file=file, problems=[(setting, f"{name!r} is not of the form {form}")])
+    if not is_trusted(module_name):
+        raise ConfigError(file=file, problems=[(setting, f"{module_name!r} is not among the trusted module prefixes "
+                                                f"({', '.join(_trusted or ())}); add it to access.trusted_modules "
+                                                "if you trust what it runs")])
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:

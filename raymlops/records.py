@@ -19,6 +19,10 @@ import pyarrow as pa
 from raymlops.types import PredictionRecord
 
 #: Per-request columns, repeated on every row of the request.
+#: The arms the traffic split routes: the only ones rollout evidence counts.
+ROUTED_ARMS = ("stable", "canary")
+#: The arms whose answers reach callers (``pinned``: a call pinned to one version).
+ANSWERING_ARMS = (*ROUTED_ARMS, "pinned")
 RECORD_FIELDS = ("request_id", "time", "model", "version", "arm", "latency_ms", "status")
 #: Per-row columns.
 ROW_FIELDS = ("prediction", "confidence")

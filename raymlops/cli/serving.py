@@ -102,16 +102,28 @@ def traffic_set(
     typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in deployed.user_config.items() if v is not None))
 
 
+SCOPE_OPTION = typer.Option("inference", "--scope", help="`inference`: predict (and, with require_api_key, every "
+                            "model endpoint); `feedback`: post feedback labels, which steer rollouts and retraining.")
+
+
 @apikey_app.command("create")
-def apikey_create() -> None:
-    """Print a new random API key and the digest to list under `access.api_key_sha256` in serve.yaml.
+def apikey_create(scope: str = SCOPE_OPTION) -> None:
+    """Print a new random API key and the digest to list in serve.yaml: under
+    `access.api_key_sha256` (scope `inference`) or `access.feedback_key_sha256` (scope `feedback`).
 
     Give the key to the caller; keep only the digest in config (or pass keys at deploy time in
-    `$RAYMLOPS_API_KEYS`, comma-separated).
+    `$RAYMLOPS_API_KEYS` / `$RAYMLOPS_FEEDBACK_KEYS`, comma-separated).
     """
     from raymlops.serve.access import digest, new_api_key
 
+    if scope not in ("inference", "feedback"):
+        typer.echo(f"error: --scope {scope}: use `inference` or `feedback`", err=True)
+        raise typer.Exit(2)
     key = new_api_key()
     typer.echo(f"key:    {key}")
     typer.echo(f"digest: {digest(key)}")
-    typer.echo("add to serve.yaml:  access: {require_api_key: true, api_key_sha256: [<digest>]}  then `raymlops deploy`")
+    if scope == "feedback":
+        typer.echo("add to serve.yaml:  access: {feedback_key_sha256: [<digest>]}  then `raymlops deploy`")
+    else:
+        typer.echo("add to serve.yaml:  access: {require_api_key: true, api_key_sha256: [<digest>]}  then "
+                   "`raymlops deploy`")

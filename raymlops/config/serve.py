@@ -77,13 +77,22 @@ class RecordSettings(StrictModel):
 class AccessSettings(StrictModel):
     """Who may call the model server (admin endpoints always need the admin bearer token)."""
 
-    require_api_key: bool = Field(False, description="Inference endpoints need an API key (`x-api-key` header or "
-                                  "`Authorization: Bearer`).")
+    require_api_key: bool = Field(False, description="Every model endpoint but v2 health needs an API key "
+                                  "(`x-api-key` header or `Authorization: Bearer`). Calls pinned to a version always do.")
     api_key_sha256: list[str] = Field(default_factory=list, description="SHA-256 digests of accepted API keys "
                                       "(`raymlops apikey create` prints one); keys in `$RAYMLOPS_API_KEYS` at "
                                       "deploy time are added. Never put keys themselves in YAML.")
+    feedback_key_sha256: list[str] = Field(default_factory=list, description="SHA-256 digests of the keys that may "
+                                           "post feedback labels (`raymlops apikey create --scope feedback`); keys in "
+                                           "`$RAYMLOPS_FEEDBACK_KEYS` at deploy time are added. Without one, only the "
+                                           "admin token may label answers.")
 
-    @field_validator("api_key_sha256")
+    trusted_modules: list[str] | None = Field(None, description="Module prefixes the replicas may import a "
+                                              "version's code from (user flavors, builders, record sinks), e.g. "
+                                              "`[my_team_models]`; `raymlops` is always allowed. Unset = any module "
+                                              "a registered version names (whoever registers is trusted).")
+
+    @field_validator("api_key_sha256", "feedback_key_sha256")
     @classmethod
     def _hex_digests(cls, value: list[str]) -> list[str]:
         for digest in value:

@@ -76,6 +76,15 @@ class Prediction:
         """A regressor's answer from one predicted value per row: a ``value`` output, watched."""
         return values_prediction(values)
 
+    def non_finite(self) -> str | None:
+        """What is not finite in the numeric outputs (``value row 3``), or None when all are."""
+        for name, values in self.outputs.items():
+            if values.dtype.kind in "fc":
+                bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+                if bad.any():
+                    return f"{name} row {int(np.argmax(bad))}"
+        return None
+
     @property
     def predicted(self) -> list[Any]:
         """The watched output as plain Python values (a class name, or a number, per row)."""

@@ -57,7 +57,8 @@ class DriftMonitor:
         registry_cfg = RegistryConfig.model_validate(registry)
         self.registry = Registry.from_config(registry_cfg)
         root = str(registry_cfg.artifact_root)
-        self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model)
+        self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model,
+                                  self.registry.signing_key("artifacts"))
         self.log_root = self.cfg.prediction_log.root or filesystem.join(root, "_predictions")
         self.prediction_log = PredictionLog(self.log_root, self.model)
         w = self.cfg.window
@@ -96,26 +97,15 @@ class DriftMonitor:
     # ------------------------------------------------------------------ restart
 
     def _restore(self) -> None:
-        snapshot = self.store.read_snapshot()
-        if snapshot:
-            self.windows.restore(snapshot["windows"])
-            self.health_stats.restore(snapshot["health"])
-            self.counters.update(snapshot["counters"])
-            self.last_reports = snapshot["last_reports"]
-            self.history.extend(snapshot.get("history", []))
-            self.online.restore(snapshot.get("online", {}))
-            self.retrainer.trigger.restore(snapshot.get("trigger", {}))
-            self.ledger.restore(snapshot.get("budget", {}))
-            self.restored_snapshot_age_s = time.time() - snapshot["time"]
-            self.counters["restarts"] += 1
+        from raymlops.monitor.snapshot import restore_state
+
+        restore_state(self)
         self.states.restore(self.registry.events(self.model, kinds=DRIFT_EVENTS, limit=None))
 
     def _snapshot_state(self) -> dict[str, Any]:
-        online = {v: c.online for v, c in self.checkers.items() if c.online is not None}
-        return {"time": time.time(), "windows": self.windows.state(), "health": self.health_stats.state(),
-                "counters": dict(self.counters), "last_reports": dict(self.last_reports), "online": online,
-                "history": list(self.history),
-                "trigger": self.retrainer.trigger.state(), "budget": self.ledger.state()}
+        from raymlops.monitor.snapshot import snapshot_state
+
+        return snapshot_state(self)
 
     # ------------------------------------------------------------------ ingestion
 
@@ -346,7 +336,9 @@ class DriftMonitor:
 
     def _version_details(self, versions: list[int]) -> dict[int, dict[str, Any]]:
         measured = self.feedback_join.accuracy()  # once for every version
-        return {v: version_detail(self.checkers.get(v), self.ledger.of(v, self.plan), measured.get(str(v), {}))
+        side = self.health_stats.side
+        return {v: version_detail(self.checkers.get(v), self.ledger.of(v, self.plan), measured.get(str(v), {}),
+                                  {arm: side[f"{v}/{arm}"] for arm in ("pinned", "shadow") if side[f"{v}/{arm}"]})
                 for v in versions}
 
     async def report(self, version: int | None = None) -> dict[str, Any]:

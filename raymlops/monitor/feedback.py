@@ -1,10 +1,12 @@
 """Feedback labels joined to logged predictions, per-version accuracy, and the labelled rows
 retraining learns from. Pure.
 
-The monitor remembers the last ``capacity`` answered requests: for each request id its
-version, its predictions and a zero-copy slice of the record batch that carried its rows.
-A label for a request id it does not remember is refused, never guessed; feature values are
-read out of the slice only when a label arrives.
+The monitor remembers the answered requests of its last ``capacity`` rows: for each request id
+its version, arm, predictions and a zero-copy slice of the record batch that carried its rows.
+A label for a request id it does not remember is refused, never guessed; a request is labelled
+once (a second label for it is refused, it does not count twice); feature values are read out of
+the slice only when a label arrives. Labels of answers pinned to a version are kept for
+retraining but do not count in the accuracy rollouts judge: only the traffic split's arms do.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from raymlops.errors import InvalidRequestError, NotFoundError
-from raymlops.records import FEATURE_PREFIX, as_view
-
-LIVE_ARMS = ("stable", "canary", "pinned")
+from raymlops.errors import ConflictError, InvalidRequestError, NotFoundError
+from raymlops.records import ANSWERING_ARMS, FEATURE_PREFIX, ROUTED_ARMS, as_view
 
 
 @dataclass
 class Answer:
-    """One answered request: its version, predictions and rows."""
+    """One answered request: its version, arm, predictions and rows, and whether it was labelled."""
 
     version: int
     predictions: list[Any]
     rows: list[pa.RecordBatch]
+    arm: str = "stable"
+    labelled: bool = False
 
     def features(self) -> list[dict[str, Any]]:
         """The request's feature values, row by row (read only when labelled)."""
@@ -57,6 +59,8 @@ class FeedbackJoin:
     answers: OrderedDict = field(default_factory=OrderedDict)
     outcomes: dict[int, deque] = field(default_factory=dict)
     labelled_rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: int = 0  # rows of the remembered answers (at most ``capacity``)
+    pinned_labels: int = 0  # labelled rows of pinned answers (kept for retraining, not for accuracy)
 
     def add(self, records: Any) -> None:
         """Remember the answered rows of a record batch or view (shadow answers are never
@@ -64,24 +68,25 @@ class FeedbackJoin:
         view = as_view(records)
         if view.num_rows == 0 or "arm" not in view.batch.schema.names:
             return
-        keep = view.answered & np.isin(view.column("arm"), LIVE_ARMS)
+        keep = view.answered & np.isin(view.column("arm"), ANSWERING_ARMS)
         if not keep.any():
             return
         kept = view.batch if keep.all() else view.batch.filter(pa.array(keep))
         ids = view.column("request_id")[keep]
-        versions, predictions = view.versions[keep], view.column("prediction")[keep]
+        versions, predictions, arms = view.versions[keep], view.column("prediction")[keep], view.column("arm")[keep]
         # the rows of one request are contiguous in a batch: one entry per run of equal ids
         starts = np.concatenate([[0], np.nonzero(ids[1:] != ids[:-1])[0] + 1, [len(ids)]])
         for start, stop in zip(starts[:-1].tolist(), starts[1:].tolist()):
             request_id = ids[start]
             entry = self.answers.get(request_id)
             if entry is None:
-                entry = self.answers[request_id] = Answer(int(versions[start]), [], [])
+                entry = self.answers[request_id] = Answer(int(versions[start]), [], [], str(arms[start]))
             entry.predictions.extend(predictions[start:stop].tolist())
             entry.rows.append(kept.slice(start, stop - start))
+            self.rows += stop - start
             self.answers.move_to_end(request_id)
-        while len(self.answers) > self.capacity:
-            self.answers.popitem(last=False)
+        while self.rows > self.capacity and self.answers:
+            self.rows -= len(self.answers.popitem(last=False)[1].predictions)
 
     def unknown(self, request_ids: list[str]) -> list[str]:
         """The ids among ``request_ids`` this join does not remember."""
@@ -93,11 +98,22 @@ class FeedbackJoin:
 
         Raises:
             NotFoundError: request ids this join does not remember (named, up to 20).
-            InvalidRequestError: a request got a different number of labels than it had rows.
+            ConflictError: a request already labelled.
+            InvalidRequestError: a request got a different number of labels than it had rows, or
+                came twice in ``items``.
         """
-        unknown = self.unknown([request_id for request_id, _ in items])
+        ids = [request_id for request_id, _ in items]
+        unknown = self.unknown(ids)
         if unknown:
             raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(unknown[:20]))
+        repeated = sorted({rid for rid in ids if ids.count(rid) > 1}) if len(set(ids)) < len(ids) else []
+        if repeated:
+            raise InvalidRequestError(field="request_id", problem=f"request {repeated[0]} is labelled twice in this "
+                                      "call (nothing was recorded)")
+        done = [rid for rid in ids if self.answers[rid].labelled]
+        if done:
+            raise ConflictError(what="feedback", problem=f"request(s) {', '.join(done[:20])} already labelled: a "
+                                "request is labelled once (nothing was recorded)")
         for request_id, labels in items:
             rows = len(self.answers[request_id].predictions)
             if len(labels) != rows:
@@ -106,9 +122,14 @@ class FeedbackJoin:
         count = 0
         for request_id, labels in items:
             answer = self.answers[request_id]
-            outcomes = self.outcomes.setdefault(answer.version, deque(maxlen=self.window))
+            answer.labelled = True
+            routed = answer.arm in ROUTED_ARMS
+            outcomes = self.outcomes.setdefault(answer.version, deque(maxlen=self.window)) if routed else None
             for label, prediction, row in zip(labels, answer.predictions, answer.features()):
-                outcomes.append((now, outcome_of(label, prediction)))
+                if outcomes is not None:
+                    outcomes.append((now, outcome_of(label, prediction)))
+                else:
+                    self.pinned_labels += 1
                 self.labelled_rows.append({**row, label_column: label, "__version__": answer.version,
                                            "__request_id__": request_id, "__time__": now})
                 count += 1

@@ -2,8 +2,11 @@
 percentiles, prediction distribution) over any recent period. Pure.
 
 Each version keeps its last ``max_rows`` rows as column chunks (time, status, latency,
-prediction, confidence), appended a batch at a time; the rollout controller asks for the stats since
-its step began.
+prediction, confidence, and whether the row is its request's first), appended a batch at a time;
+the rollout controller asks for the stats since its step began. Only the traffic split's arms
+(stable, canary) count: calls pinned to a version and shadow copies are counted apart, so nobody
+can steer a rollout by pinning calls to the canary. Requests, errors and latencies count each
+request once, however many rows it carried; the predictions count rows.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from raymlops.records import as_view, filled
+from raymlops.records import ROUTED_ARMS, as_view, filled
 from raymlops.types import ArmStats
 
-COLUMNS = ("time", "status", "latency_ms", "prediction", "confidence")
+COLUMNS = ("time", "status", "latency_ms", "prediction", "confidence", "first")
 #: Predicted values of a regression kept per stats answer (the newest).
 MAX_VALUES = 2000
 
@@ -61,22 +64,35 @@ class HealthStats:
     max_rows: int = 20_000
     rows: dict[int, VersionRows] = field(default_factory=dict)
     totals: Counter = field(default_factory=Counter)
+    side: Counter = field(default_factory=Counter)  # rows of pinned and shadow calls, by "version/arm"
 
     def add(self, records: Any) -> None:
-        """Take a record batch or view (every status counts, rejected rows included)."""
+        """Take a record batch or view (every status counts, rejected rows included; rows of
+        pinned and shadow calls only in :attr:`side`)."""
         view = as_view(records)
         known = view.versions >= 0
+        if "arm" in view.batch.schema.names:
+            arms = view.column("arm")
+            routed = np.isin(arms, ROUTED_ARMS)
+            for key, count in Counter(f"{v}/{a}" for v, a in zip(view.versions[known & ~routed].tolist(),
+                                                                  arms[known & ~routed].tolist())).items():
+                self.side[key] += count
+            known &= routed
         if not known.any():
             return
         batch = view.batch
+        ids = view.column("request_id") if "request_id" in batch.schema.names else np.arange(view.num_rows)
+        first = np.ones(view.num_rows, dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]  # the rows of one request are contiguous in a batch
         values = {"time": filled(batch, "time", 0.0).astype(np.float64),
                   "status": filled(batch, "status", 0).astype(np.int64),
                   "latency_ms": filled(batch, "latency_ms", np.nan).astype(np.float64),
                   "prediction": view.column("prediction"),
-                  "confidence": filled(batch, "confidence", np.nan).astype(np.float64)}
+                  "confidence": filled(batch, "confidence", np.nan).astype(np.float64),
+                  "first": first}
         versions = view.versions
         for version in np.unique(versions[known]):
-            mask = versions == version
+            mask = (versions == version) & known
             rows = self.rows.setdefault(int(version), VersionRows(self.max_rows))
             rows.append({name: values[name][mask] for name in COLUMNS})
             self.totals[int(version)] += int(np.count_nonzero(mask))
@@ -88,10 +104,11 @@ class HealthStats:
         cols = kept.columns() if kept is not None else {name: np.array([]) for name in COLUMNS}
         recent = cols["time"] >= since
         statuses, latencies, predictions = cols["status"][recent], cols["latency_ms"][recent], cols["prediction"][recent]
-        requests = int(np.count_nonzero(recent))
-        errors = int(np.count_nonzero(statuses >= 500))
+        first = cols["first"][recent].astype(bool)
+        requests = int(np.count_nonzero(first))
+        errors = int(np.count_nonzero(first & (statuses >= 500)))
         ok = statuses < 400
-        answered = np.sort(latencies[ok & ~np.isnan(latencies)]) if requests else np.array([])
+        answered = np.sort(latencies[first & ok & ~np.isnan(latencies)]) if requests else np.array([])
         given = [p for p in predictions[ok] if p is not None]
         numeric = bool(given) and all(isinstance(p, (float, np.floating)) for p in given[-MAX_VALUES:])
         counted = Counter() if numeric else Counter(str(p) for p in given)
@@ -118,7 +135,7 @@ class HealthStats:
         """What a snapshot keeps (plain lists)."""
         return {"columns": {v: {name: values.tolist() for name, values in rows.columns().items()}
                             for v, rows in self.rows.items()},
-                "totals": dict(self.totals)}
+                "totals": dict(self.totals), "side": dict(self.side)}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take back a snapshot."""
@@ -131,5 +148,7 @@ class HealthStats:
                              "latency_ms": np.asarray(saved["latency_ms"], dtype=np.float64),
                              "prediction": np.asarray(saved["prediction"], dtype=object),
                              "confidence": np.asarray(saved.get("confidence") or [np.nan] * len(saved["time"]),
-                                                      dtype=np.float64)})
+                                                      dtype=np.float64),
+                             "first": np.asarray(saved.get("first") or [True] * len(saved["time"]), dtype=bool)})
         self.totals = Counter({int(v): n for v, n in state["totals"].items()})
+        self.side = Counter(state.get("side", {}))

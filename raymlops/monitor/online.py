@@ -30,6 +30,7 @@ class OnlineDetectors:
         self.load, self.build, self.save = load, build, save
         self.states: dict[int, str] = {}
         self.restored: dict[int, Any] = {}
+        self.refused: dict[int, str] = {}  # saved detectors refused (tampered with), by version
         self.calibration_s: float | None = None
 
     def restore(self, saved: dict[int, Any]) -> None:
@@ -48,7 +49,7 @@ class OnlineDetectors:
         None, with the state ``failed: …``, when neither works."""
         self.states[version] = "loading"
         try:
-            detector = self.load(version)
+            detector = self._load_trusted(version)
             if detector is None:
                 self.states[version] = "calibrating"
                 started = time.perf_counter()
@@ -61,6 +62,20 @@ class OnlineDetectors:
         self.states[version] = "ready"
         return detector
 
+    def _load_trusted(self, version: int) -> Any:
+        """The saved detector, or None when there is none or it was refused (then it is calibrated
+        again; the refusal is kept in ``refused``)."""
+        from raymlops.errors import ArtifactIntegrityError
+
+        try:
+            return self.load(version)
+        except ArtifactIntegrityError as exc:
+            self.refused[version] = str(exc)
+            return None
+
     def state_of(self, version: int) -> str:
-        """The version's lifecycle state."""
-        return self.states.get(version, NOT_STARTED)
+        """The version's lifecycle state (and why a saved detector was refused, if one was)."""
+        state = self.states.get(version, NOT_STARTED)
+        if version in self.refused:
+            return f"{state} (the saved detector was refused and calibrated again: {self.refused[version]})"
+        return state

@@ -59,10 +59,12 @@ def with_estimates(accuracy: dict[str, dict[str, Any]], checkers: dict[int, Any]
     return accuracy
 
 
-def version_detail(checker: Any, budget: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+def version_detail(checker: Any, budget: dict[str, Any], measured: dict[str, Any],
+                   side_rows: dict[str, int] | None = None) -> dict[str, Any]:
     """Per version in ``status``: the budget and what was spent, thresholds and their
-    calibration, and the accuracy measured from labels next to the label-free estimate."""
-    detail: dict[str, Any] = {"budget": budget}
+    calibration, the accuracy measured from labels next to the label-free estimate, and the rows
+    of calls pinned to it or shadowed to it (``side_rows``, by arm; rollouts do not count them)."""
+    detail: dict[str, Any] = {"budget": budget, "side_rows": side_rows or {}}
     if checker is not None:
         detail.update(checker.describe())
         detail["accuracy_estimate"]["measured_accuracy"] = measured.get("accuracy")

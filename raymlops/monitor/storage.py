@@ -4,6 +4,8 @@ detectors (once per version), and the parquet prediction log that retraining rea
 from __future__ import annotations
 
 import io
+import json
+import logging
 import pickle
 import time
 import uuid
@@ -15,42 +17,103 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymlops import filesystem
-from raymlops.errors import StorageError
+from raymlops.errors import ArtifactIntegrityError, StorageError
 from raymlops.records import as_view, filled
+from raymlops.signing import seal, unseal
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what numpy and Counter leave in a snapshot (scalars and arrays as Python values)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a snapshot cannot hold {type(value).__name__}")
 
 
 class MonitorStore:
-    """Snapshots and calibrated detectors of one model's monitor under ``root``."""
+    """Snapshots and calibrated detectors of one model's monitor under ``root``.
 
-    def __init__(self, root: str, model: str) -> None:
+    Nothing here is trusted because it is on the artifact store: the snapshot is JSON and the
+    detectors (alibi-detect keeps no calibrated online detector in a code-free format) are
+    pickles sealed with an HMAC under ``key``, the cluster's secret, and opened only when the
+    signature matches. Refused files raise :class:`ArtifactIntegrityError`.
+    """
+
+    def __init__(self, root: str, model: str, key: bytes) -> None:
         self.root = filesystem.join(root, model)
+        self.key = key
 
     @property
     def snapshot_uri(self) -> str:
-        return filesystem.join(self.root, "snapshot.pkl")
+        return filesystem.join(self.root, "snapshot.json")
+
+    @property
+    def snapshot_online_uri(self) -> str:
+        return filesystem.join(self.root, "snapshot-online.sealed")
 
     def write_snapshot(self, state: dict[str, Any]) -> None:
-        """Save the monitor's state (windows, online detectors' state, counters, drift states)."""
-        filesystem.write_atomically(self.snapshot_uri, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        """Save the monitor's state (windows, counters, drift states as JSON; the online detectors'
+        running state sealed beside it)."""
+        state = dict(state)
+        online = state.pop("online", {})
+        if online:
+            self._write_sealed(self.snapshot_online_uri, pickle.dumps(online, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write_sealed(self.snapshot_uri, json.dumps(state, default=_plain).encode())
 
     def read_snapshot(self) -> dict[str, Any] | None:
-        """The last snapshot, or None when there is none."""
+        """The last snapshot, or None when there is none.
+
+        Raises:
+            ArtifactIntegrityError: the snapshot was changed or is unreadable (its online part
+                alone being refused only drops that part).
+        """
         if not filesystem.exists(self.snapshot_uri):
             return None
-        return pickle.loads(filesystem.read_bytes(self.snapshot_uri))
+        try:
+            state = json.loads(self._read_sealed(self.snapshot_uri))
+        except ValueError as exc:
+            raise ArtifactIntegrityError(uri=self.snapshot_uri, file="", problem=f"not JSON ({exc})") from None
+        state["online"] = self._read_online_state()
+        return state
+
+    def _read_online_state(self) -> dict[int, Any]:
+        if not filesystem.exists(self.snapshot_online_uri):
+            return {}
+        try:
+            return pickle.loads(self._read_sealed(self.snapshot_online_uri))  # noqa: S301 - signature checked first
+        except ArtifactIntegrityError as exc:
+            log.warning("online detectors of the snapshot refused: %s", exc)
+            return {}
 
     def online_uri(self, version: int, settings: dict[str, Any]) -> str:
         key = "-".join(f"{settings[k]}" for k in ("kind", "ert", "window_size", "n_bootstraps", "reference_rows"))
-        return filesystem.join(self.root, f"v{version}", f"online-{key}.pkl")
+        return filesystem.join(self.root, f"v{version}", f"online-{key}.sealed")
 
     def load_online(self, version: int, settings: dict[str, Any]):
-        """The calibrated online detector of a version, when one was saved with these settings."""
+        """The calibrated online detector of a version, when one was saved with these settings.
+
+        Raises:
+            ArtifactIntegrityError: the saved detector's signature does not match.
+        """
         uri = self.online_uri(version, settings)
-        return pickle.loads(filesystem.read_bytes(uri)) if filesystem.exists(uri) else None
+        if not filesystem.exists(uri):
+            return None
+        return pickle.loads(self._read_sealed(uri))  # noqa: S301 - signature checked first
 
     def save_online(self, version: int, settings: dict[str, Any], detector) -> None:
         """Keep a freshly calibrated online detector with the version."""
-        filesystem.write_atomically(self.online_uri(version, settings), pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write_sealed(self.online_uri(version, settings), pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _write_sealed(self, uri: str, data: bytes) -> None:
+        filesystem.write_atomically(uri, seal(data, self.key))
+
+    def _read_sealed(self, uri: str) -> bytes:
+        try:
+            blob = filesystem.read_bytes(uri)
+        except OSError as exc:
+            raise ArtifactIntegrityError(uri=uri, file="", problem=f"unreadable ({exc})") from None
+        return unseal(blob, self.key, uri)
 
 
 class PredictionLog:

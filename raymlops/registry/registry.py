@@ -209,6 +209,11 @@ class Registry:
         """Events by model, kind and time window, oldest first."""
         return self.metadata.events(model, kinds, since, until, limit)
 
+    def signing_key(self, purpose: str) -> bytes:
+        """The cluster's secret for ``purpose`` (``artifacts``: sealed monitor files; ``requests``:
+        request ids the model servers issue). Kept in the database, never on the artifact store."""
+        return bytes.fromhex(self.metadata.cluster_secret(purpose))
+
     def close(self) -> None:
         """Release database connections."""
         self.metadata.close()

@@ -113,6 +113,16 @@ class SqlMetadata:
         """The database URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def cluster_secret(self, name: str) -> str:
+        """A random secret kept in the database under ``name``, made by whoever asks first
+        (concurrent first askers agree: the losing insert is ignored)."""
+        import secrets
+
+        key = f"secret:{name}"
+        with self.engine.begin() as conn:
+            _insert_ignore(conn, s.meta, {"key": key, "value": secrets.token_hex(32)})
+            return str(conn.execute(select(s.meta.c.value).where(s.meta.c.key == key)).scalar_one())
+
     # ------------------------------------------------------------------ versions
 
     def add_version(self, name: str, artifact_uri: str, manifest: dict[str, str], metrics: dict[str, float],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from raymlops.errors import AuthenticationError, PermissionDeniedError
 
 API_KEYS_ENV = "RAYMLOPS_API_KEYS"
+FEEDBACK_KEYS_ENV = "RAYMLOPS_FEEDBACK_KEYS"
 
 
 def digest(secret: str) -> str:
@@ -28,9 +29,10 @@ def new_api_key() -> str:
     return "rmo_" + secrets.token_urlsafe(32)
 
 
-def api_key_digests_from_env() -> list[str]:
-    """Digests of the comma-separated keys in ``$RAYMLOPS_API_KEYS`` (empty when unset)."""
-    raw = os.environ.get(API_KEYS_ENV, "")
+def api_key_digests_from_env(variable: str = API_KEYS_ENV) -> list[str]:
+    """Digests of the comma-separated keys in ``$RAYMLOPS_API_KEYS`` (or another ``variable``;
+    empty when unset)."""
+    raw = os.environ.get(variable, "")
     return [digest(key.strip()) for key in raw.split(",") if key.strip()]
 
 
@@ -56,12 +58,58 @@ class AccessPolicy:
     Attributes:
         admin_token_sha256: digest of the admin bearer token; ``None`` disables admin endpoints.
         api_key_sha256: digests of the API keys accepted on inference endpoints.
-        require_api_key: whether inference endpoints need one of those keys.
+        require_api_key: whether inference endpoints (and every other model endpoint but v2
+            health) need one of those keys.
+        feedback_key_sha256: digests of the keys that may post feedback labels (the admin token
+            always may); feedback is authorized apart from inference, always.
     """
 
     admin_token_sha256: str | None = None
     api_key_sha256: frozenset[str] = field(default_factory=frozenset)
     require_api_key: bool = False
+    feedback_key_sha256: frozenset[str] = field(default_factory=frozenset)
+
+    def is_admin(self, authorization: str | None) -> bool:
+        """Whether the request carries the admin bearer token."""
+        if self.admin_token_sha256 is None or not authorization:
+            return False
+        scheme, _, credential = authorization.partition(" ")
+        return scheme.lower() == "bearer" and _matches(credential.strip(), frozenset({self.admin_token_sha256}))
+
+    def check_feedback(self, api_key: str | None, authorization: str | None) -> None:
+        """Allow posting feedback labels: a feedback key (``x-api-key`` or bearer) or the admin token.
+
+        Raises:
+            AuthenticationError: no credential (401).
+            PermissionDeniedError: a credential that may not label answers (403).
+        """
+        if self.is_admin(authorization):
+            return
+        key = api_key if api_key is not None else (_bearer(authorization) if authorization else None)
+        if key is None:
+            raise AuthenticationError(scheme="x-api-key header (a feedback key) or Authorization: Bearer <admin token>",
+                                      problem="feedback labels steer rollouts and retraining: they need a feedback "
+                                      "key or the admin token")
+        if not _matches(key, self.feedback_key_sha256):
+            raise PermissionDeniedError(action="post feedback labels", problem="this key has no feedback scope "
+                                        "(`raymlops apikey create --scope feedback`)")
+
+    def check_pinned(self, api_key: str | None, authorization: str | None) -> None:
+        """Allow a call pinned to one version: an API key or the admin token, whatever
+        ``require_api_key`` says (pinned calls bypass the traffic split).
+
+        Raises:
+            AuthenticationError: no credential (401).
+            PermissionDeniedError: an unknown key (403).
+        """
+        if self.is_admin(authorization):
+            return
+        key = api_key if api_key is not None else (_bearer(authorization) if authorization else None)
+        if key is None:
+            raise AuthenticationError(scheme="x-api-key header or Authorization: Bearer <key or admin token>",
+                                      problem="calls pinned to a version need an API key or the admin token")
+        if not _matches(key, self.api_key_sha256):
+            raise PermissionDeniedError(action="call a pinned version", problem="unknown API key")
 
     def check_admin(self, authorization: str | None) -> None:
         """Allow an admin call or raise.
@@ -86,7 +134,7 @@ class AccessPolicy:
             AuthenticationError: no key (401).
             PermissionDeniedError: an unknown key (403).
         """
-        if not self.require_api_key:
+        if not self.require_api_key or self.is_admin(authorization):
             return
         if api_key is None:
             if authorization is None:

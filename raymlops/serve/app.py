@@ -47,6 +47,7 @@ def build_app(args: AppArgs | dict):
     if not args.versions:
         raise ValueError("layout `separate` needs `versions`: the versions that get a deployment")
     handles = {version: version_model.options(name=version_deployment(version)).bind(
-        args.model_name, version, settings["registry"], settings["batching"], args.environment.on_mismatch)
+        args.model_name, version, settings["registry"], settings["batching"], args.environment.on_mismatch,
+        args.access.trusted_modules)
         for version in args.versions}
     return server.bind(settings, handles)

@@ -20,7 +20,7 @@ from raymlops.config import RegistryConfig, ServeConfig
 from raymlops.errors import ClusterError, NotFoundError, RaymlopsError
 from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
-from raymlops.serve.access import api_key_digests_from_env, digest
+from raymlops.serve.access import FEEDBACK_KEYS_ENV, api_key_digests_from_env, digest
 from raymlops.serve.args import AppArgs
 from raymlops.serve.control import DEPLOYMENT, failure_summary, version_deployment, wait_until_applied, with_traffic
 from raymlops.serve.split import TrafficPolicy
@@ -98,13 +98,15 @@ def batching_of(cfg: ServeConfig):
 
 def app_args(cfg: ServeConfig, registry: dict[str, Any], live_versions: set[int]) -> dict[str, Any]:
     """The ``args`` of :func:`raymlops.serve.app.build_app`: settings, the admin token's digest and
-    the digests of the API keys (from config and ``$RAYMLOPS_API_KEYS``) — never a secret itself."""
+    the digests of the API and feedback keys (from config, ``$RAYMLOPS_API_KEYS`` and
+    ``$RAYMLOPS_FEEDBACK_KEYS``) — never a secret itself."""
     api_keys = sorted({*cfg.access.api_key_sha256, *api_key_digests_from_env()})
+    feedback_keys = sorted({*cfg.access.feedback_key_sha256, *api_key_digests_from_env(FEEDBACK_KEYS_ENV)})
     return AppArgs(
         model_name=cfg.model_name, layout=cfg.layout,
         versions=sorted(live_versions) if cfg.layout == "separate" else [],
         registry=registry, limits=cfg.limits, batching=batching_of(cfg), records=cfg.records,
-        access=cfg.access.model_copy(update={"api_key_sha256": api_keys}),
+        access=cfg.access.model_copy(update={"api_key_sha256": api_keys, "feedback_key_sha256": feedback_keys}),
         admin_token_sha256=digest(auth.ensure_admin_token()),
         shadow_max_in_flight=cfg.traffic.shadow_max_in_flight, environment=cfg.environment,
     ).model_dump(mode="json")

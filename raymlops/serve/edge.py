@@ -16,14 +16,19 @@ from raymlops.errors import (
     AliasConflictError,
     AuthenticationError,
     ClusterError,
+    ConflictError,
     EnvironmentMismatchError,
     InvalidRequestError,
     LimitExceededError,
+    ModelOutputError,
     NotFoundError,
     PermissionDeniedError,
     RaymlopsError,
     RolloutError,
 )
+
+#: The response header carrying the request id the server issued (labels refer to it).
+REQUEST_ID_HEADER = "x-raymlops-request-id"
 
 #: Error type → HTTP status; the first match wins, so subclasses come before their bases.
 ERROR_STATUS: tuple[tuple[type[RaymlopsError], int], ...] = (
@@ -33,9 +38,11 @@ ERROR_STATUS: tuple[tuple[type[RaymlopsError], int], ...] = (
     (RolloutError, 409),
     (EnvironmentMismatchError, 409),
     (AliasConflictError, 409),
+    (ConflictError, 409),
     (LimitExceededError, 413),
     (InvalidRequestError, 422),
     (ClusterError, 503),
+    (ModelOutputError, 500),
     (RaymlopsError, 400),
 )
 
@@ -59,21 +66,71 @@ def field_for(error: RaymlopsError) -> str:
         return "rollout"
     if isinstance(error, EnvironmentMismatchError):
         return "version"
+    if isinstance(error, ModelOutputError):
+        return "model"
+    if isinstance(error, ConflictError):
+        return str(error.what)
     return "request"
 
 
-def error_response(status: int, field: str, problem: str, request_id: str, headers: dict | None = None) -> JSONResponse:
-    """The one error body of the HTTP edge: the field and the problem."""
-    return JSONResponse({"error": {"field": field, "problem": problem}, "request_id": request_id},
-                        status_code=status, headers=headers)
+def error_response(status: int, field: str, problem: str, request_id: str, headers: dict | None = None,
+                   v2: bool = False) -> JSONResponse:
+    """The one error body of the HTTP edge: the field and the problem (on v2 routes the Open
+    Inference Protocol's ``{"error": "<field>: <problem>"}``; the request id is in a header)."""
+    from raymlops.serve.exposure import v2_error
+
+    body = v2_error(field, problem) if v2 else {"error": {"field": field, "problem": problem}, "request_id": request_id}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), REQUEST_ID_HEADER: request_id})
 
 
-def response_for(error: RaymlopsError, request_id: str) -> JSONResponse:
+def response_for(error: RaymlopsError, request_id: str, v2: bool = False) -> JSONResponse:
     """The error response of a raymlops error (401s say which scheme to use)."""
     status = status_for(error)
     problem = error.problem if isinstance(error, InvalidRequestError) else str(error)
     headers = {"www-authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, field_for(error), problem, request_id, headers)
+    return error_response(status, field_for(error), problem, request_id, headers, v2)
+
+
+#: How deep JSON bodies may nest (a v2 tensor of images needs 5 levels).
+MAX_JSON_DEPTH = 32
+
+
+def nesting_bound(raw: bytes) -> int:
+    """An upper bound of a JSON text's nesting depth (brackets inside strings count too)."""
+    import numpy as np
+
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int32) - np.isin(codes, (0x5D, 0x7D)).astype(np.int32)
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def nesting_depth(value: Any) -> int:
+    """The exact nesting depth of parsed JSON (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON bytes → a value, nested at most ``max_depth`` levels.
+
+    Raises:
+        InvalidRequestError: not JSON, or nested deeper.
+    """
+    too_deep = InvalidRequestError(field="body", problem=f"JSON nested deeper than {max_depth} levels")
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
+        raise InvalidRequestError(field="body", problem=f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if nesting_bound(raw) > max_depth and nesting_depth(value) > max_depth:
+        raise too_deep
+    return value
 
 
 async def read_body(request: Request, max_bytes: int, allow_empty: bool = False) -> Any:
@@ -83,7 +140,20 @@ async def read_body(request: Request, max_bytes: int, allow_empty: bool = False)
 
     Raises:
         LimitExceededError: the body is larger than ``max_bytes``.
-        InvalidRequestError: it is not JSON.
+        InvalidRequestError: it is not JSON, or nested deeper than :data:`MAX_JSON_DEPTH`.
+    """
+    raw = await read_bytes(request, max_bytes)
+    if allow_empty and not raw:
+        return None
+    return parse_json(raw)
+
+
+async def read_bytes(request: Request, max_bytes: int) -> bytes:
+    """The request's body, refused before it is read when its Content-Length is over
+    ``max_bytes``, and while it is read when the stream runs over.
+
+    Raises:
+        LimitExceededError: the body is larger than ``max_bytes``.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -94,12 +164,7 @@ async def read_body(request: Request, max_bytes: int, allow_empty: bool = False)
         if size > max_bytes:
             raise LimitExceededError(field="body", size=f"more than {max_bytes}", limit=max_bytes, unit="bytes")
         chunks.append(chunk)
-    if allow_empty and not size:
-        return None
-    try:
-        return json.loads(b"".join(chunks))
-    except ValueError as exc:
-        raise InvalidRequestError(field="body", problem=f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    return b"".join(chunks)
 
 
 class Outcome:

@@ -14,11 +14,13 @@ class VersionModel:
     """Serves one registered version: ``predict(columns)`` (batched when configured) and its signature."""
 
     def __init__(self, model_name: str, version: int, registry: dict[str, Any], batching: dict[str, Any],
-                 on_mismatch: str = "refuse") -> None:
+                 on_mismatch: str = "refuse", trusted_modules: list[str] | None = None) -> None:
         from raymlops.config import RegistryConfig
+        from raymlops.plugins import trust_only
         from raymlops.registry import Registry
         from raymlops.serve.versions import LocalVersions
 
+        trust_only(trusted_modules)  # before the version's code is imported
         self.version = version
         self.local = LocalVersions(Registry.from_config(RegistryConfig.model_validate(registry)), model_name, batching,
                                    on_mismatch)

@@ -124,3 +124,24 @@ async def change_traffic(registry, model: str, app_name: str, current: dict[str,
     await asyncio.to_thread(registry.add_event, model, "traffic_changed", user_config.get("canary_version"),
                             {"changes": changes, "traffic": user_config, "via": "http", "request_id": request_id})
     return user_config
+
+
+async def admit_versions(registry, model: str, backend, versions: list) -> None:
+    """Refuse a traffic change that would load a version this replica's environment cannot
+    serve faithfully, before any replica tries (``versions``: numbers, or aliases).
+
+    Raises:
+        EnvironmentMismatchError: a version trained with other releases of its packages.
+    """
+    from raymlops.serve.versions import LocalVersions
+
+    if not isinstance(backend, LocalVersions):
+        return  # separate layout: each version deployment checked itself when it started
+    for version in versions:
+        ref = f"{model}@{version}" if isinstance(version, str) else f"{model}:{version}"
+        try:
+            found = await asyncio.to_thread(registry.get, ref)
+        except NotFoundError:
+            continue  # the change itself names the missing version
+        if found.version not in backend.versions:
+            backend.admit(found)

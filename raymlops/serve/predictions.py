@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any, Optional
 
+from raymlops.errors import ModelOutputError
 from raymlops.models.contract import Prediction
 from raymlops.serve.edge import Outcome
 from raymlops.serve.shadow import compare
@@ -41,6 +42,10 @@ class Predictions:
         started = time.perf_counter()
         result = await self.backend.predict(choice.version, columns)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
+        broken = result.non_finite()
+        if broken is not None:  # never answered: the edge counts and records it as a 500
+            raise ModelOutputError(version=choice.version, problem=f"the model answered a value that is not finite "
+                                   f"(NaN or infinity) in output {broken}")
         self.record(request_id, outcome, 200, columns, result)
         outcome.recorded = True
         if choice.shadow_version is not None:
@@ -83,6 +88,8 @@ class Predictions:
         try:
             started = time.perf_counter()
             result = await self.backend.predict(shadow_version, columns, background=True)
+            if result.non_finite() is not None:
+                raise ModelOutputError(version=shadow_version, problem=f"not finite: {result.non_finite()}")
             shadow.latency_ms = (time.perf_counter() - started) * 1000
             comparison = compare(answered, result)
         except Exception as exc:  # noqa: BLE001 - a failing shadow is recorded, never seen by the caller

@@ -16,7 +16,6 @@ annotation through Serve's ingress wrapper, or it takes it for a query parameter
 
 
 import logging
-import uuid
 from typing import Any, Literal, Optional
 
 from fastapi import FastAPI, Request
@@ -24,9 +23,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 
 from raymlops.errors import NotFoundError, RaymlopsError
-from raymlops.models.contract import Prediction
-from raymlops.serve import operations, v2
-from raymlops.serve.edge import Outcome, error_response, read_body, response_for
+from raymlops.serve import edge, openapi, operations, v2
+from raymlops.serve.edge import REQUEST_ID_HEADER, Outcome, error_response, read_body, response_for
+from raymlops.serve.exposure import TimedCache, redact
 from raymlops.serve.split import Route, TrafficPolicy, route
 from raymlops.serve.validation import parse_body, parse_feedback
 
@@ -36,7 +35,10 @@ api = FastAPI(
     title="raymlops model server",
     description="Predictions from the live versions of a registered model (stable, canary, shadow), the Open "
     "Inference Protocol (v2) endpoints, and admin endpoints (bearer token) to change traffic live.",
+    docs_url=None, redoc_url=None, openapi_url=None,  # served below, behind the API key when one is required
 )
+#: Seconds a replica keeps describe and drift status answers.
+STATUS_CACHE_S = 1.0
 
 
 @serve.deployment(name="ModelServer")
@@ -46,6 +48,7 @@ class ModelServer:
 
     def __init__(self, settings: dict, handles: Optional[dict] = None) -> None:
         from raymlops.config import RegistryConfig
+        from raymlops.plugins import trust_only
         from raymlops.registry import Registry
         from raymlops.serve.access import AccessPolicy
         from raymlops.serve.args import AppArgs
@@ -56,12 +59,16 @@ class ModelServer:
         from raymlops.serve.versions import DeploymentVersions, LocalVersions
 
         args = AppArgs.model_validate(settings)
+        trust_only(args.access.trusted_modules)  # before any version or sink is loaded
         self.model_name = args.model_name
         self.limits = args.limits
         self.registry = Registry.from_config(RegistryConfig.model_validate(args.registry))
         self.access = AccessPolicy(args.admin_token_sha256, frozenset(args.access.api_key_sha256),
-                                   args.access.require_api_key)
+                                   args.access.require_api_key, frozenset(args.access.feedback_key_sha256))
+        self.request_key = self.registry.signing_key("requests")
+        self.status_cache = TimedCache(STATUS_CACHE_S)
         self.backend: LocalVersions | DeploymentVersions
+        self.separate = handles is not None
         if handles is not None:
             self.backend = DeploymentVersions(handles)
         else:
@@ -77,6 +84,7 @@ class ModelServer:
             sink = build_sink(records.sink, records.options)
         self.stream = RecordStream(sink,
                                    RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
+        self.label_wait_s = 1.0 + 5 * records.flush_ms / 1000  # every replica has flushed an answer by then
         self.metrics = ServerMetrics(self.model_name)
         self.predictions = Predictions(self.model_name, self.backend, self.stream, self.metrics,
                                        args.shadow_max_in_flight)
@@ -121,35 +129,45 @@ class ModelServer:
             key = str(body[self.sticky_field])
         return key
 
-    async def _guarded(self, handler, request: Request, inference: bool = True, **kwargs) -> JSONResponse:
-        """Run a handler; map raymlops errors to 4xx (500 for anything else); count and record it.
+    async def _guarded(self, handler, request: Request, scope: str = "inference", record: bool = True,
+                       v2_errors: bool = False, **kwargs) -> Response:
+        """Check the caller for ``scope`` (``inference``, ``feedback``, ``pinned``; ``admin``
+        handlers check the admin token themselves), run a handler, map raymlops errors to 4xx
+        (500 for anything else), and count and record a prediction.
 
-        Serve's proxy gives every request an ``x-request-id`` (kept when the caller sends one) and
-        returns it as a response header; the body repeats it."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        The request id is issued here (random and signed: feedback labels are accepted only for
+        ids a server of this cluster issued); a caller's ``x-request-id`` is kept as the answer's
+        ``correlation_id`` only. ``v2_errors``: error bodies in the Open Inference Protocol's shape."""
+        from raymlops.signing import issue_request_id
+
+        request_id = issue_request_id(self.request_key)
         outcome = Outcome()
         try:
-            if inference:
-                self.access.check_inference(request.headers.get("x-api-key"), request.headers.get("authorization"))
+            credentials = (request.headers.get("x-api-key"), request.headers.get("authorization"))
+            if scope == "feedback":
+                self.access.check_feedback(*credentials)
+            elif scope == "pinned":
+                self.access.check_pinned(*credentials)
+            elif scope != "admin":
+                self.access.check_inference(*credentials)
             response = await handler(request, request_id, outcome, **kwargs)
+            response.headers[REQUEST_ID_HEADER] = request_id
         except RaymlopsError as exc:
-            response = response_for(exc, request_id)
+            response = response_for(exc, request_id, v2_errors)
         except Exception as exc:  # noqa: BLE001 - a failing model answers 500, the replica lives on
-            log.exception("prediction failed for request %s", request_id)
-            response = error_response(500, "model", f"prediction failed: {type(exc).__name__}", request_id)
-        if inference:
+            log.exception("request %s failed", request_id)
+            response = error_response(500, "model", f"prediction failed: {type(exc).__name__}", request_id,
+                                      v2=v2_errors)
+        if record:
             self.metrics.observe_request(outcome.version, outcome.arm, response.status_code, outcome.latency_ms)
             if not outcome.recorded:
                 self.predictions.record(request_id, outcome, response.status_code, {}, None)
         return response
 
-    async def _predict_rows(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> Prediction:
-        return await self.predictions.answer(request_id, outcome, choice, columns)
-
     # ------------------------------------------------------------------ /v1
 
-    @api.post("/v1/models/{name}/predict")
-    async def predict(self, name: str, request: Request) -> JSONResponse:
+    @api.post("/v1/models/{name}/predict", openapi_extra=openapi.body("predict"))
+    async def predict(self, name: str, request: Request) -> Response:
         """Predict from rows (`instances`) or columns (`inputs`); the answer names its version and arm."""
         return await self._guarded(self._predict, request, name=name)
 
@@ -162,26 +180,31 @@ class ModelServer:
             body = {k: v for k, v in body.items() if k != self.sticky_field}
         schema = await self.backend.schema(choice.version)
         columns = parse_body(body, schema, self.limits.max_rows)
-        result = await self._predict_rows(request_id, outcome, choice, columns)
+        result = await self.predictions.answer(request_id, outcome, choice, columns)
         payload = {
             "model": name, "version": choice.version, "arm": choice.arm, "request_id": request_id,
             "predictions": result.rows(),
             "latency_ms": outcome.latency_ms,
         }
+        if request.headers.get("x-request-id"):
+            payload["correlation_id"] = request.headers["x-request-id"]
         return JSONResponse(payload, headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
 
     @api.get("/v1/models/{name}")
-    async def describe(self, name: str, request: Request) -> JSONResponse:
+    async def describe(self, name: str, request: Request) -> Response:
         """The live versions, the current traffic split, and the HTTP endpoints that serve it
         (Serve's proxy, or with direct ingress each replica's own port)."""
         async def handler(_request, _request_id, _outcome):
             from raymlops.serve.endpoints import app_endpoints
 
             self._check_model(name)
-            endpoints = await app_endpoints(serve.get_replica_context().app_name)
+            endpoints = await self.status_cache.get("endpoints", lambda: app_endpoints(
+                serve.get_replica_context().app_name))
+            environment = await self.status_cache.get(("environment", frozenset(self.backend.versions)),
+                                                      self.backend.environment)
             return JSONResponse({"model": name, **self._traffic(), "live_versions": sorted(self.backend.versions),
-                                 "endpoints": endpoints, "environment": await self.backend.environment()})
-        return await self._guarded(handler, request, inference=False)
+                                 "endpoints": endpoints, "environment": environment})
+        return await self._guarded(handler, request, record=False)
 
     def _traffic(self) -> dict:
         policy = self.policy
@@ -192,12 +215,13 @@ class ModelServer:
     # ------------------------------------------------------------------ operations (raymlops.serve.operations)
 
     @api.get("/v1/models/{name}/drift")
-    async def drift(self, name: str, request: Request) -> JSONResponse:
+    async def drift(self, name: str, request: Request) -> Response:
         """Drift state, latest reports per version and detector, and the monitor's counters."""
         async def handler(_request, _request_id, _outcome):
             self._check_model(name)
-            return JSONResponse(await operations.drift_status(self.model_name))
-        return await self._guarded(handler, request, inference=False)
+            status = await self.status_cache.get("drift", lambda: operations.drift_status(self.model_name))
+            return JSONResponse(redact(status))
+        return await self._guarded(handler, request, record=False)
 
     @api.get("/v1/models/{name}/drift/report", response_model=None)
     async def drift_report(self, name: str, request: Request, version: Optional[int] = None,
@@ -209,41 +233,44 @@ class ModelServer:
             from raymlops.monitor.report_html import render_report
 
             self._check_model(name)
-            report = await operations.drift_report(self.model_name, version)
+            report = redact(await operations.drift_report(self.model_name, version))
             if format == "html":
                 return HTMLResponse(render_report(report))
             return JSONResponse(report)
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(handler, request, record=False)
 
     @api.post("/admin/models/{name}/drift/check")
-    async def drift_check(self, name: str, request: Request, min_rows: int = 1) -> JSONResponse:
+    async def drift_check(self, name: str, request: Request, min_rows: int = 1) -> Response:
         """Check every open window of at least `min_rows` rows now (bearer admin token)."""
         async def handler(_request, _request_id, _outcome):
             self._admin(request, name)
             return JSONResponse(await operations.drift_check(self.model_name, self.stream, min_rows))
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(handler, request, scope="admin", record=False)
 
-    @api.post("/v1/models/{name}/feedback")
-    async def feedback(self, name: str, request: Request) -> JSONResponse:
-        """Labels for answered requests: `{"request_id": ..., "label": ...}`, `"labels": [...]` for
-        multi-row requests, or a list of those. Joined to the logged predictions by the monitor."""
-        async def handler(_request, request_id, outcome):
+    @api.post("/v1/models/{name}/feedback", openapi_extra=openapi.body("feedback"))
+    async def feedback(self, name: str, request: Request) -> Response:
+        """Labels for answered requests (a feedback key or the admin token): `{"request_id": ...,
+        "label": ...}`, `"labels": [...]` for multi-row requests, or a list of those. Joined to the
+        logged predictions by the monitor; a request is labelled once."""
+        async def handler(_request, request_id, _outcome):
+            from raymlops.serve.labels import submit_labels
+
             self._check_model(name)
             body = await self._body(request)
-            outcome.recorded = True  # feedback is not a prediction: no record of its own
             schema = await self.backend.schema(self.policy.stable_version)
             items = parse_feedback(body, schema, self.limits.max_rows)
-            accepted = await operations.submit_feedback(self.model_name, items, schema.label)
+            accepted = await submit_labels(self.model_name, items, schema.label, self.stream, self.request_key,
+                                           self.label_wait_s)
             return JSONResponse({"model": name, "accepted": accepted, "request_id": request_id})
-        return await self._guarded(handler, request)
+        return await self._guarded(handler, request, scope="feedback", record=False)
 
     @api.get("/admin/models/{name}/rollout")
-    async def rollout_status(self, name: str, request: Request) -> JSONResponse:
+    async def rollout_status(self, name: str, request: Request) -> Response:
         """The current rollout, its last decision and its numbers (bearer admin token)."""
         return await self.rollout_action(name, "status", request)
 
-    @api.post("/admin/models/{name}/rollout/{action}")
-    async def rollout_action(self, name: str, action: str, request: Request) -> JSONResponse:
+    @api.post("/admin/models/{name}/rollout/{action}", openapi_extra=openapi.body("rollout", required=False))
+    async def rollout_action(self, name: str, action: str, request: Request) -> Response:
         """`start` (body: rollout config fields), `pause`, `resume`, `promote`, `abort`, `rollback`."""
         async def handler(_request, _request_id, _outcome):
             self._admin(request, name)
@@ -253,10 +280,10 @@ class ModelServer:
                                                    serve.get_replica_context().app_name).model_dump(mode="json")
                 await self._admit(["candidate"])
             return JSONResponse(await operations.rollout_command(name, action, config))
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(handler, request, scope="admin", record=False)
 
-    @api.put("/admin/models/{name}/traffic")
-    async def set_traffic(self, name: str, request: Request) -> JSONResponse:
+    @api.put("/admin/models/{name}/traffic", openapi_extra=openapi.body("traffic"))
+    async def set_traffic(self, name: str, request: Request) -> Response:
         """Change the split live on every replica (bearer admin token). Body: any of `canary_weight`,
         `canary_version`, `stable_version`, `shadow_version`, `shadow_share`, `sticky_field`."""
         async def handler(_request, request_id, _outcome):
@@ -267,37 +294,16 @@ class ModelServer:
                                    if isinstance(body.get(key), int)])
             traffic = await operations.change_traffic(
                 self.registry, self.model_name, serve.get_replica_context().app_name, self._traffic(), body,
-                self.backend.versions if self._separate else None, request_id)
+                self.backend.versions if self.separate else None, request_id)
             return JSONResponse({"model": name, "traffic": traffic, "request_id": request_id})
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(handler, request, scope="admin", record=False)
 
     async def _admit(self, versions: list) -> None:
-        """Refuse a traffic change that would load a version this replica's environment cannot
-        serve faithfully, before any replica tries (``versions``: numbers, or aliases)."""
-        import asyncio
-
-        from raymlops.serve.versions import LocalVersions
-
-        if not isinstance(self.backend, LocalVersions):
-            return  # separate layout: each version deployment checked itself when it started
-        for version in versions:
-            ref = f"{self.model_name}@{version}" if isinstance(version, str) else f"{self.model_name}:{version}"
-            try:
-                found = await asyncio.to_thread(self.registry.get, ref)
-            except NotFoundError:
-                continue  # the change itself names the missing version
-            if found.version not in self.backend.versions:
-                self.backend.admit(found)
+        await operations.admit_versions(self.registry, self.model_name, self.backend, versions)
 
     def _admin(self, request: Request, name: str) -> None:
         self.access.check_admin(request.headers.get("authorization"))
         self._check_model(name)
-
-    @property
-    def _separate(self) -> bool:
-        from raymlops.serve.versions import DeploymentVersions
-
-        return isinstance(self.backend, DeploymentVersions)
 
     # ------------------------------------------------------------------ Open Inference Protocol v2
 
@@ -307,42 +313,73 @@ class ModelServer:
         return {"live": True}
 
     @api.get("/v2/health/ready")
-    async def ready(self) -> dict:
-        """Every live version is loaded."""
-        return {"ready": self.policy.live_versions <= self.backend.versions}
+    async def ready(self) -> Response:
+        """Every live version is loaded (503 until then)."""
+        ready = self.policy.live_versions <= self.backend.versions
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @api.get("/v2")
+    async def server_metadata(self, request: Request) -> Response:
+        """Server metadata: name, version and the protocol extensions it supports."""
+        async def handler(_request, _request_id, _outcome):
+            from raymlops import __version__
+
+            return JSONResponse({"name": "raymlops", "version": __version__, "extensions": ["binary_tensor_data"]})
+        return await self._guarded(handler, request, record=False, v2_errors=True)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi_schema(self, request: Request) -> Response:
+        """The OpenAPI schema (behind the API key when one is required)."""
+        async def handler(_request, _request_id, _outcome):
+            return JSONResponse(api.openapi())
+        return await self._guarded(handler, request, record=False)
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(self, request: Request) -> Response:
+        """Swagger UI (behind the API key when one is required)."""
+        async def handler(_request, _request_id, _outcome):
+            from fastapi.openapi.docs import get_swagger_ui_html
+
+            root = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=api.title)
+        return await self._guarded(handler, request, record=False)
 
     @api.get("/v2/models/{name}")
-    async def metadata(self, name: str, request: Request) -> JSONResponse:
+    async def metadata(self, name: str, request: Request) -> Response:
         """Model metadata: versions, inputs and outputs."""
         async def handler(_request, _request_id, _outcome):
             self._check_model(name)
             schema = await self.backend.schema(self.policy.stable_version)
             outputs = await self.backend.outputs(self.policy.stable_version)
             return JSONResponse(v2.metadata(name, sorted(self.backend.versions), schema, outputs))
-        return await self._guarded(handler, request, inference=False)
+        return await self._guarded(handler, request, record=False, v2_errors=True)
 
     @api.get("/v2/models/{name}/ready")
-    async def model_ready(self, name: str, request: Request) -> JSONResponse:
-        """Whether the model can answer."""
-        async def handler(_request, _request_id, _outcome):
-            self._check_model(name)
-            return JSONResponse({"name": name, "ready": bool(self.backend.versions)})
-        return await self._guarded(handler, request, inference=False)
+    async def model_ready(self, name: str) -> Response:
+        """Whether the model can answer (503 when not; open like v2 health)."""
+        if name != self.model_name:
+            return JSONResponse({"error": f"model: no model {name!r} here"}, status_code=404)
+        ready = bool(self.backend.versions)
+        return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
 
-    @api.post("/v2/models/{name}/infer")
-    async def infer(self, name: str, request: Request) -> JSONResponse:
+    @api.post("/v2/models/{name}/infer", openapi_extra=openapi.body("infer"))
+    async def infer(self, name: str, request: Request) -> Response:
         """v2 inference through the traffic split."""
-        return await self._guarded(self._infer, request, name=name, version=None)
+        return await self._guarded(self._infer, request, v2_errors=True, name=name, version=None)
 
-    @api.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer_version(self, name: str, version: str, request: Request) -> JSONResponse:
-        """v2 inference pinned to one live version."""
-        return await self._guarded(self._infer, request, name=name, version=version)
+    @api.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=openapi.body("infer"))
+    async def infer_version(self, name: str, version: str, request: Request) -> Response:
+        """v2 inference pinned to one live version (an API key or the admin token: pinned calls bypass
+        the split, and rollouts do not count them)."""
+        return await self._guarded(self._infer, request, scope="pinned", v2_errors=True, name=name, version=version)
 
     async def _infer(self, request: Request, request_id: str, outcome: Outcome, name: str,
-                     version: Optional[str]) -> JSONResponse:
+                     version: Optional[str]) -> Response:
+        from raymlops.serve import binary
+
         self._check_model(name)
-        body = await self._body(request)
+        body = binary.decode_body(await edge.read_bytes(request, self.limits.max_body_bytes),
+                                  request.headers.get(binary.HEADER_LENGTH))
         if version is not None:
             if not version.isdigit() or int(version) not in self.backend.versions:
                 raise NotFoundError(what="live version", name=f"{name}:{version}")
@@ -352,7 +389,8 @@ class ModelServer:
         outcome.version, outcome.arm = choice.version, choice.arm
         schema = await self.backend.schema(choice.version)
         columns = v2.decode_request(body, schema, self.limits.max_rows)
-        result = await self._predict_rows(request_id, outcome, choice, columns)
+        result = await self.predictions.answer(request_id, outcome, choice, columns)
         answer_id = body.get("id", request_id) if isinstance(body, dict) else request_id
-        return JSONResponse(v2.encode_response(name, choice.version, answer_id, result),
-                            headers={"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
+        return binary.binary_or_json(v2.encode_response(name, choice.version, str(answer_id), result, request_id),
+                                     binary.binary_outputs(body),
+                                     {"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})

@@ -72,9 +72,15 @@ def decode_request(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str,
     return columns_from_v2(body.get("inputs"), schema, max_rows)
 
 
-def encode_response(name: str, version: int, request_id: str, result: Prediction) -> dict[str, Any]:
-    """A version's answer → the v2 inference response body (one tensor per output of the model)."""
-    return {"model_name": name, "model_version": str(version), "id": request_id, "outputs": result.tensors()}
+def encode_response(name: str, version: int, answer_id: str, result: Prediction,
+                    request_id: str | None = None) -> dict[str, Any]:
+    """A version's answer → the v2 inference response body (one tensor per output of the model);
+    ``answer_id`` echoes the request's ``id``, ``parameters.request_id`` is the id feedback labels use."""
+    body: dict[str, Any] = {"model_name": name, "model_version": str(version), "id": answer_id,
+                            "outputs": result.tensors()}
+    if request_id is not None:
+        body["parameters"] = {"request_id": request_id}
+    return body
 
 
 def metadata(name: str, versions: list[int], schema: DatasetSchema, outputs: tuple[OutputSpec, ...]) -> dict[str, Any]:

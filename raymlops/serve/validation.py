@@ -16,13 +16,19 @@ import numpy as np
 from raymlops.data.schema import DatasetSchema, TensorSpec
 from raymlops.errors import InvalidRequestError, LimitExceededError
 
+#: The largest magnitude a feature may have: float32's, which models compute in.
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
+
 
 def _check_value(value: Any, kind: str, path: str) -> Any:
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidRequestError(field=path, problem=f"must be a number, got {type(value).__name__}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidRequestError(field=path, problem="must be finite (NaN and infinity are refused)")
+        if abs(value) > MAX_MAGNITUDE:
+            raise InvalidRequestError(field=path, problem=f"is out of range (|x| > {MAX_MAGNITUDE:.4g}, the largest "
+                                      "float32)")
         return float(value)
     if not isinstance(value, str):
         raise InvalidRequestError(field=path, problem=f"must be a string (a category), got {type(value).__name__}")
@@ -48,7 +54,7 @@ def tensor_rows(value: Any, spec: TensorSpec, rows: int | None, where: str) -> n
     """
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidRequestError(field=where, problem=f"must be numbers shaped {list(spec.shape)} per row") from None
     size = int(np.prod(spec.shape))
     if array.size == 0 or array.size % size or (rows is not None and array.size != rows * size):
@@ -57,6 +63,8 @@ def tensor_rows(value: Any, spec: TensorSpec, rows: int | None, where: str) -> n
                                   f"{list(spec.shape)} ({size} numbers each)")
     if not np.isfinite(array).all():
         raise InvalidRequestError(field=where, problem="must be finite (NaN and infinity are refused)")
+    if np.abs(array).max() > MAX_MAGNITUDE:
+        raise InvalidRequestError(field=where, problem=f"is out of range (|x| > {MAX_MAGNITUDE:.4g}, the largest float32)")
     return array.reshape(-1, *spec.shape)
 
 
@@ -141,7 +149,7 @@ def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, lis
 
 def _check_label(label: Any, schema: DatasetSchema, where: str) -> Any:
     if not schema.is_classification:
-        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not abs(label) <= MAX_MAGNITUDE:
             raise InvalidRequestError(field=where, problem=f"{label!r} is not a finite number (this model is a regression)")
         return float(label)
     if not isinstance(label, str) or label not in schema.classes:

@@ -145,7 +145,7 @@ def travel_the_loop(model, rows, shift, watched, registry, run_cli, shell_env, r
 
 
 def test_an_imported_regression_is_served_through_v1_and_v2(served, diabetes_data):
-    client, _ = served
+    client, admin = served
     rows, targets = feature_rows(diabetes_data)
     answer = client.post(f"/v1/models/{MODEL}/predict", json={"instances": rows[:3]})
     assert answer.status_code == 200, answer.text
@@ -163,12 +163,13 @@ def test_an_imported_regression_is_served_through_v1_and_v2(served, diabetes_dat
 
     def give_feedback():  # the answer's records reach the monitor within a flush or two
         response = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": body["request_id"],
-                                                                      "labels": targets[:3]})
+                                                                      "labels": targets[:3]}, headers=admin)
         return response if response.status_code != 404 else None
 
     feedback = wait_for(give_feedback, 20)
     assert feedback is not None and feedback.status_code == 200 and feedback.json()["accepted"] == 3, feedback.text
-    wrong = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": body["request_id"], "labels": ["high"] * 3})
+    wrong = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": body["request_id"], "labels": ["high"] * 3},
+                        headers=admin)
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "body.labels[0]", wrong.text
 
 

@@ -68,11 +68,12 @@ def test_drift_retrains_canaries_and_promotes(loop, penguins_data, registry, run
     time.sleep(0.5)  # the replica flushes its records to the monitor every 50 ms
     feedback = client.post(f"/v1/models/{MODEL}/feedback",
                            json={"feedback": [{"request_id": rid, "label": label}
-                                              for rid, label in zip(calm_answers, labels[:60])]})
+                                              for rid, label in zip(calm_answers, labels[:60])]}, headers=admin)
     assert feedback.status_code == 200 and feedback.json()["accepted"] == len(calm_answers), feedback.text
-    unknown = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": "nope", "label": labels[0]})
+    unknown = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": "nope", "label": labels[0]}, headers=admin)
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]["problem"]
-    bad_label = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": calm_answers[0], "label": "Emperor"})
+    bad_label = client.post(f"/v1/models/{MODEL}/feedback", json={"request_id": calm_answers[0], "label": "Emperor"},
+                            headers=admin)
     assert bad_label.status_code == 422 and bad_label.json()["error"]["field"] == "body.label"
     calm = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=40", headers=admin).json()
     assert calm["versions"]["1"]["drifting"] == [] and calm["retrain"]["in_flight"] is None
@@ -173,3 +174,46 @@ def test_bad_candidate_is_rolled_back_by_its_gate_even_across_a_controller_resta
     status = run_cli(f"raymlops rollout status {MODEL} --route-prefix /{MODEL}", shell_env)
     assert status.returncode == 0 and "rolled_back" in status.stdout
     assert client.get(f"/admin/models/{MODEL}/rollout").status_code == 401
+
+
+# --------------------------------------------------------------------------- abuse: feedback and pinned calls
+
+def test_labels_fit_only_answers_this_server_gave_once_and_need_the_feedback_scope(loop, penguins_data):
+    client, admin = loop
+    rows, labels = rows_of(penguins_data)
+    url = f"/v1/models/{MODEL}/feedback"
+    answer = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [rows[0]]}, headers={"x-request-id": "mine"})
+    body = answer.json()
+    assert body["correlation_id"] == "mine" and body["request_id"] != "mine"
+    item = {"request_id": body["request_id"], "label": labels[0]}
+    # no credential, or an inference caller: refused before anything is looked up
+    assert client.post(url, json=item).status_code == 401
+    # right after its answer, with no pause: the label waits for the record instead of racing it
+    first = client.post(url, json=item, headers=admin)
+    assert first.status_code == 200 and first.json()["accepted"] == 1, first.text
+    for _ in range(3):  # the same answer labelled again never counts again
+        again = client.post(url, json=item, headers=admin)
+        assert again.status_code == 409 and again.json()["error"]["field"] == "feedback", again.text
+    for foreign in ("mine", "0" * 40, body["request_id"][:-1] + "x"):  # a caller's id, a guess, a forgery
+        refused = client.post(url, json={"request_id": foreign, "label": labels[0]}, headers=admin)
+        assert refused.status_code == 404 and "issued by this server" in refused.json()["error"]["problem"]
+
+
+def test_calls_pinned_to_a_version_do_not_count_as_its_rollout_evidence(loop, penguins_data, ray_driver):
+    from raymlops.actors import NAMESPACE, monitor_name
+
+    client, admin = loop
+    rows, _ = rows_of(penguins_data)
+    monitor = ray_driver.get_actor(monitor_name(MODEL), namespace=NAMESPACE)
+    version = client.get(f"/v1/models/{MODEL}").json()["stable_version"]
+    tensors = [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]}
+               for k, v in rows[0].items()]
+    url = f"/v2/models/{MODEL}/versions/{version}/infer"
+    assert client.post(url, json={"inputs": tensors}).status_code == 401  # pinning needs a key or the admin token
+    client.post(f"/admin/models/{MODEL}/drift/check?min_rows=100000", headers=admin)  # every record delivered
+    before = ray_driver.get(monitor.health.remote())[str(version)]["requests"]
+    for _ in range(15):
+        assert client.post(url, json={"inputs": tensors}, headers=admin).status_code == 200
+    status = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=100000", headers=admin).json()
+    assert ray_driver.get(monitor.health.remote())[str(version)]["requests"] == before
+    assert status["versions"][str(version)]["side_rows"]["pinned"] >= 15

@@ -66,7 +66,7 @@ def test_rows_and_columns_answer_with_version_arm_and_request_id(served):
     data = rows.json()
     assert data["version"] in (1, 2) and data["arm"] in ("stable", "canary")
     assert rows.headers["x-raymlops-version"] == str(data["version"]) and rows.headers["x-raymlops-arm"] == data["arm"]
-    assert rows.headers["x-request-id"] == data["request_id"]
+    assert rows.headers["x-raymlops-request-id"] == data["request_id"]  # issued by the server
     assert len(data["predictions"]) == 2
     assert set(data["predictions"][0]["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo"}
     columns = predict(served, {"inputs": {k: [v] for k, v in ROW.items()}}, **{"x-raymlops-key": "k1"})
@@ -145,8 +145,11 @@ def test_non_json_unknown_model_and_nan(served):
 
 
 def test_open_inference_protocol_v2(served):
+    from raymlops.auth import ensure_admin_token
+
     assert served.get("/v2/health/live").json() == {"live": True}
     assert served.get("/v2/health/ready").json() == {"ready": True}
+    assert served.get("/v2").json()["name"] == "raymlops"
     meta = served.get(f"/v2/models/{MODEL}").json()
     assert meta["versions"] == ["1", "2", "3"] and {i["name"] for i in meta["inputs"]} == set(ROW)
     assert served.get(f"/v2/models/{MODEL}/ready").json()["ready"] is True
@@ -156,9 +159,36 @@ def test_open_inference_protocol_v2(served):
     assert infer.status_code == 200, infer.text
     body = infer.json()
     assert body["id"] == "abc" and body["outputs"][0]["name"] == "class" and body["outputs"][1]["shape"] == [1, 3]
-    pinned = served.post(f"/v2/models/{MODEL}/versions/2/infer", json={"inputs": tensors})
+    assert body["parameters"]["request_id"] == infer.headers["x-raymlops-request-id"]
+    # tritonclient's default: inputs as binary tensor data after the JSON, outputs asked back in binary
+    import json
+    import struct
+
+    import numpy as np
+
+    blobs, inputs = [], []
+    for k, v in ROW.items():
+        blob = struct.pack("<I", len(v)) + v.encode() if isinstance(v, str) else np.array([v], "<f4").tobytes()
+        blobs.append(blob)
+        inputs.append({"name": k, "shape": [1, 1], "datatype": "BYTES" if isinstance(v, str) else "FP32",
+                       "parameters": {"binary_data_size": len(blob)}})
+    head = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    binary = served.post(f"/v2/models/{MODEL}/infer", content=head + b"".join(blobs),
+                         headers={"content-type": "application/octet-stream",
+                                  "inference-header-content-length": str(len(head))})
+    assert binary.status_code == 200, binary.text
+    length = int(binary.headers["inference-header-content-length"])
+    outputs = json.loads(binary.content[:length])["outputs"]
+    sizes = [o["parameters"]["binary_data_size"] for o in outputs]
+    probabilities = np.frombuffer(binary.content[length + sizes[0]:], dtype="<f4")
+    assert sizes[1] == 12 and abs(probabilities.sum() - 1) < 1e-4
+    assert "binary_tensor_data" in served.get("/v2").json()["extensions"]
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    refused = served.post(f"/v2/models/{MODEL}/versions/2/infer", json={"inputs": tensors})
+    assert refused.status_code == 401 and "pinned" in refused.json()["error"], refused.text  # the protocol's shape
+    pinned = served.post(f"/v2/models/{MODEL}/versions/2/infer", json={"inputs": tensors}, headers=admin)
     assert pinned.json()["model_version"] == "2" and pinned.headers["x-raymlops-arm"] == "pinned"
-    assert served.post(f"/v2/models/{MODEL}/versions/9/infer", json={"inputs": tensors}).status_code == 404
+    assert served.post(f"/v2/models/{MODEL}/versions/9/infer", json={"inputs": tensors}, headers=admin).status_code == 404
     assert served.get("/docs").status_code == 200
 
 
@@ -231,8 +261,11 @@ def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray
 def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, collector, ray_driver):
     tensors = [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]}
                for k, v in ROW.items()]
-    pinned = {v: served.post(f"/v2/models/{MODEL}/versions/{v}/infer", json={"inputs": tensors}).json()["outputs"][0]
-              ["data"][0] for v in (1, 2, 3)}
+    from raymlops.auth import ensure_admin_token
+
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    pinned = {v: served.post(f"/v2/models/{MODEL}/versions/{v}/infer", json={"inputs": tensors},
+                             headers=admin).json()["outputs"][0]["data"][0] for v in (1, 2, 3)}
     assert pinned[3] == "Gentoo"  # the constant shadow model
     answered = {}
     for i in range(80):
@@ -244,11 +277,12 @@ def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, c
         answered[data["request_id"]] = data["version"]
     bad = predict(served, {"instances": [{"island": "Dream"}]}, **{"x-request-id": "shadow-bad"})
     assert bad.status_code == 422
+    bad_id = bad.headers["x-raymlops-request-id"]
 
     def recorded():
         columns = ray_driver.get(collector.columns.remote())
         ids = columns.get("request_id", [])
-        return columns if set(answered) | {"shadow-bad"} <= set(ids) else None
+        return columns if set(answered) | {bad_id} <= set(ids) else None
 
     columns = wait_for(recorded)
     assert columns, "records did not reach the sink"
@@ -260,7 +294,7 @@ def test_shadow_never_changes_the_answer_and_every_request_is_recorded(served, c
     shadows = [r for r in rows if r[1] == "shadow" and r[0] in answered]
     assert 15 <= len(shadows) <= 65, len(shadows)  # about half of 80
     assert all(r[2] == 3 and r[4] == "Gentoo" for r in shadows)
-    assert [r[3] for r in rows if r[0] == "shadow-bad"] == [422]
+    assert [r[3] for r in rows if r[0] == bad_id] == [422]
 
 
 # --------------------------------------------------------------------------- admin endpoints and API keys
@@ -301,8 +335,34 @@ def test_inference_api_keys_401_403_200(served, ray_cluster):
         assert served.post(url, json={"instances": [ROW]}, headers={"x-api-key": "rmo_wrong"}).status_code == 403
         assert served.post(url, json={"instances": [ROW]}, headers={"x-api-key": key}).status_code == 200
         assert served.post(url, json={"instances": [ROW]}, headers={"authorization": f"Bearer {key}"}).status_code == 200
+        # every model endpoint needs the key; v2 health stays open for load balancers
+        for path in (f"/v1/models/{MODEL}", f"/v1/models/{MODEL}/drift", f"/v2/models/{MODEL}", "/v2", "/docs",
+                     "/openapi.json"):
+            assert served.get(f"/secured{path}").status_code == 401, path
+        assert served.get(f"/secured/v1/models/{MODEL}", headers={"x-api-key": key}).status_code == 200
+        assert served.get("/secured/openapi.json", headers={"x-api-key": key}).json()["paths"]
+        assert served.get("/secured/v2/health/ready").status_code == 200
+        # an inference key may not label answers: feedback has its own scope
+        feedback = served.post(f"/secured/v1/models/{MODEL}/feedback", json={"request_id": "x", "label": "Adelie"},
+                               headers={"x-api-key": key})
+        assert feedback.status_code == 403 and "feedback scope" in feedback.json()["error"]["problem"]
     finally:
         _remove_app(ray_cluster, "secured")
+
+
+def test_hostile_bodies_get_a_4xx_and_the_replica_lives_on(served):
+    url = f"/v1/models/{MODEL}/predict"
+    deep = served.post(url, content=b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                       headers={"content-type": "application/json"})
+    assert deep.status_code == 422 and "nested deeper" in deep.json()["error"]["problem"]
+    for value in (1e308, -1e300, 10 ** 400):
+        huge = predict(served, {"instances": [{**ROW, "body_mass_g": value}]})
+        assert huge.status_code == 422 and huge.json()["error"]["field"] == "instances[0].body_mass_g", huge.text
+    oversized = served.post(url, content=b" " * 1_100_000, headers={"content-type": "application/json"})
+    assert oversized.status_code == 413 and oversized.json()["error"]["field"] == "body"
+    v2_error = served.post(f"/v2/models/{MODEL}/infer", json={"inputs": "nope"})
+    assert v2_error.status_code == 422 and v2_error.json()["error"].startswith("inputs: ")
+    assert predict(served, {"instances": [ROW]}).status_code == 200
 
 
 def _remove_app(addresses, name):

@@ -65,7 +65,7 @@ def test_a_cnn_trains_on_two_workers_and_answers_v2_tensors(digits, registry):
     v1_answer = client.post(f"/v1/models/{MODEL}/predict", json={"instances": [{"image": images[0].tolist()}]})
     assert v1_answer.status_code == 200 and v1_answer.json()["predictions"][0]["class"] == classes["data"][0]
     bad = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": [{**body["inputs"][0], "shape": [3, 8, 8]}]})
-    assert bad.status_code == 422 and bad.json()["error"]["field"] == "inputs[0].shape", bad.text
+    assert bad.status_code == 422 and bad.json()["error"].startswith("inputs[0].shape: "), bad.text
 
 
 def test_inverted_images_drift_on_the_embedding_and_the_candidate_is_promoted(digits, registry, run_cli, shell_env):

@@ -149,3 +149,21 @@ def test_loaded_configs_are_frozen():
     changed = cfg.model_copy(update={"model_name": "other"})
     assert changed.model_name == "other" and cfg.model_name == "m"
     assert MonitorConfig(model_name="m").model_config["frozen"]
+
+
+def test_plugins_outside_the_trusted_prefixes_are_refused_before_import():
+    import pytest as _pytest
+
+    from raymlops import plugins
+    from raymlops.errors import ConfigError
+
+    try:
+        plugins.trust_only(["my_team"])
+        assert plugins.is_trusted("my_team.flavors") and plugins.is_trusted("raymlops.models.flavors")
+        assert not plugins.is_trusted("my_teamx") and not plugins.is_trusted("os")
+        with _pytest.raises(ConfigError, match="'os' is not among the trusted module prefixes"):
+            plugins.load_plugin("os:system", {}, "flavor")
+        assert plugins.load_plugin("raymlops.plugins:is_trusted", {}, "flavor") is plugins.is_trusted
+    finally:
+        plugins.trust_only(None)
+    assert plugins.load_plugin("os.path:join", {}, "flavor")

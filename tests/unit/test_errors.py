@@ -22,6 +22,8 @@ EXAMPLES = {
     errors.NotFoundError: {"what": "model", "name": "iris"},
     errors.AliasConflictError: {"model": "iris", "alias": "champion", "expected": 1, "actual": 2},
     errors.ArtifactIntegrityError: {"uri": "/r/iris/v1", "file": "model.safetensors", "problem": "sha256 differs"},
+    errors.ModelOutputError: {"version": 3, "problem": "output value row 0 is NaN"},
+    errors.ConflictError: {"what": "feedback", "problem": "request abc already labelled"},
     errors.EnvironmentMismatchError: {"model": "iris", "version": 3,
                                       "differences": "scikit-learn 1.4.2 (trained) vs 1.5.0 (here)"},
     errors.SchemaVersionError: {"url": "sqlite:///r.db", "found": 9, "supported": 1},

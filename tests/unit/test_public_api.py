@@ -9,9 +9,9 @@ import raymlops
 from raymlops import errors
 
 PUBLIC = {
-    "AliasConflictError", "ArtifactIntegrityError", "AuthenticationError", "ClusterError", "ConfigError", "DataError",
+    "AliasConflictError", "ArtifactIntegrityError", "AuthenticationError", "ConflictError", "ClusterError", "ConfigError", "DataError",
     "EnvironmentMismatchError",
-    "InvalidNameError", "InvalidRequestError", "JobError", "LimitExceededError", "NotAvailableError", "NotFoundError",
+    "InvalidNameError", "InvalidRequestError", "JobError", "LimitExceededError", "ModelOutputError", "NotAvailableError", "NotFoundError",
     "PermissionDeniedError", "RaymlopsError", "RegistryError", "RolloutError", "SchemaVersionError", "StorageError",
     "__version__", "load_config", "Model", "OutputSpec", "Prediction", "load_model", "register_model",
 }

@@ -56,3 +56,34 @@ def test_regression_labels_give_errors_and_embeddings_are_not_training_rows():
     assert join.accuracy()["3"] == {"labelled": 2, "accuracy": None, "mae": 3.0, "rmse": pytest.approx(10 ** 0.5)}
     rows = [{"__version__": 1, "x": 1.0}, {"__version__": 2, "emb_0": 0.3}]
     assert trainable_rows(rows, {2}) == [rows[0]] and trainable_rows(rows, set()) == rows
+
+
+def test_a_request_is_labelled_once():
+    from raymlops.errors import ConflictError
+
+    join = FeedbackJoin()
+    join.add(batch(["r1", "r2"], predictions=["a", "b"]))
+    assert join.label([("r1", ["a"])], now=0, label_column="y") == 1
+    for _ in range(3):  # repeats never count again
+        with pytest.raises(ConflictError, match="r1 already labelled"):
+            join.label([("r1", ["a"]), ("r2", ["b"])], now=0, label_column="y")
+    with pytest.raises(InvalidRequestError, match="r2 is labelled twice"):
+        join.label([("r2", ["a"]), ("r2", ["b"])], now=0, label_column="y")
+    assert join.accuracy()["1"]["labelled"] == 1 and len(join.drain_labelled()) == 1
+
+
+def test_memory_is_bounded_in_rows_not_requests():
+    join = FeedbackJoin(capacity=10)
+    join.add({"request_id": ["big"] * 8, "version": [1] * 8, "arm": ["stable"] * 8, "status": [200] * 8,
+              "prediction": ["a"] * 8, "f.x": [1.0] * 8})
+    join.add(batch(["r1", "r2", "r3"]))
+    assert list(join.answers) == ["r1", "r2", "r3"] and join.rows == 3
+
+
+def test_pinned_answers_are_labelled_but_do_not_count_for_rollouts():
+    join = FeedbackJoin()
+    join.add(batch(["p1"], version=2, arm="pinned", predictions=["a"]))
+    join.add(batch(["c1"], version=2, arm="canary", predictions=["a"]))
+    assert join.label([("p1", ["b"]), ("c1", ["a"])], now=0, label_column="y") == 2
+    assert join.accuracy()["2"] == {"labelled": 1, "accuracy": 1.0} and join.pinned_labels == 1
+    assert len(join.drain_labelled()) == 2  # both are real labels for retraining

@@ -65,3 +65,28 @@ def test_health_counts_errors_latency_and_predictions_since_a_time():
     again = HealthStats()
     again.restore(health.state())
     assert again.stats(1) == stats
+
+
+def test_only_the_split_arms_count_and_pinned_or_shadow_calls_are_kept_apart():
+    health = HealthStats()
+    health.add(batch(2, 4, latency=1.0))
+    pinned = batch(2, 6, status=500, latency=900.0)
+    pinned["arm"] = ["pinned"] * 6
+    health.add(pinned)
+    shadow = batch(2, 3, latency=900.0)
+    shadow["arm"] = ["shadow"] * 3
+    health.add(shadow)
+    stats = health.stats(2)
+    assert stats.requests == 4 and stats.errors == 0 and stats.latency_p99_ms == 1.0
+    assert health.side == {"2/pinned": 6, "2/shadow": 3}
+
+
+def test_requests_and_latency_count_each_request_once_however_many_rows():
+    health = HealthStats()
+    rows = batch(1, 10, latency=1.0)
+    heavy = batch(1, 500, latency=300.0)
+    heavy["request_id"] = ["heavy"] * 500
+    health.add(rows)
+    health.add(heavy)
+    stats = health.stats(1)
+    assert stats.requests == 11 and stats.latency_p50_ms == 1.0 and stats.predictions == {"a": 510}

@@ -94,3 +94,16 @@ def test_the_offline_gate_is_recorded_either_way_and_a_reproduction_moves_no_ali
     assert [(e.version, e.payload["passed"]) for e in registry.events("gated", kinds=["offline_gate"])] == \
         [(1, True), (2, False), (3, True)]
     assert registry.aliases("gated") == {"champion": 1, "candidate": 1}
+
+
+def test_the_cluster_secret_is_made_once_and_shared_by_every_opener(registry_config):
+    from raymlops.registry import Registry
+
+    first, second = Registry.from_config(registry_config), Registry.from_config(registry_config)
+    try:
+        key = first.signing_key("requests")
+        assert len(key) == 32 and second.signing_key("requests") == key
+        assert first.signing_key("artifacts") != key
+    finally:
+        first.close()
+        second.close()

@@ -46,3 +46,27 @@ def test_keys_from_the_environment_become_digests(monkeypatch):
     monkeypatch.setenv("RAYMLOPS_API_KEYS", " k1, ,k2 ")
     assert api_key_digests_from_env() == [digest("k1"), digest("k2")]
     assert len(digest("k1")) == 64 and new_api_key() != new_api_key()
+
+
+def test_feedback_needs_a_feedback_key_or_the_admin_token_even_when_inference_is_open():
+    feedback_key, inference_key = new_api_key(), new_api_key()
+    policy = AccessPolicy(digest(ADMIN), frozenset({digest(inference_key)}), False, frozenset({digest(feedback_key)}))
+    policy.check_feedback(feedback_key, None)
+    policy.check_feedback(None, f"Bearer {feedback_key}")
+    policy.check_feedback(None, f"Bearer {ADMIN}")
+    with pytest.raises(AuthenticationError, match="feedback key"):
+        policy.check_feedback(None, None)
+    with pytest.raises(PermissionDeniedError, match="no feedback scope"):
+        policy.check_feedback(inference_key, None)
+
+
+def test_pinned_calls_need_a_key_or_the_admin_token():
+    key = new_api_key()
+    policy = AccessPolicy(digest(ADMIN), frozenset({digest(key)}), False)
+    policy.check_pinned(key, None)
+    policy.check_pinned(None, f"Bearer {ADMIN}")
+    with pytest.raises(AuthenticationError, match="pinned"):
+        policy.check_pinned(None, None)
+    with pytest.raises(PermissionDeniedError):
+        policy.check_pinned("rmo_guess", None)
+    policy.check_inference(None, None)  # the split itself stays open without require_api_key

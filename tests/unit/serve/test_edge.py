@@ -91,3 +91,62 @@ def test_shadow_answers_are_compared_row_by_row():
 def test_shadow_values_agree_within_one_percent():
     comparison = compare(values_prediction(np.array([100.0, 50.0, 1.0])), values_prediction(np.array([100.5, 60.0, 1.0])))
     assert (comparison.rows, comparison.disagreements) == (3, 1)
+
+
+def test_deeply_nested_json_is_a_4xx_not_a_crash():
+    from raymlops.serve.edge import MAX_JSON_DEPTH, parse_json
+
+    for depth in (MAX_JSON_DEPTH + 1, 5000, 200_000):
+        with pytest.raises(errors.InvalidRequestError, match="nested deeper"):
+            parse_json(b"[" * depth + b"]" * depth)
+    nested = b'{"inputs": [{"data": ' + b"[" * 5 + b"1" + b"]" * 5 + b"}]}"
+    assert parse_json(nested)["inputs"][0]["data"] == [[[[[1]]]]]
+    # brackets inside strings do not count against a body
+    assert parse_json(json.dumps({"s": "[" * 100}).encode()) == {"s": "[" * 100}
+
+
+def test_v2_errors_have_the_protocol_shape_and_every_error_names_the_issued_id():
+    error = errors.InvalidRequestError(field="inputs[0].shape", problem="must be [1]")
+    body = json.loads(response_for(error, "rid1", v2=True).body)
+    assert body == {"error": "inputs[0].shape: must be [1]"}
+    response = response_for(error, "rid1")
+    assert json.loads(response.body)["error"]["field"] == "inputs[0].shape"
+    assert response.headers["x-raymlops-request-id"] == "rid1"
+    assert status_for(errors.ModelOutputError(version=1, problem="NaN")) == 500
+    assert status_for(errors.ConflictError(what="feedback", problem="again")) == 409
+
+
+def test_non_finite_model_outputs_are_found():
+    assert values_prediction(np.array([1.0, 2.0])).non_finite() is None
+    assert values_prediction(np.array([1.0, np.nan])).non_finite() == "value row 1"
+    probabilities = np.array([[0.5, 0.5], [np.inf, 0.0]])
+    assert classes_prediction(probabilities, ["a", "b"]).non_finite() == "probabilities row 1"
+
+
+def test_a_model_answering_nan_is_a_counted_and_recorded_500_never_an_answer():
+    from raymlops.serve.predictions import Predictions
+    from raymlops.serve.split import Route
+
+    class Backend:
+        async def predict(self, version, columns, background=False):
+            return values_prediction(np.array([1.0, np.nan]))
+
+    class Stream:
+        sent_rows, lost_rows, rows = 0, 0, []
+
+        def add(self, meta, columns, predicted, confidence=None):
+            self.rows.append((meta["status"], predicted))
+
+    class Metrics:
+        def records(self, sent, lost):
+            pass
+
+    from raymlops.serve.edge import Outcome
+
+    stream = Stream()
+    predictions = Predictions("m", Backend(), stream, Metrics(), 4)
+    outcome = Outcome()
+    with pytest.raises(errors.ModelOutputError, match="not finite.*value row 1"):
+        asyncio.run(predictions.answer("rid", outcome, Route("stable", 3), {"x": [1.0, 2.0]}))
+    assert not outcome.recorded and stream.rows == []  # the edge records it with its 500
+    assert status_for(errors.ModelOutputError(version=3, problem="x")) == 500

@@ -138,3 +138,12 @@ def test_regression_feedback_takes_finite_numbers():
         with pytest.raises(InvalidRequestError, match="finite number") as info:
             parse_feedback({"request_id": "r", "labels": [1.0, bad]}, REGRESSION, 10)
         assert info.value.field == "body.labels[1]"
+
+
+@pytest.mark.parametrize("value", [1e308, -3.5e38, 10 ** 400])
+def test_numbers_beyond_float32_are_refused_by_name(value):
+    from raymlops.serve.validation import _check_value
+
+    with pytest.raises(InvalidRequestError, match="out of range") as caught:
+        _check_value(value, "numeric", "instances[0].x")
+    assert caught.value.field == "instances[0].x"
