@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test unit integration lint demo bench clean
+.PHONY: install test unit integration chaos lint demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# kills and breaks parts of a served model's loop under load; rewrites docs/RELIABILITY.md
+chaos: $(STAMP)
+	$(BIN)/python -m pytest tests/chaos $(PYTEST_ARGS)
 
 # ruff (style and likely bugs), mypy (types), import-linter (rooms import only downward, no cycles)
 lint: $(STAMP)

@@ -1,9 +1,11 @@
-"""Helpers that tests (and users' own tests) share: quick model versions without a training run."""
+"""Helpers that tests (and users' own tests) share: quick model versions without a training run,
+traffic until a rollout is promoted, and an open-loop load generator for fault tests."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from raymlops.types import ModelVersion
 
@@ -123,3 +125,79 @@ def promote_under_traffic(client, model: str, rows: list, registry, timeout_s: f
         stop.set()
         loader.join(60)
     return promoted, failures, versions
+
+
+class OpenLoopLoad:
+    """Requests at a fixed rate from a small thread pool, whatever the answers take (open loop:
+    a slow or dead server does not slow the sender down), bounded in count and time. Only
+    127.0.0.1 is ever a target.
+
+    Each answer is kept as ``(sent_at, status, replica_answered)``: ``replica_answered`` says the
+    model server itself answered (it names the request id it issued), so the request has a record.
+    """
+
+    def __init__(self, url: str, body: dict, rate_per_s: float, duration_s: float, headers: dict | None = None,
+                 workers: int = 16) -> None:
+        if not url.startswith(("http://127.0.0.1", "http://localhost")):
+            raise ValueError("load only ever goes to 127.0.0.1")
+        self.url, self.body, self.rate, self.duration_s = url, body, rate_per_s, duration_s
+        self.headers, self.workers = headers or {}, workers
+        self.answers: list[tuple[float, int, bool]] = []
+        self._thread: Any = None
+        self._stop: Any = None
+
+    def start(self) -> "OpenLoopLoad":
+        """Start sending in the background; returns self."""
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        import httpx
+
+        client = httpx.Client(timeout=30)
+        started = time.monotonic()
+
+        def one(sent_at: float) -> None:
+            try:
+                response = client.post(self.url, json=self.body, headers=self.headers)
+                self.answers.append((sent_at, response.status_code, "x-raymlops-request-id" in response.headers))
+            except httpx.HTTPError:
+                self.answers.append((sent_at, 0, False))
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            for i in range(int(self.rate * self.duration_s)):
+                if self._stop.is_set():
+                    break
+                due = started + i / self.rate
+                time.sleep(max(due - time.monotonic(), 0))
+                pool.submit(one, time.monotonic() - started)
+        client.close()
+
+    def stop(self) -> "OpenLoopLoad":
+        """Send no more requests; wait for those in flight."""
+        if self._stop is not None:
+            self._stop.set()
+        return self.wait()
+
+    def wait(self, timeout_s: float = 300) -> "OpenLoopLoad":
+        """Wait until every request was answered (bounded)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self
+
+    def statuses(self) -> dict[int, int]:
+        """Answers by HTTP status (0: no answer at all)."""
+        from collections import Counter
+
+        return dict(Counter(status for _, status, _ in self.answers))
+
+    def recorded(self) -> int:
+        """Requests the model server answered itself (each left one record row)."""
+        return sum(1 for _, _, replica in self.answers if replica)

@@ -333,6 +333,26 @@ class StepProgress:
         self.progress.stop()
 
 
+def _production_monitor(ctx: DemoContext) -> None:
+    """A cluster left running keeps the monitor's configured retraining settings, not the demo's fast
+    ones (a 60 s cooldown and 50 retrainings a day): the monitor restarts with configs/monitor.yaml."""
+    from raymlops.config import MonitorConfig, ServeConfig
+    from raymlops.monitor.client import start_monitor
+
+    if not ctx.model:
+        return
+    try:
+        serve_cfg = _config("serve", ServeConfig)
+        start_monitor(ctx.model, serve_cfg.monitor, replace=True)
+        retrain = _config("monitor", MonitorConfig).retrain
+    except RaymlopsError as exc:
+        console().print(f"[yellow]…[/yellow] the monitor keeps the demo's fast retraining settings: {exc}")
+        return
+    console().print(f"The drift monitor now runs with configs/monitor.yaml: retraining "
+                    f"{'on' if retrain.enabled else 'off'}, {retrain.k} of {retrain.n} checks, cooldown "
+                    f"{retrain.cooldown_s:.0f} s, at most {retrain.max_per_day} a day.", highlight=False, markup=False)
+
+
 def run_demo(keep_running: bool = False) -> int:
     """Run every step in order; return the process exit code (0 ok, 2 a step failed)."""
     ctx = DemoContext()
@@ -361,6 +381,7 @@ def run_demo(keep_running: bool = False) -> int:
                           f"{ctx.model}@champion`, `raymlops rollout status {ctx.model}`, `raymlops down` when done.",
                           highlight=False, markup=False)
         elif ctx.started_cluster or keep_running:
+            _production_monitor(ctx)
             console().print(f"The cluster keeps running. Look around: the URLs above, `raymlops status`, "
                           f"`raymlops registry lineage {ctx.model}@champion`, `raymlops drift status {ctx.model}`, "
                           f"`raymlops rollout status {ctx.model}`, `eval \"$(raymlops env)\"` for Ray's CLI; "

@@ -28,13 +28,17 @@ def register(app: typer.Typer) -> None:
 @friendly_errors
 def monitor_start(name: str = typer.Argument(..., help="Registered model name."),
                   config: Optional[Path] = CONFIG_OPTION,
-                  set_: List[str] = SET_OPTION) -> None:
-    """Start the model's DriftMonitor actor through the Jobs API (a no-op when it runs already)."""
+                  set_: List[str] = SET_OPTION,
+                  replace: bool = typer.Option(False, "--replace", help="Restart a running monitor with these "
+                                               "settings (its state comes back from its snapshot).")) -> None:
+    """Start the model's DriftMonitor actor through the Jobs API (a no-op when it runs already,
+    unless --replace)."""
     from raymlops.config import MonitorConfig, find_config, load_config
     from raymlops.monitor.client import start_monitor
 
     load_config(find_config(config, "monitor"), MonitorConfig, set_)  # typos fail here, before submitting
-    job_id = start_monitor(name, str(config) if config else None, set_, echo=lambda text: typer.echo(text, nl=False))
+    job_id = start_monitor(name, str(config) if config else None, set_, echo=lambda text: typer.echo(text, nl=False),
+                           replace=replace)
     typer.echo(f"job {job_id} succeeded")
 
 
@@ -78,6 +82,12 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
             shown, measured = estimate.get("estimated_accuracy"), estimate.get("measured_accuracy")
             typer.echo(f"    accuracy: estimated {'—' if shown is None else f'{shown:.3f}'} (no labels), measured "
                        f"{'—' if measured is None else f'{measured:.3f}'} on {estimate.get('labelled', 0)} labels")
+        if info.get("side_rows"):
+            typer.echo("    not counted for rollouts: " + ", ".join(f"{n} {arm} rows" for arm, n in info["side_rows"].items()))
+    for loop, failure in (status.get("loops") or {}).items():
+        typer.echo(f"  {loop} loop restarted {failure['restarts']}× (last: {failure['last_error']})")
+    if status.get("last_error"):
+        typer.echo(f"  last error: {status['last_error']}")
 
 
 def report_line(detector: str, report: dict) -> str:

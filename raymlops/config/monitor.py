@@ -107,6 +107,19 @@ class PredictionLogSettings(StrictModel):
     max_buffered_rows: int = Field(50_000, ge=100, description="Flush early at this many rows.")
 
 
+class RetentionSettings(StrictModel):
+    """How long the monitor keeps what it stores; one pass runs every ``every_s`` (null = keep forever)."""
+
+    events_days: float | None = Field(90.0, gt=0, description="Delete the model's registry events older than this, "
+                                      "except those lineage refers to (registered, offline_gate, drift_detected, "
+                                      "retrain_submitted, retrain_finished).")
+    prediction_log_days: float | None = Field(30.0, gt=0, description="Delete prediction-log days older than this.")
+    version_idle_s: float | None = Field(86_400.0, gt=0, description="Forget a version's windows, health rows, "
+                                         "detectors and reports once it has had no traffic for this long and is "
+                                         "neither champion nor candidate.")
+    every_s: float = Field(3600.0, gt=0, description="How often the retention pass runs.")
+
+
 class RetrainSettings(StrictModel):
     """When drift reports start a retraining job (protections against retrain storms)."""
 
@@ -154,6 +167,8 @@ class MonitorConfig(StrictModel):
     num_cpus: float = Field(0.25, gt=0, description="CPUs reserved for the actor.")
     retrain: RetrainSettings = Field(default_factory=RetrainSettings, description="Drift-triggered "
                                        "retraining.")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Retention of events, "
+                                         "the prediction log and the state of versions no longer served.")
 
     @model_validator(mode="after")
     def _online_within_budget(self) -> "MonitorConfig":

@@ -1,6 +1,8 @@
 """Monitor job: ``ray job submit --working-dir . -- python -m raymlops.jobs.monitor --set model_name=NAME``.
 
-Creates the model's DriftMonitor actor (detached: it outlives this job) if it is not running.
+Creates the model's DriftMonitor actor (detached: it outlives this job) if it is not running;
+with ``--replace``, a running one is stopped first and started again with these settings (its
+state comes back from its snapshot).
 The model's rollout controller starts with it (rollouts judge the monitor's evidence); with
 ``retrain.enabled`` and ``retrain.auto_rollout`` it watches the registry, so each version a
 retraining registers as `candidate` is rolled out."""
@@ -8,20 +10,33 @@ retraining registers as `candidate` is rolled out."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import Sequence
 
 from raymlops.config import MonitorConfig
 from raymlops.submission.entry import run_job
 
 
-def start(cfg: MonitorConfig) -> dict:
-    """Create the monitor actor (and the rollout controller) unless they run; returns its status."""
+def start(cfg: MonitorConfig, replace: bool = False) -> dict:
+    """Create the monitor actor (and the rollout controller) unless they run; returns its status.
+    ``replace``: stop a running monitor first, so it runs with ``cfg`` (its state is restored)."""
     import ray
 
+    from raymlops.actors import NAMESPACE, monitor_name
     from raymlops.monitor.launch import get_or_create
     from raymlops.registry.registry import absolute_settings
 
     context = ray.init()
+    if replace:
+        try:
+            old = ray.get_actor(monitor_name(cfg.model_name), namespace=NAMESPACE)
+            ray.get(old.flush.remote(10**9), timeout=120)  # its latest state goes into the snapshot
+            ray.kill(old, no_restart=True)
+            for _ in range(300):  # its name is free once it is gone
+                ray.get_actor(monitor_name(cfg.model_name), namespace=NAMESPACE)
+                time.sleep(0.1)
+        except ValueError:
+            pass  # none running (any more)
     dashboard = context.dashboard_url
     jobs_address = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
     registry = absolute_settings(cfg.registry)
@@ -58,7 +73,11 @@ def describe(status: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns its exit code."""
-    return run_job("Start the drift monitor actor of a model.", "monitor", start, describe, argv)  # type: ignore[arg-type]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    replace = "--replace" in argv
+    argv = [arg for arg in argv if arg != "--replace"]
+    return run_job("Start the drift monitor actor of a model (--replace: restart a running one with these "
+                   "settings).", "monitor", lambda cfg: start(cfg, replace), describe, argv)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import numpy as np
 from raymlops.actors import schedule_own
 from raymlops.monitor.budget import BudgetLedger, plan_budget
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
-from raymlops.monitor.feedback import FeedbackJoin, trainable_rows
+from raymlops.monitor.deliveries import Deliveries
+from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.report import history_point
@@ -30,6 +31,7 @@ from raymlops.monitor.retrain import Retrainer
 from raymlops.monitor.status import assemble_status, reports_by_version, version_detail, with_estimates
 from raymlops.monitor.window import Window, WindowQueue, WindowSet
 from raymlops.records import RecordView
+from raymlops.supervise import LoopFailures
 from raymlops.types import DriftReport
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ class DriftMonitor:
         self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model,
                                   self.registry.signing_key("artifacts"))
         self.log_root = self.cfg.prediction_log.root or filesystem.join(root, "_predictions")
-        self.prediction_log = PredictionLog(self.log_root, self.model)
+        self.prediction_log = PredictionLog(self.log_root, self.model,
+                                            max_rows=4 * self.cfg.prediction_log.max_buffered_rows)
         w = self.cfg.window
         self.windows = WindowSet(w.size, w.min_samples, w.max_wait_s, w.sample_rate)
         self.health_stats = HealthStats()
@@ -85,7 +88,9 @@ class DriftMonitor:
             lambda checker: checker.build_online(online),
             lambda version, detector: self.store.save_online(version, online, detector))
         self.last_error: str | None = None
+        self.loop_failures = LoopFailures(self._loop_failed)
         self.feedback_join = FeedbackJoin()
+        self.deliveries = Deliveries()
         jobs = RayJobClient(ClusterAddresses(dashboard=jobs_address) if jobs_address else None)
         self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, jobs, self.counters,
                                    self._write_labels, self.labels_root(), self._snapshot)
@@ -95,6 +100,11 @@ class DriftMonitor:
         schedule_own("start")
 
     # ------------------------------------------------------------------ restart
+
+    def _loop_failed(self, loop: str) -> None:
+        self.counters["loop_restarts"] += 1
+        self.last_error = f"{loop} loop restarted: {self.loop_failures.last_error[loop]}"
+        self.metrics.loop_restarted(loop)
 
     def _restore(self) -> None:
         from raymlops.monitor.snapshot import restore_state
@@ -111,9 +121,15 @@ class DriftMonitor:
 
     def _ensure_tasks(self) -> None:
         if not self._tasks:
+            from raymlops.supervise import supervised
+
             loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._detect_loop()), loop.create_task(self._snapshot_loop()),
-                           loop.create_task(self._log_loop()), loop.create_task(self._gauge_loop())]
+            from raymlops.monitor import loops
+
+            self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in
+                           (("detect", self._detect_loop), ("snapshot", self._snapshot_loop),
+                            ("log", lambda: loops.log_loop(self)), ("gauges", lambda: loops.gauge_loop(self)),
+                            ("retention", lambda: loops.retention_loop(self)))]
             self.retrainer.resume()
 
     async def start(self) -> None:
@@ -121,9 +137,20 @@ class DriftMonitor:
         retraining job in flight. The actor calls it on itself when it starts, a restarted actor too."""
         self._ensure_tasks()
 
-    async def ingest(self, batch) -> None:
-        """Take one record batch from a replica (never waits for a test)."""
+    async def ingest(self, batch, sender: str | None = None, seq: int | None = None,
+                     floor: int | None = None) -> dict[str, Any] | None:
+        """Take one record batch from a replica (never waits for a test). Numbered batches
+        (``sender``, ``seq``, ``floor``: see :mod:`raymlops.monitor.deliveries`) are taken once and in
+        order; the answer says which are durable and what to resend."""
         self._ensure_tasks()
+        if sender is not None and seq is not None:
+            take, resend_from = self.deliveries.admit(sender, seq, floor)
+            if not take:
+                return self.deliveries.reply(sender, resend_from)
+        self._ingest(batch)
+        return self.deliveries.reply(sender) if sender is not None else None
+
+    def _ingest(self, batch) -> None:
         records = RecordView(batch)
         rows = records.num_rows
         self.counters["rows_ingested"] += rows
@@ -229,11 +256,10 @@ class DriftMonitor:
         return filesystem.join(self.log_root, "_labels", f"model={self.model}")
 
     def _write_labels(self) -> int:
-        from raymlops.monitor.storage import write_labelled_rows
+        from raymlops.monitor.storage import write_labels
 
         embedding_versions = {v for v, checker in self.checkers.items() if checker.records_embedding}
-        rows = trainable_rows(self.feedback_join.drain_labelled(), embedding_versions)
-        written = write_labelled_rows(self.labels_root(), rows)
+        written = write_labels(self.feedback_join, embedding_versions, self.labels_root())
         self.counters["labelled_rows_written"] += written
         return written
 
@@ -263,9 +289,12 @@ class DriftMonitor:
 
     async def _snapshot(self) -> None:
         try:
-            await asyncio.to_thread(self.store.write_snapshot, self._snapshot_state())
+            state = self._snapshot_state()
+            await asyncio.to_thread(self.store.write_snapshot, state)
+            self.deliveries.committed(state["deliveries"])
             self.counters["snapshots"] += 1
         except Exception as exc:  # noqa: BLE001 - retried at the next interval
+            self.counters["snapshot_failures"] += 1
             log.warning("snapshot of %s failed: %s", self.model, exc)
 
     async def _snapshot_loop(self) -> None:
@@ -273,37 +302,16 @@ class DriftMonitor:
             await asyncio.sleep(self.cfg.snapshot_every_s)
             await self._snapshot()
 
-    async def _gauge_loop(self) -> None:
-        """Re-publish the latest reports and accuracies (Ray's exporter drops gauge series not
-        recorded lately), and check the champion's accuracy for performance drift."""
-        while True:
-            await asyncio.sleep(5)
-            for report in list(self.last_reports.values()):
-                self.metrics.report(DriftReport(**report), observe_duration=False)
-            accuracy = self._accuracy()
-            self.metrics.accuracy_of(accuracy)
-            if self.cfg.retrain.enabled:
-                await self.retrainer.on_accuracy(accuracy)
-
     async def _flush_log(self) -> int:
+        batches = self.prediction_log.take()  # on the loop's thread: rows ingested meanwhile stay buffered
         try:
-            return await asyncio.to_thread(self.prediction_log.flush)
-        except Exception as exc:  # noqa: BLE001 - the rows are lost, counted
-            self.counters["log_rows_lost"] += self.prediction_log.rows
-            log.warning("prediction log of %s could not be written: %s", self.model, exc)
+            return await asyncio.to_thread(self.prediction_log.write, batches)
+        except Exception as exc:  # noqa: BLE001 - kept for the next flush (bounded; dropped rows counted)
+            self.prediction_log.give_back(batches)
+            self.counters["log_write_failures"] += 1
+            self.counters["log_rows_dropped"] = self.prediction_log.dropped
+            log.warning("prediction log of %s could not be written (kept for a retry): %s", self.model, exc)
             return 0
-
-    async def _log_loop(self) -> None:
-        settings = self.cfg.prediction_log
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.5)
-            if self.prediction_log.rows and (self.prediction_log.rows >= settings.max_buffered_rows
-                                             or time.monotonic() - last >= settings.flush_every_s):
-                await self._flush_log()
-                last = time.monotonic()
-            if self.feedback_join.labelled_rows and time.monotonic() - last >= settings.flush_every_s:
-                await asyncio.to_thread(self._write_labels)
 
     # ------------------------------------------------------------------ queries
 
@@ -326,13 +334,13 @@ class DriftMonitor:
     async def status(self) -> dict[str, Any]:
         """Drift state and latest reports per version, counters, calibration and restart information."""
         versions = sorted({*self.checkers, *self.windows.open, *self.health_stats.rows})
-        return assemble_status(
+        return {**assemble_status(
             self.model, versions, {v: self.states.drifting(v) for v in versions}, dict(self.last_reports),
             {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
-            len(self.queue), {**self.counters, **self._calibration()}, time.time() - self.started_at,
+            len(self.queue), {**self.counters, **self.online.calibration()}, time.time() - self.started_at,
             self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
             {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
-            self._version_details(versions))
+            self._version_details(versions)), "loops": self.loop_failures.to_dict()}
 
     def _version_details(self, versions: list[int]) -> dict[int, dict[str, Any]]:
         measured = self.feedback_join.accuracy()  # once for every version
@@ -365,10 +373,6 @@ class DriftMonitor:
         return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
                               self.states.drifting(version), self._version_details([version])[version],
                               reports_by_version(dict(self.last_reports)).get(str(version), {}))
-
-    def _calibration(self) -> dict[str, float]:
-        seconds = self.online.calibration_s
-        return {"calibration_s": seconds} if seconds is not None else {}
 
     async def health(self, since: float | None = None) -> dict[str, dict]:
         """Per-version health stats (count, error rate, latency percentiles, predictions) since a UNIX time."""

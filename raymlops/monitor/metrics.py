@@ -44,6 +44,13 @@ class MonitorMetrics:
                                        description="Rows dropped by the monitor (full check queue).",
                                        tag_keys=("model",))
 
+        self.restarts = metrics.Counter("raymlops_loop_restarts_total", description="Background loops restarted "
+                                        "after a failure.", tag_keys=("model", "actor", "loop"))
+
+    def loop_restarted(self, loop: str) -> None:
+        """Count a background loop that failed and is started again."""
+        self.restarts.inc(1, tags={"model": self.model, "actor": "monitor", "loop": loop})
+
     def report(self, report: DriftReport, observe_duration: bool = True) -> None:
         """Publish one drift report (``observe_duration=False`` when re-publishing an old one)."""
         tags = {"model": self.model, "version": str(report.version), "detector": report.detector}

@@ -73,6 +73,10 @@ class OnlineDetectors:
             self.refused[version] = str(exc)
             return None
 
+    def calibration(self) -> dict[str, float]:
+        """The last calibration's duration, for the monitor's counters (empty before one)."""
+        return {"calibration_s": self.calibration_s} if self.calibration_s is not None else {}
+
     def state_of(self, version: int) -> str:
         """The version's lifecycle state (and why a saved detector was refused, if one was)."""
         state = self.states.get(version, NOT_STARTED)

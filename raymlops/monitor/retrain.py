@@ -146,16 +146,20 @@ class Retrainer:
         payload: dict[str, Any] = {"job_id": job_id, "status": status, "submitted_event_id": event_id}
         version = None
         if status == "SUCCEEDED":
-            version, candidate = await asyncio.to_thread(self._registered_by, job_id)
-            payload.update({"new_version": version, "candidate": candidate})
+            version, candidate, queued = await asyncio.to_thread(self._registered_by, job_id)
+            payload.update({"new_version": version, "candidate": candidate, "queued": queued})
         await asyncio.to_thread(self.registry.add_event, self.model, "retrain_finished", version, payload,
                                 "drift-monitor")
         await self.snapshot()
 
-    def _registered_by(self, job_id: str) -> tuple[int | None, bool]:
-        """The version the job registered (by its lineage) and whether it is the `candidate`."""
+    def _registered_by(self, job_id: str) -> tuple[int | None, bool, bool]:
+        """The version the job registered (by its lineage), whether it is the `candidate`, and
+        whether it passed its gate while a rollout ran (queued: the rollout side makes it the
+        candidate when that rollout ends)."""
         made = [v.version for v in self.registry.list_versions(self.model)
                 if (v.lineage or {}).get("ray_job_id") == job_id]
         if not made:
-            return None, False
-        return made[-1], self.registry.aliases(self.model).get("candidate") == made[-1]
+            return None, False, False
+        gate = [e for e in self.registry.events(self.model, kinds=["offline_gate"], limit=None) if e.version == made[-1]]
+        queued = bool(gate) and bool(gate[-1].payload.get("passed")) and gate[-1].payload.get("queued_behind") is not None
+        return made[-1], self.registry.aliases(self.model).get("candidate") == made[-1], queued

@@ -19,7 +19,8 @@ def snapshot_state(monitor: Any) -> dict[str, Any]:
     return {"time": time.time(), "windows": monitor.windows.state(), "health": monitor.health_stats.state(),
             "counters": dict(monitor.counters), "last_reports": dict(monitor.last_reports), "online": online,
             "history": list(monitor.history),
-            "trigger": monitor.retrainer.trigger.state(), "budget": monitor.ledger.state()}
+            "trigger": monitor.retrainer.trigger.state(), "budget": monitor.ledger.state(),
+            "deliveries": monitor.deliveries.state()}
 
 
 def restore_state(monitor: Any) -> None:
@@ -41,5 +42,6 @@ def restore_state(monitor: Any) -> None:
     monitor.online.restore(snapshot.get("online", {}))
     monitor.retrainer.trigger.restore(snapshot.get("trigger", {}))
     monitor.ledger.restore(snapshot.get("budget", {}))
+    monitor.deliveries.restore(snapshot.get("deliveries", {}))
     monitor.restored_snapshot_age_s = time.time() - snapshot["time"]
     monitor.counters["restarts"] += 1

@@ -119,30 +119,67 @@ class MonitorStore:
 class PredictionLog:
     """Buffered prediction records written as parquet, partitioned ``model=/version=/date=``.
 
+    Rows are taken out of the buffer before a write starts (:meth:`take`, on the caller's thread)
+    and handed back when it fails (:meth:`give_back`), so rows added during a write are never
+    lost and a failed write is retried; while storage is down the buffer keeps at most
+    ``max_rows`` rows, dropping the oldest and counting them in :attr:`dropped`.
+
     Args:
         root: URI of the log (``<artifact_root>/_predictions`` by default).
         model: the model's name.
         row_group_size: rows per parquet row group.
+        max_rows: rows kept at most while writes fail.
     """
 
-    def __init__(self, root: str, model: str, row_group_size: int = 10_000) -> None:
-        self.root, self.model, self.row_group_size = root, model, row_group_size
+    def __init__(self, root: str, model: str, row_group_size: int = 10_000, max_rows: int = 200_000) -> None:
+        self.root, self.model, self.row_group_size, self.max_rows = root, model, row_group_size, max_rows
         self.batches: list[pa.Table] = []
         self.rows = 0
         self.written = 0
+        self.dropped = 0
 
     def add(self, records: Any) -> None:
         """Buffer a record batch or view (kept as it came: no copy, no conversion)."""
         table = pa.Table.from_batches([as_view(records).batch])
         self.batches.append(table)
         self.rows += table.num_rows
+        self._bound()
+
+    def take(self) -> list[pa.Table]:
+        """Everything buffered, taken out of the buffer (call on the thread that adds)."""
+        batches, self.batches, self.rows = self.batches, [], 0
+        return batches
+
+    def give_back(self, batches: list[pa.Table]) -> None:
+        """Return taken batches that could not be written, ahead of newer ones (bounded)."""
+        self.batches = batches + self.batches
+        self.rows = sum(t.num_rows for t in self.batches)
+        self._bound()
+
+    def _bound(self) -> None:
+        while self.rows > self.max_rows and len(self.batches) > 1:
+            oldest = self.batches.pop(0)
+            self.rows -= oldest.num_rows
+            self.dropped += oldest.num_rows
 
     def flush(self) -> int:
-        """Write what is buffered, one file per (version, date); returns the rows written."""
-        if not self.batches:
+        """Write what is buffered (take, write, and give back on failure); returns the rows written.
+
+        Raises:
+            OSError and other storage errors, after giving the rows back.
+        """
+        batches = self.take()
+        try:
+            return self.write(batches)
+        except BaseException:
+            self.give_back(batches)
+            raise
+
+    def write(self, batches: list[pa.Table]) -> int:
+        """Write taken batches, one file per (version, date); returns the rows written."""
+        if not batches:
             return 0
-        table = pa.concat_tables(self.batches, promote_options="permissive")
-        self.batches, self.rows = [], 0
+        table = pa.concat_tables(batches, promote_options="permissive")
         versions = filled(table, "version", -1).astype(np.int64)
         seconds = filled(table, "time", 0.0)
         days = (seconds // 86400).astype(np.int64)
@@ -173,6 +210,19 @@ def write_labelled_rows(root: str, rows: list[dict[str, Any]]) -> int:
     filesystem.write_atomically(filesystem.join(root, f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"),
                      sink.getvalue())
     return len(rows)
+
+
+def write_labels(join: Any, embedding_versions: set[int], root: str) -> int:
+    """Write the labelled rows a :class:`~raymlops.monitor.feedback.FeedbackJoin` holds (those
+    retraining can learn from) under ``root``; on failure they stay in the join for the next write."""
+    from raymlops.monitor.feedback import trainable_rows
+
+    drained = join.drain_labelled()
+    try:
+        return write_labelled_rows(root, trainable_rows(drained, embedding_versions))
+    except Exception:
+        join.labelled_rows[:0] = drained
+        raise
 
 
 def read_prediction_log(root: str, model: str, since: float | None = None, version: int | None = None) -> pa.Table:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -79,6 +80,14 @@ def resolve_locations(cfg: RegistryConfig) -> tuple[str, str]:
     root = os.environ.get(ARTIFACT_ROOT_ENV) or expand_reference(cfg.artifact_root, "artifact_root") \
         or str(base / "artifacts")
     return url, root
+
+
+#: Events that lineage and drift states refer to: never pruned by retention.
+LINEAGE_EVENTS = ("registered", "offline_gate", "drift_detected", "drift_cleared", "retrain_submitted",
+                  "retrain_finished")
+#: The events a rollout controller records for its decisions (each with the rollout's state).
+ROLLOUT_DECISIONS = ("rollout_advance", "rollout_wait", "rollout_promote", "rollout_rollback", "rollout_hold",
+                     "rollout_abort")
 
 
 class Registry:
@@ -208,6 +217,19 @@ class Registry:
                until: float | None = None, limit: int | None = 1000) -> list[Event]:
         """Events by model, kind and time window, oldest first."""
         return self.metadata.events(model, kinds, since, until, limit)
+
+    def active_rollout(self, name: str) -> int | None:
+        """The canary version of the model's rollout in progress (running, paused or held), read
+        from the rollout controller's last decision event; None when no rollout is in progress."""
+        latest = self.events(name, kinds=ROLLOUT_DECISIONS, limit=1)
+        state = ((latest[-1].payload or {}).get("state") or {}) if latest else {}
+        version = state.get("canary_version")
+        return int(version) if version is not None and state.get("phase") in ("running", "paused", "held") else None
+
+    def prune_events(self, name: str, older_than_s: float, keep_kinds: Iterable[str] = LINEAGE_EVENTS) -> int:
+        """Delete the model's events older than ``older_than_s`` seconds, keeping ``keep_kinds`` (by
+        default the events lineage refers to); returns how many were deleted."""
+        return self.metadata.delete_events(name, time.time() - older_than_s, keep_kinds)
 
     def signing_key(self, purpose: str) -> bytes:
         """The cluster's secret for ``purpose`` (``artifacts``: sealed monitor files; ``requests``:

@@ -316,6 +316,15 @@ class SqlMetadata:
             rows = conn.execute(query).all()
         return [_row_to_event(row) for row in reversed(rows)]
 
+    def delete_events(self, model: str, before: float, keep_kinds: Iterable[str]) -> int:
+        """Delete the model's events older than ``before`` except those of ``keep_kinds``; returns how many."""
+        from sqlalchemy import delete
+
+        statement = delete(s.events).where(s.events.c.model == model, s.events.c.time < before,
+                                           s.events.c.kind.not_in(list(keep_kinds)))
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount or 0)
+
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()

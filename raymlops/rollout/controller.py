@@ -30,6 +30,8 @@ from raymlops.rollout.policy import (
     alias_moves,
     command,
     decide,
+    decision_from_dict,
+    decision_to_dict,
     retirement_after,
     retrained_versions,
     rollback_after_promotion,
@@ -37,6 +39,7 @@ from raymlops.rollout.policy import (
     start,
     traffic_for,
 )
+from raymlops.supervise import LoopFailures
 
 if TYPE_CHECKING:
     from raymlops.rollout.metrics import RolloutMetrics
@@ -66,6 +69,8 @@ class RolloutController:
         self.event_cursor = 0
         self._task: asyncio.Task | None = None
         self._metrics: RolloutMetrics | None = None
+        self.intent: dict[str, Any] | None = None  # a decision persisted before its side effects, until applied
+        self.loop_failures = LoopFailures(self._loop_failed)
         self._restore()
         schedule_own("run")
 
@@ -80,6 +85,7 @@ class RolloutController:
             self.retire = Retirement(**saved["retire"]) if saved.get("retire") else None
             self.last = saved.get("last", {})
             self.watching, self.event_cursor = saved.get("watching"), saved.get("event_cursor", 0)
+            self.intent = saved.get("intent")
 
     def _persist(self) -> None:
         from raymlops import filesystem
@@ -87,12 +93,17 @@ class RolloutController:
         body = {"config": self.cfg.model_dump(mode="json") if self.cfg else None,
                 "state": self.state.to_dict() if self.state else None,
                 "retire": dict(self.retire.__dict__) if self.retire else None, "last": self.last,
-                "watching": self.watching, "event_cursor": self.event_cursor}
+                "watching": self.watching, "event_cursor": self.event_cursor, "intent": self.intent}
         filesystem.write_atomically(self.state_uri, json.dumps(body).encode())
 
     def _ensure_loop(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            from raymlops.supervise import supervised
+
+            self._task = asyncio.get_running_loop().create_task(supervised("control", self._loop, self.loop_failures))
+
+    def _loop_failed(self, loop: str) -> None:
+        self._metrics_now().loop_restarted(loop)
 
     # ------------------------------------------------------------------ commands
 
@@ -161,7 +172,8 @@ class RolloutController:
         return {"model": self.model, "state": self.state.to_dict() if self.state else None,
                 "config": self.cfg.model_dump(mode="json") if self.cfg else None, "last_decision": self.last,
                 "retire": dict(self.retire.__dict__) if self.retire else None,
-                "watching": self.watching is not None, "event_cursor": self.event_cursor}
+                "watching": self.watching is not None, "event_cursor": self.event_cursor,
+                "pending_decision": self.intent, "loops": self.loop_failures.to_dict()}
 
     # ------------------------------------------------------------------ the control loop
 
@@ -170,23 +182,30 @@ class RolloutController:
             await asyncio.sleep(self.cfg.poll_interval_s if self.cfg else 5)
             try:
                 await self._tick()
-            except Exception as exc:  # noqa: BLE001 - one failed tick is logged; the next one retries
+            except Exception as exc:  # noqa: BLE001 - one failed tick is logged and counted; the next one retries
                 self.last = {"action": "error", "reasons": [f"{type(exc).__name__}: {exc}"], "time": time.time()}
+                self.loop_failures("tick", exc)
                 log.exception("rollout tick of %s failed", self.model)
             self._publish()
 
-    def _publish(self) -> None:
+    def _metrics_now(self) -> RolloutMetrics:
         from raymlops.rollout.metrics import RolloutMetrics
 
         if self._metrics is None:
             self._metrics = RolloutMetrics(self.model)
+        return self._metrics
+
+    def _publish(self) -> None:
+        metrics = self._metrics_now()
         state = self.state
         weight = self.last.get("weight")
         weight = weight if isinstance(weight, (int, float)) else 0.0
-        self._metrics.publish(state.phase if state else None, state.step if state else None, float(weight),
+        metrics.publish(state.phase if state else None, state.step if state else None, float(weight),
                               state.canary_version if state else None)
 
     async def _tick(self) -> None:
+        if self.intent is not None:  # a decision cut short (a crash between its side effects): finish it first
+            await self._apply(decision_from_dict(self.intent))
         now = time.time()
         if self.retire is not None and self.retire.due(now):
             await self._traffic(dict(RETIRE_TRAFFIC))
@@ -216,9 +235,14 @@ class RolloutController:
             return
         event_id, version = pending[0]
         self.event_cursor = event_id
-        if (await asyncio.to_thread(self.registry.aliases, self.model)).get("candidate") != version:
+        aliases = await asyncio.to_thread(self.registry.aliases, self.model)
+        current = aliases.get("candidate")
+        superseded = len(pending) > 1 or version <= aliases.get("champion", 0) or (current or 0) > version
+        if current != version and superseded:
             await asyncio.to_thread(self._persist)  # superseded meanwhile: the newer event starts its own
             return
+        if aliases.get("candidate") != version:  # queued behind the rollout that just ended: its turn now
+            await asyncio.to_thread(self.registry.set_alias, self.model, "candidate", version, current, ACTOR)
         await self.start(watching)
 
     async def _evidence(self):
@@ -237,11 +261,20 @@ class RolloutController:
         await asyncio.to_thread(apply_in_cluster, app_name or self.model, changes)
 
     async def _apply(self, decision: Decision) -> None:
+        """Apply a decision idempotently: it is persisted as the intent first, an alias already at its
+        target counts as moved, traffic is set to what the decision names, and the intent is cleared
+        with the new state — so a controller restarted anywhere in between finishes it."""
         from raymlops.errors import AliasConflictError, NotFoundError
 
+        self.intent = decision_to_dict(decision)
+        await asyncio.to_thread(self._persist)
         for alias, version, expected in alias_moves(decision):
             if version is not None:  # the champion moves strictly: a conflict stops the decision
-                await asyncio.to_thread(self.registry.set_alias, self.model, alias, version, expected, ACTOR)
+                try:
+                    await asyncio.to_thread(self.registry.set_alias, self.model, alias, version, expected, ACTOR)
+                except AliasConflictError:
+                    if (await asyncio.to_thread(self.registry.aliases, self.model)).get(alias) != version:
+                        raise
                 continue
             try:
                 await asyncio.to_thread(self.registry.delete_alias, self.model, alias, expected, ACTOR)
@@ -252,7 +285,7 @@ class RolloutController:
             await self._traffic(traffic)
         window_s = self.cfg.rollback_window_s if self.cfg is not None else 0.0
         self.retire = retirement_after(decision, window_s, time.time()) or self.retire
-        self.state = decision.state
+        self.state, self.intent = decision.state, None
         await self._record(decision)
 
     async def _record(self, decision: Decision) -> None:

@@ -22,6 +22,13 @@ class RolloutMetrics:
         self.canary = metrics.Gauge("raymlops_rollout_canary_version", description="Version being rolled out.",
                                     tag_keys=("model",))
 
+        self.restarts = metrics.Counter("raymlops_loop_restarts_total", description="Background loops restarted "
+                                        "after a failure.", tag_keys=("model", "actor", "loop"))
+
+    def loop_restarted(self, loop: str) -> None:
+        """Count a failed control loop (restarted) or tick (retried)."""
+        self.restarts.inc(1, tags={"model": self.model, "actor": "rollout", "loop": loop})
+
     def publish(self, phase: str | None, step: int | None, weight: float, canary_version: int | None) -> None:
         """Record the rollout's phase (``None``: never started), step index and weight."""
         tags = {"model": self.model}

@@ -137,6 +137,18 @@ class Decision:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+def decision_to_dict(decision: Decision) -> dict[str, Any]:
+    """A decision as JSON (the controller persists it before applying it)."""
+    return {"action": decision.action, "state": decision.state.to_dict(), "weight": decision.weight,
+            "reasons": list(decision.reasons), "numbers": decision.numbers}
+
+
+def decision_from_dict(saved: dict[str, Any]) -> Decision:
+    """The decision :func:`decision_to_dict` saved."""
+    return Decision(saved["action"], RolloutState(**saved["state"]), float(saved["weight"]),
+                    tuple(saved.get("reasons", ())), dict(saved.get("numbers", {})))
+
+
 def failed_gates(gates: Gates, evidence: Evidence) -> list[str]:
     """The gates the canary fails, each with its numbers (empty: all pass)."""
     stable, canary = evidence.stable, evidence.canary
@@ -313,8 +325,10 @@ def traffic_for(decision: Decision) -> dict[str, Any] | None:
         return {"stable_version": state.stable_version, "canary_version": state.canary_version,
                 "canary_weight": decision.weight}
     if decision.action == "promote":
-        # the old champion stays loaded (weight 0) for the rollback window
-        return {"stable_version": state.canary_version, "canary_version": state.stable_version, "canary_weight": 0.0}
+        # the old champion stays loaded (weight 0) for the rollback window, marked so that a manual
+        # weight change must name the version it is for
+        return {"stable_version": state.canary_version, "canary_version": state.stable_version, "canary_weight": 0.0,
+                "retiring_version": state.stable_version}
     if decision.action == "rollback" and "champion_restored" in decision.numbers:
         return {"stable_version": decision.numbers["champion_restored"], "canary_version": None, "canary_weight": 0.0}
     if decision.action in ("rollback", "abort"):
@@ -337,12 +351,13 @@ def alias_moves(decision: Decision) -> list[tuple[str, int | None, int | None]]:
 
 
 def retrained_versions(events: Iterable[Any], after_id: int) -> list[tuple[int, int]]:
-    """``(event id, version)`` of each retraining that registered a new `candidate` after the
-    event ``after_id`` (the rollout side's reading of the monitor's ``retrain_finished`` events)."""
+    """``(event id, version)`` of each retraining that registered a new `candidate` (or one queued
+    behind a rollout that was running) after the event ``after_id`` (the rollout side's reading of
+    the monitor's ``retrain_finished`` events)."""
     found = []
     for event in sorted(events, key=lambda e: e.id):
         payload = event.payload or {}
         if event.id > after_id and event.kind == "retrain_finished" and payload.get("status") == "SUCCEEDED" \
-                and payload.get("candidate") and payload.get("new_version") is not None:
+                and (payload.get("candidate") or payload.get("queued")) and payload.get("new_version") is not None:
             found.append((event.id, int(payload["new_version"])))
     return found

@@ -21,7 +21,8 @@ DEPLOYMENT = "ModelServer"
 #: Prefix of the per-version deployments of the ``separate`` layout.
 VERSION_DEPLOYMENT_PREFIX = "Version"
 #: The keys of ``user_config`` a traffic change may set.
-TRAFFIC_KEYS = ("stable_version", "canary_version", "canary_weight", "shadow_version", "shadow_share", "sticky_field")
+TRAFFIC_KEYS = ("stable_version", "canary_version", "canary_weight", "shadow_version", "shadow_share", "sticky_field",
+                "retiring_version")
 
 
 def version_deployment(version: int) -> str:
@@ -53,6 +54,13 @@ def checked_traffic(current: dict[str, Any], changes: dict[str, Any], deployed: 
         merged["canary_weight"] = 0.0
     if merged.get("shadow_version") is None and "shadow_share" not in changes:
         merged["shadow_share"] = 0.0
+    retiring = merged.get("retiring_version")
+    if retiring is not None and retiring == merged.get("canary_version") and "canary_version" not in changes \
+            and float(changes.get("canary_weight") or 0) > 0:
+        raise InvalidRequestError(field="canary_version", problem=f"the canary is v{retiring}, the previous champion "
+                                  "kept loaded for a rollback; name the version this weight is for (canary_version)")
+    if "canary_version" in changes and "retiring_version" not in changes:
+        merged["retiring_version"] = None  # a canary named on purpose is no longer the one kept for rollback
     try:
         policy = TrafficPolicy.from_user_config(merged)
     except KeyError as exc:

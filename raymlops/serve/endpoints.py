@@ -7,6 +7,7 @@ Without direct ingress (or before a replica runs) the targets are the proxies.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Iterable
 
 
@@ -33,7 +34,7 @@ async def app_endpoints(app_name: str) -> list[str]:
 
     client: Any = _get_global_client()
     controller = client._controller
-    return http_endpoints(await controller.get_target_groups.remote(app_name))
+    return http_endpoints(await asyncio.wait_for(controller.get_target_groups.remote(app_name), timeout=10))
 
 
 def direct_endpoints(endpoints: Iterable[str], proxy_url: str) -> list[str]:

@@ -79,12 +79,13 @@ class ModelServer:
             from raymlops.actors import NAMESPACE, monitor_name
 
             sink = build_sink("actor", {"actor_name": monitor_name(self.model_name), "namespace": NAMESPACE,
-                                        **records.options})
+                                        "sequenced": True, **records.options})
         else:
             sink = build_sink(records.sink, records.options)
         self.stream = RecordStream(sink,
                                    RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
         self.label_wait_s = 1.0 + 5 * records.flush_ms / 1000  # every replica has flushed an answer by then
+        self.replica = serve.get_replica_context().replica_tag
         self.metrics = ServerMetrics(self.model_name)
         self.predictions = Predictions(self.model_name, self.backend, self.stream, self.metrics,
                                        args.shadow_max_in_flight)
@@ -192,8 +193,9 @@ class ModelServer:
 
     @api.get("/v1/models/{name}")
     async def describe(self, name: str, request: Request) -> Response:
-        """The live versions, the current traffic split, and the HTTP endpoints that serve it
-        (Serve's proxy, or with direct ingress each replica's own port)."""
+        """The live versions, the current traffic split, the HTTP endpoints that serve it (Serve's
+        proxy, or with direct ingress each replica's own port), and the answering replica's record
+        stream (rows sent, lost, waiting for delivery)."""
         async def handler(_request, _request_id, _outcome):
             from raymlops.serve.endpoints import app_endpoints
 
@@ -203,7 +205,8 @@ class ModelServer:
             environment = await self.status_cache.get(("environment", frozenset(self.backend.versions)),
                                                       self.backend.environment)
             return JSONResponse({"model": name, **self._traffic(), "live_versions": sorted(self.backend.versions),
-                                 "endpoints": endpoints, "environment": environment})
+                                 "endpoints": endpoints, "environment": environment,
+                                 "records": {**self.stream.counts(), "replica": self.replica}})
         return await self._guarded(handler, request, record=False)
 
     def _traffic(self) -> dict:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from raymlops.errors import ConfigError
@@ -47,19 +49,38 @@ class NullSink:
         return 0
 
 
+@dataclass(eq=False)
+class Batch:
+    """One encoded batch on its way to the actor: its rows, number and sends so far."""
+
+    rows: int
+    payload: Any
+    seq: int
+    attempts: int = 0
+
+
 class ActorSink:
     """Calls ``actor.<method>.remote(payload)`` on a named Ray actor, fire-and-forget; the
     payload is the batch as one Arrow IPC buffer (:func:`raymlops.records.encode`).
 
     The calls are not awaited on the request path, but they are not forgotten either: the
     sink keeps at most ``max_pending`` calls in flight (the stream holds its rows in its
-    bounded buffer meanwhile, see :meth:`ready`) and counts the rows of calls that failed or
-    that it had to skip because the actor was missing.
+    bounded buffer meanwhile, see :meth:`ready`). A call that fails because the actor died or
+    is restarting is sent again once the actor is back (looked up every ``lookup_interval_s``),
+    ahead of newer batches, up to ``max_attempts`` times; while it is gone at most
+    ``max_waiting_rows`` rows wait here (beyond, the oldest are dropped). Rows are counted as
+    failed only when they are given up: dropped, out of attempts, or refused by the actor itself
+    (an error raised by ``method`` is not retried).
 
     One call in flight (the default) delivers batches in the order the replica answered them:
     an async actor runs concurrent calls in no set order, and windows cut from a reordered
     stream differ from the traffic that was served. Rows that arrive meanwhile travel together
     in the next call, so throughput is bounded by the buffer, not by calls.
+
+    ``sequenced`` (the drift monitor): batches are numbered under this sink's sender id and kept
+    after they were delivered, until the actor's answer says they are durable (in its snapshot);
+    when the actor comes back from an older snapshot and asks for batches again, they are resent
+    (see :mod:`raymlops.monitor.deliveries`). At most ``max_kept_rows`` rows are kept so.
 
     Args:
         actor_name: the actor's name, e.g. ``raymlops-monitor-penguins``.
@@ -67,16 +88,29 @@ class ActorSink:
         method: the method that takes one record batch.
         max_pending: calls in flight at most.
         lookup_interval_s: how often a missing actor is looked up again.
+        max_waiting_rows: rows kept for a resend while the actor is away.
+        max_attempts: sends of one batch at most.
+        sequenced: number the batches and keep them until they are durable.
+        max_kept_rows: delivered rows kept until durable at most.
     """
 
     def __init__(self, actor_name: str, namespace: str = "raymlops", method: str = "ingest",
-                 max_pending: int = 1, lookup_interval_s: float = 5.0) -> None:
+                 max_pending: int = 1, lookup_interval_s: float = 1.0, max_waiting_rows: int = 20_000,
+                 max_attempts: int = 5, sequenced: bool = False, max_kept_rows: int = 50_000) -> None:
+        import uuid
+
         self.actor_name, self.namespace, self.method = actor_name, namespace, method
         self.max_pending, self.lookup_interval_s = max_pending, lookup_interval_s
+        self.max_waiting_rows, self.max_attempts = max_waiting_rows, max_attempts
+        self.sequenced, self.max_kept_rows = sequenced, max_kept_rows
+        self.sender, self._seq = uuid.uuid4().hex, 0
         self._actor: Any = None
         self._looked_up = float("-inf")
-        self._pending: dict[Any, int] = {}
+        self._pending: dict[Any, Batch] = {}
+        self._waiting: deque[Batch] = deque()  # batches to (re)send, oldest first
+        self._kept: dict[int, Batch] = {}  # sequenced: sent, not yet durable, by number
         self._failed = 0
+        self.resent_rows = 0
 
     def _target(self, look_now: bool = False):
         import ray
@@ -96,47 +130,108 @@ class ActorSink:
         if not self._pending:
             return
         done, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
+        retry: list[Batch] = []
         for ref in done:
-            rows = self._pending.pop(ref)
+            batch = self._pending.pop(ref)
             try:
-                ray.get(ref, timeout=0)
-            except Exception as exc:  # noqa: BLE001 - any failure of the consumer is counted, never raised
-                self._failed += rows
-                self._actor = None  # look it up again: it may have been restarted under a new handle
-                log.warning("record sink: %s rows not delivered to %s: %s", rows, self.actor_name, exc)
+                answer = ray.get(ref, timeout=0)
+            except ray.exceptions.RayTaskError as exc:  # the actor refused the batch: sending it again would too
+                self._give_up(batch, f"refused by {self.actor_name}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the actor died or is restarting: send again when it is back
+                self._actor = None
+                if batch.attempts >= self.max_attempts:
+                    self._give_up(batch, f"not delivered after {batch.attempts} attempts: {exc}")
+                else:
+                    retry.append(batch)
+            else:
+                if self.sequenced and isinstance(answer, dict):
+                    retry.extend(self._answered(answer))
+        waiting = {b.seq for b in self._waiting} | {b.seq for b in self._pending.values()}
+        retry = sorted({b.seq: b for b in retry if b.seq not in waiting}.values(), key=lambda b: b.seq)
+        self._waiting.extendleft(reversed(retry))  # ahead of newer batches, in their order
+        self._bound()
+
+    def _answered(self, answer: dict) -> list[Batch]:
+        """Drop the batches the actor made durable; the ones it asks for again."""
+        for seq in [s for s in self._kept if s <= int(answer.get("durable") or 0)]:
+            del self._kept[seq]
+        start = answer.get("resend_from")
+        if start is None:
+            return []
+        return [self._kept[s] for s in sorted(self._kept) if s >= int(start)]
+
+    def _give_up(self, batch: Batch, why: str) -> None:
+        """Count a batch as lost; the kept ones before it are not resent any more either (the
+        numbers a sequenced sink still holds stay contiguous, so its ``floor`` tells the actor
+        not to wait for anything below)."""
+        self._failed += batch.rows
+        for seq in [s for s in self._kept if s <= batch.seq]:
+            del self._kept[seq]
+        log.warning("record sink: %s rows %s", batch.rows, why)
+
+    def _bound(self) -> None:
+        while sum(b.rows for b in self._waiting) > self.max_waiting_rows and len(self._waiting) > 1:
+            self._give_up(self._waiting.popleft(), f"dropped while {self.actor_name} is away")
+        while sum(b.rows for b in self._kept.values()) > self.max_kept_rows and len(self._kept) > 1:
+            del self._kept[min(self._kept)]  # delivered, only no longer resendable
+
+    def _dispatch(self) -> None:
+        actor = self._target()
+        while actor is not None and self._waiting and len(self._pending) < self.max_pending:
+            batch = self._waiting.popleft()
+            if batch.attempts:
+                self.resent_rows += batch.rows
+            if self.sequenced:
+                held = [b.seq for b in (*self._waiting, *self._pending.values(), *self._kept.values())]
+                call = getattr(actor, self.method).remote(batch.payload, self.sender, batch.seq, min([batch.seq, *held]))
+                self._kept[batch.seq] = batch
+            else:
+                call = getattr(actor, self.method).remote(batch.payload)
+            batch.attempts += 1
+            self._pending[call] = batch
 
     def send(self, batch: RecordBatch) -> None:
-        """Send the batch, or count it as failed when the actor is missing or backed up."""
+        """Queue the batch and send what the actor can take now (never blocks)."""
         self._reap()
-        rows = batch_rows(batch)
-        actor = self._target()
-        if actor is None or len(self._pending) >= self.max_pending:
-            self._failed += rows
-            why = "no actor" if actor is None else f"{len(self._pending)} calls already in flight"
-            log.warning("record sink: %s rows not sent to %s (%s)", rows, self.actor_name, why)
-            return
-        self._pending[getattr(actor, self.method).remote(encode(batch))] = rows
+        self._seq += 1
+        self._waiting.append(Batch(batch_rows(batch), encode(batch), self._seq))
+        self._bound()
+        self._dispatch()
 
     def ready(self) -> bool:
-        """Whether another call may go out now: the actor is there (a restarting monitor is
-        looked up again every ``lookup_interval_s``) and fewer than ``max_pending`` calls are in
-        flight. Until then the stream keeps its rows in its bounded buffer and sends them
-        together later."""
+        """Whether another batch may go out now: the actor is there (a restarting monitor is
+        looked up again every ``lookup_interval_s``), batches waiting for a resend went out, and
+        fewer than ``max_pending`` calls are in flight. Until then the stream keeps its rows in
+        its bounded buffer and sends them together later."""
         self._reap()
-        return self._target() is not None and len(self._pending) < self.max_pending
+        self._dispatch()
+        return self._target() is not None and not self._waiting and len(self._pending) < self.max_pending
 
     def failed_rows(self) -> int:
-        """Rows not delivered so far (failed calls, missing actor, too many calls in flight)."""
+        """Rows given up so far (dropped while the actor was away, out of attempts, or refused)."""
         self._reap()
         return self._failed
 
+    def waiting_rows(self) -> int:
+        """Rows sent or waiting to be sent again, not yet delivered."""
+        return sum(b.rows for b in self._waiting) + sum(b.rows for b in self._pending.values())
+
     async def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until every call in flight has been processed by the actor (or failed), and look
-        a missing actor up at once, so what the stream sends next finds it."""
-        if self._pending:
-            await asyncio.wait([asyncio.ensure_future(ref) for ref in list(self._pending)], timeout=timeout_s)
-        self._reap()
+        """Wait until every batch handed over has been processed by the actor (or given up),
+        looking a missing actor up at once and resending what it missed."""
+        deadline = time.monotonic() + timeout_s
         self._target(look_now=True)
+        while time.monotonic() < deadline:
+            self._reap()
+            self._dispatch()
+            if not self._pending and not self._waiting:
+                return
+            if self._pending:
+                await asyncio.wait([asyncio.ensure_future(ref) for ref in list(self._pending)],
+                                   timeout=max(deadline - time.monotonic(), 0))
+            else:
+                await asyncio.sleep(0.05)
+                self._target(look_now=True)
 
 
 #: Sink backends by the name used in ``records.sink``.
@@ -218,14 +313,21 @@ class RecordStream:
         if settle is not None:
             await settle(timeout_s)
 
+    def counts(self) -> dict[str, int]:
+        """This stream's rows: handed to the sink, lost (dropped or given up), waiting for delivery."""
+        waiting = getattr(self.sink, "waiting_rows", None)
+        return {"sent_rows": self.sent_rows, "lost_rows": self.lost_rows, "buffered_rows": self.buffer.size,
+                "waiting_rows": waiting() if waiting is not None else 0}
+
     @property
     def lost_rows(self) -> int:
         """Rows dropped by the full buffer, refused by the sink, or not delivered by it."""
         return self.buffer.dropped + self.send_errors + self.sink.failed_rows()
 
-    async def close(self) -> None:
-        """Stop the flush task and send what is left (on graceful shutdown)."""
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the flush task, send what is left and wait (up to ``timeout_s``) until the sink
+        delivered it (on graceful shutdown)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self.flush(force=True)
+        await self.settle(timeout_s)

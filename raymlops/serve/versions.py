@@ -164,22 +164,33 @@ class DeploymentVersions:
     async def schema(self, version: int) -> DatasetSchema:
         """The signature of a version, asked once from its deployment."""
         if version not in self._schemas:
-            self._schemas[version] = DatasetSchema.from_json(await self.handles[version].signature.remote())
+            self._schemas[version] = DatasetSchema.from_json(await _bounded(self.handles[version].signature.remote()))
         return self._schemas[version]
 
     async def outputs(self, version: int) -> tuple[OutputSpec, ...]:
         """What a version answers, asked once from its deployment."""
         if version not in self._outputs:
-            self._outputs[version] = tuple(OutputSpec(**o) for o in await self.handles[version].outputs.remote())
+            self._outputs[version] = tuple(OutputSpec(**o) for o in await _bounded(self.handles[version].outputs.remote()))
         return self._outputs[version]
 
     async def environment(self) -> dict[str, dict[str, Any]]:
         """The environment check of every version, asked from its deployment."""
-        return {str(v): await handle.environment.remote() for v, handle in sorted(self.handles.items())}
+        return {str(v): await _bounded(handle.environment.remote()) for v, handle in sorted(self.handles.items())}
 
     async def predict(self, version: int, columns: dict[str, list], background: bool = False) -> Prediction:
         """Predict on the version's own deployment."""
-        return await self.handles[version].predict.remote(columns)
+        return await _bounded(self.handles[version].predict.remote(columns), PREDICT_TIMEOUT_S)
 
     def check_health(self) -> None:
         """Each version deployment runs its own health check."""
+
+
+#: Longest wait for a version deployment's answer: metadata, and a prediction (a request that
+#: waits longer fails with a 500 instead of holding the router forever).
+CALL_TIMEOUT_S, PREDICT_TIMEOUT_S = 30.0, 120.0
+
+
+async def _bounded(call: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
+    import asyncio
+
+    return await asyncio.wait_for(call, timeout=timeout_s)

@@ -76,11 +76,16 @@ def apply_gate(registry: Registry, name: str, version: ModelVersion, metric: str
                move_aliases: bool = True) -> GateDecision:
     """Record the offline gate's decision; a passing version becomes `candidate` (and the first
     one also `champion` with ``bootstrap_champion``) unless ``move_aliases`` is off (a reproduction
-    is a check, not a release)."""
+    is a check, not a release) or a rollout is in progress: then the event says which rollout it
+    waits for (``queued_behind``) and no alias moves under that rollout."""
     decision = decide(metric, version.metrics[metric], champion, champion_value, margin,
                       higher_is_better=higher_is_better(metric))
-    registry.add_event(name, "offline_gate", version.version, decision.to_payload())
-    if decision.passed and move_aliases:
+    rollout = registry.active_rollout(name) if decision.passed and move_aliases else None
+    payload = decision.to_payload()
+    if rollout is not None:  # no alias moves under a running rollout: the controller starts this one after it
+        payload["queued_behind"] = rollout
+    registry.add_event(name, "offline_gate", version.version, payload)
+    if decision.passed and move_aliases and rollout is None:
         registry.set_alias(name, "candidate", version.version, expected=ANY)
         if champion is None and bootstrap_champion:
             registry.set_alias(name, "champion", version.version, expected=None)

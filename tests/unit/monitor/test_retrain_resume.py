@@ -97,7 +97,7 @@ def test_a_failing_status_poll_is_retried_and_a_success_names_the_new_version(tm
     jobs = FakeJobs(ConnectionError("dashboard restarting"), "RUNNING", "SUCCEEDED")
     r, registry = retrainer(tmp_path, jobs, [])
     r.trigger.restore({"in_flight": "raysubmit_new"})
-    r._registered_by = lambda job_id: (7, True)
+    r._registered_by = lambda job_id: (7, True, False)
     run_resumed(r, monkeypatch)
     assert r.trigger.in_flight is None and r.counters["retrain_status_errors"] == 1
     finished = registry.events("m", kinds=["retrain_finished"])

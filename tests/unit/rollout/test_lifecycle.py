@@ -55,7 +55,7 @@ def test_a_promotion_keeps_the_old_champion_until_the_window_ends():
     assert retirement == Retirement(version=1, at=350.0)
     assert not retirement.due(349.0) and retirement.due(350.0)
     assert retirement_after(Decision("advance", RUNNING, 0.5), 300, 0.0) is None
-    assert traffic_for(promote) == {"stable_version": 2, "canary_version": 1, "canary_weight": 0.0}
+    assert traffic_for(promote) == {"stable_version": 2, "canary_version": 1, "canary_weight": 0.0, "retiring_version": 1}
     assert alias_moves(promote) == [("champion", 2, 1), ("candidate", None, 2)]
 
 
@@ -119,3 +119,9 @@ def test_evidence_reads_the_monitors_answers_and_tests_the_outputs():
     assert evidence.canary.requests == 400 and evidence.canary.accuracy == 0.8 and evidence.stable.labelled == 0
     assert evidence.canary_output_drift
     assert not predictions_differ({"a": 5}, {"b": 5}, 0.05, min_rows=50)
+
+
+def test_a_retraining_queued_behind_a_rollout_is_rolled_out_after_it():
+    queued = event(4, version=9, candidate=False)
+    queued.payload["queued"] = True
+    assert retrained_versions([event(3, version=8), queued], after_id=0) == [(3, 8), (4, 9)]

@@ -93,3 +93,17 @@ def test_http_endpoints_come_from_serves_http_target_groups():
     found = http_endpoints(groups)
     assert found == ["http://127.0.0.1:30000/rmo", "http://127.0.0.1:30001/rmo", "http://127.0.0.1:8000"]
     assert direct_endpoints(found, "http://127.0.0.1:8000/rmo") == found[:2]  # not the proxy, whatever the prefix
+
+
+def test_a_weight_for_the_champion_kept_for_rollback_must_name_its_version():
+    from raymlops.errors import InvalidRequestError
+    from raymlops.serve.control import checked_traffic
+
+    after_promotion = {"stable_version": 5, "canary_version": 4, "canary_weight": 0.0, "retiring_version": 4}
+    with pytest.raises(InvalidRequestError, match="previous champion") as caught:
+        checked_traffic(after_promotion, {"canary_weight": 0.5}, None)
+    assert caught.value.field == "canary_version"
+    named = checked_traffic(after_promotion, {"canary_weight": 0.5, "canary_version": 4}, None)
+    assert named["canary_weight"] == 0.5 and named["retiring_version"] is None
+    assert checked_traffic({"stable_version": 5, "canary_version": 6, "canary_weight": 0.1},
+                           {"canary_weight": 0.5}, None)["canary_weight"] == 0.5

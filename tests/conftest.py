@@ -1,4 +1,5 @@
-"""Integration tests run the real thing: real Ray processes on 127.0.0.1."""
+"""Integration and chaos tests run the real thing: real Ray processes on 127.0.0.1, one session
+cluster shared by both (its fixtures live here so that there is only one)."""
 
 import os
 import subprocess
@@ -18,6 +19,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        if "tests/chaos" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.chaos)
 
 
 @pytest.fixture
