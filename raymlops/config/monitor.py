@@ -130,6 +130,9 @@ class RetrainSettings(StrictModel):
     n: int = Field(3, ge=1, description="...out of n.")
     cooldown_s: float = Field(3600.0, ge=0, description="Least time between two retraining jobs.")
     max_per_day: int = Field(3, ge=1, description="Retraining jobs per UTC day at most.")
+    start_timeout_s: float = Field(1800.0, gt=0, description="A retraining job whose first epoch has not been "
+                                   "reported this long after its submission (waiting for CPUs, workers or data) is "
+                                   "stopped and recorded as STALLED, with the reason in `drift status`.")
     train_config: str = Field("configs/train.yaml", description="Training config of the job.")
     train_overrides: list[str] = Field(default_factory=list, description="`--set` overrides for the job.")
     include_labelled_log: bool = Field(True, description="Add the labelled prediction log to the training data.")

@@ -130,13 +130,25 @@ class Retrainer:
 
     async def _follow(self, job_id: str, event_id: int | None) -> None:
         """Wait for the job (a failed status poll is retried with backoff; a job the Jobs API no
-        longer knows ends as LOST), then record ``retrain_finished`` with the version it made."""
-        status, delay = "PENDING", POLL_S
-        while status not in FINAL_STATES:
+        longer knows ends as LOST; one whose first epoch is not reported within
+        ``start_timeout_s`` of its submission is stopped and ends as STALLED), then record
+        ``retrain_finished`` with the version it made."""
+        status, delay, reason = "PENDING", POLL_S, None
+        submitted = await asyncio.to_thread(self._submitted_at, event_id)
+        started = False
+        while status not in FINAL_STATES and status != "STALLED":
             await asyncio.sleep(delay)
             try:
                 status = await asyncio.to_thread(self.jobs.status, job_id)
                 delay = POLL_S
+                if not started and status in ("PENDING", "RUNNING"):
+                    started = await asyncio.to_thread(self._training_started, job_id, submitted)
+                    if not started and time.time() - submitted > self.settings.start_timeout_s:
+                        reason = (f"no training epoch reported {self.settings.start_timeout_s:.0f} s after submission "
+                                  f"(the job was {status}: waiting for CPUs, workers or data reads the cluster "
+                                  "cannot give it); stopped")
+                        await asyncio.to_thread(self.jobs.stop, job_id)
+                        status = "STALLED"
             except Exception as exc:  # noqa: BLE001 - the Jobs API may be briefly unreachable
                 self.counters["retrain_status_errors"] += 1
                 self.last_error = f"status of retraining job {job_id}: {type(exc).__name__}: {exc}"
@@ -144,6 +156,9 @@ class Retrainer:
         self.trigger.finished()
         self.counters[f"retrain_{status.lower()}"] += 1
         payload: dict[str, Any] = {"job_id": job_id, "status": status, "submitted_event_id": event_id}
+        if reason is not None:
+            payload["reason"] = reason
+            self.last_error = f"retraining job {job_id}: {reason}"
         version = None
         if status == "SUCCEEDED":
             version, candidate, queued = await asyncio.to_thread(self._registered_by, job_id)
@@ -151,6 +166,18 @@ class Retrainer:
         await asyncio.to_thread(self.registry.add_event, self.model, "retrain_finished", version, payload,
                                 "drift-monitor")
         await self.snapshot()
+
+    def _submitted_at(self, event_id: int | None) -> float:
+        """When the job was submitted (its ``retrain_submitted`` event), or now."""
+        found = self.registry.events(self.model, ids=[event_id]) if event_id is not None else []
+        return found[0].time if found else time.time()
+
+    def _training_started(self, job_id: str, since: float) -> bool:
+        """Whether the job's training run reported its first epoch (a ``training_started`` event)."""
+        from raymlops.train.progress import TRAINING_STARTED
+
+        events = self.registry.events(self.model, kinds=[TRAINING_STARTED], since=since - 60, limit=None)
+        return any((e.payload or {}).get("job_id") == job_id for e in events)
 
     def _registered_by(self, job_id: str) -> tuple[int | None, bool, bool]:
         """The version the job registered (by its lineage), whether it is the `candidate`, and

@@ -214,9 +214,9 @@ class Registry:
         return self.metadata.add_event(model, kind, actor or default_actor(), version, payload)
 
     def events(self, model: str | None = None, kinds: Iterable[str] | None = None, since: float | None = None,
-               until: float | None = None, limit: int | None = 1000) -> list[Event]:
-        """Events by model, kind and time window, oldest first."""
-        return self.metadata.events(model, kinds, since, until, limit)
+               until: float | None = None, limit: int | None = 1000, ids: Iterable[int] | None = None) -> list[Event]:
+        """Events by model, kind, time window (and ``ids``), oldest first."""
+        return self.metadata.events(model, kinds, since, until, limit, ids)
 
     def active_rollout(self, name: str) -> int | None:
         """The canary version of the model's rollout in progress (running, paused or held), read

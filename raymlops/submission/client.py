@@ -28,6 +28,9 @@ class JobClient(Protocol):
     def status(self, job_id: str) -> str:
         """The job's state: PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED, or LOST when unknown."""
 
+    def stop(self, job_id: str) -> None:
+        """Ask the job to stop."""
+
 
 class RayJobClient:
     """:class:`JobClient` over Ray's JobSubmissionClient, connected on first use.
@@ -59,6 +62,10 @@ class RayJobClient:
             if "does not exist" in str(exc) or "not found" in str(exc).lower():
                 return "LOST"
             raise
+
+    def stop(self, job_id: str) -> None:
+        """Ask the job to stop (its status becomes STOPPED)."""
+        self._connected().stop_job(job_id)
 
 
 def job_client(addresses: ClusterAddresses | None = None):

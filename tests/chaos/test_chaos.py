@@ -77,8 +77,10 @@ def settled(client, admin) -> tuple[int, int, dict]:
         return counts if all(c["buffered_rows"] == 0 and c["waiting_rows"] == 0 for c in counts.values()) else None
 
     counts = wait_for(delivered, 60, every_s=0.5) or replica_counts(client)
-    status = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=1000000000", headers=admin).json()
-    return status["counters"]["rows_ingested"], sum(c["lost_rows"] for c in counts.values()), status
+    response = client.post(f"/admin/models/{MODEL}/drift/check?min_rows=1000000000", headers=admin)
+    assert response.status_code == 200, response.text
+    status = response.json()
+    return status["counters"].get("rows_ingested", 0), sum(c["lost_rows"] for c in counts.values()), status
 
 
 def alive(call, timeout_s: float = 120.0) -> float:
@@ -107,10 +109,10 @@ def test_the_monitor_killed_under_load_loses_no_counted_row(chaos, ray_driver):
     FIGURES["SIGKILL the drift monitor"] = {
         "requests": len(traffic.answers), "failed by status": failed(traffic), "rows sent": sent,
         "rows counted": ingested, "rows reported lost": lost, "recovery s": round(recovered_s, 1),
-        "consistent": ingested + lost == sent and status["counters"]["restarts"] >= 1}
+        "consistent": ingested + lost == sent and status["counters"].get("restarts", 0) >= 1}
     assert ingested + lost == sent, FIGURES["SIGKILL the drift monitor"]
     assert lost <= 0.01 * sent and failed(traffic) == {}
-    assert status["counters"]["restarts"] >= 1
+    assert status["counters"].get("restarts", 0) >= 1
 
 
 def test_a_replica_killed_under_load_is_replaced_and_the_split_keeps_answering(chaos, ray_driver):
@@ -158,10 +160,14 @@ def test_an_artifact_store_refusing_writes_for_10s_loses_no_row_of_the_log(chaos
         path.rename(path.with_name(path.name + ".away"))
         path.write_text("not a directory")
     time.sleep(10)
+    snapshots = client.get(f"/v1/models/{MODEL}/drift").json()["counters"].get("snapshots", 0)
     for path in broken:
         path.unlink()
         path.with_name(path.name + ".away").rename(path)
     repaired = time.monotonic()
+    assert wait_for(lambda: client.get(f"/v1/models/{MODEL}/drift").json()["counters"].get("snapshots", 0) > snapshots,
+                    60, every_s=0.2)
+    recovered_s = time.monotonic() - repaired  # until the monitor wrote a snapshot again
     traffic.wait()
     ingested_after, lost_after, status = settled(client, admin)
     logged = read_prediction_log(str(root / "_predictions"), MODEL).num_rows - logged_before
@@ -170,7 +176,7 @@ def test_an_artifact_store_refusing_writes_for_10s_loses_no_row_of_the_log(chaos
     FIGURES["Artifact store refuses writes for 10 s"] = {
         "requests": len(traffic.answers), "failed by status": failed(traffic), "rows sent": sent,
         "rows counted": ingested, "rows reported lost": lost, "rows in the prediction log": logged,
-        "recovery s": round(time.monotonic() - repaired, 1),
+        "recovery s": round(recovered_s, 1),
         "consistent": logged == ingested and ingested + lost == sent}
     assert counters.get("log_write_failures", 0) > before.get("log_write_failures", 0)
     assert counters.get("snapshot_failures", 0) > before.get("snapshot_failures", 0)
@@ -191,8 +197,8 @@ def test_the_rollout_controller_killed_again_and_again_still_promotes_consistent
     traffic = load(url, row, 120)
     controller = ray_driver.get_actor(controller_name(MODEL), namespace=NAMESPACE)
     kills, began = 0, time.monotonic()
-    while time.monotonic() - began < 110 and not registry.events(MODEL, kinds=["rollout_promote"]):
-        time.sleep(2.5)
+    while kills < 6 and not registry.events(MODEL, kinds=["rollout_promote"]):
+        time.sleep(3)
         try:
             os.kill(ray_driver.get(controller.pid.remote(), timeout=30), signal.SIGKILL)
             kills += 1

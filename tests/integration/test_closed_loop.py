@@ -112,6 +112,9 @@ def test_drift_retrains_canaries_and_promotes(loop, penguins_data, registry, run
         loader.join(60)
     finished = registry.events(MODEL, kinds=["retrain_finished"])
     assert finished and finished[0].payload["status"] == "SUCCEEDED", finished
+    started = [e for e in registry.events(MODEL, kinds=["training_started"])
+               if e.payload["job_id"] == submitted[0].payload["job_id"]]
+    assert started, "the retraining job's first epoch was not recorded (the stall guard would stop it)"
     rollout = client.get(f"/admin/models/{MODEL}/rollout", headers=admin).json()
     assert promoted, ([(e.kind, e.payload.get("reasons"), e.payload.get("weight"))
                        for e in registry.events(MODEL) if e.kind.startswith("rollout")], rollout.get("last_decision"))

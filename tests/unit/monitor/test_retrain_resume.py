@@ -26,6 +26,10 @@ class FakeJobs:
             raise answer
         return answer
 
+    def stop(self, job_id):
+        self.answers = ["STOPPED"]
+        self.stopped = job_id
+
 
 def ForgetfulJobs():
     return FakeJobs("LOST")
@@ -35,14 +39,14 @@ def FinishedJobs():
     return FakeJobs("FAILED")
 
 
-def retrainer(tmp_path, jobs, snapshots):
+def retrainer(tmp_path, jobs, snapshots, **settings):
     registry = Registry.from_config(RegistryConfig(database_url=f"sqlite:///{tmp_path}/r.db",
                                                    artifact_root=str(tmp_path / "artifacts")))
 
     async def snapshot():
         snapshots.append(1)
 
-    r = Retrainer("m", RetrainSettings(enabled=True, auto_rollout=False), registry, jobs, Counter(),
+    r = Retrainer("m", RetrainSettings(enabled=True, auto_rollout=False, **settings), registry, jobs, Counter(),
                   lambda: 0, str(tmp_path / "labels"), snapshot)
     return r, registry
 
@@ -102,3 +106,27 @@ def test_a_failing_status_poll_is_retried_and_a_success_names_the_new_version(tm
     assert r.trigger.in_flight is None and r.counters["retrain_status_errors"] == 1
     finished = registry.events("m", kinds=["retrain_finished"])
     assert [(e.version, e.payload["new_version"], e.payload["candidate"]) for e in finished] == [(7, 7, True)]
+
+
+def test_a_job_that_never_reports_an_epoch_is_stopped_as_stalled_with_its_reason(tmp_path, monkeypatch):
+    jobs = FakeJobs("RUNNING")
+    r, registry = retrainer(tmp_path, jobs, [], start_timeout_s=0.001)
+    submitted = registry.add_event("m", "retrain_submitted", 1, {"job_id": "raysubmit_slow"}, actor="drift-monitor")
+    r.trigger.restore({"in_flight": "raysubmit_slow"})
+    monkeypatch.setattr(r, "_submitted_at", lambda event_id: submitted.time - 10)
+    run_resumed(r, monkeypatch)
+    (finished,) = registry.events("m", kinds=["retrain_finished"])
+    assert jobs.stopped == "raysubmit_slow" and finished.payload["status"] == "STALLED"
+    assert "no training epoch reported" in finished.payload["reason"]
+    assert r.counters["retrain_stalled"] == 1 and "raysubmit_slow" in r.last_error and r.trigger.in_flight is None
+
+
+def test_a_job_whose_training_started_is_left_to_run(tmp_path, monkeypatch):
+    jobs = FakeJobs("RUNNING", "RUNNING", "SUCCEEDED")
+    r, registry = retrainer(tmp_path, jobs, [], start_timeout_s=0.001)
+    registry.add_event("m", "training_started", payload={"job_id": "raysubmit_ok"}, actor="trainer")
+    r.trigger.restore({"in_flight": "raysubmit_ok"})
+    r._registered_by = lambda job_id: (3, True, False)
+    run_resumed(r, monkeypatch)
+    (finished,) = registry.events("m", kinds=["retrain_finished"])
+    assert finished.payload["status"] == "SUCCEEDED" and not hasattr(jobs, "stopped")
