@@ -26,6 +26,7 @@ from raymlops.monitor.deliveries import Deliveries
 from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
+from raymlops.monitor.outbox import EventOutbox
 from raymlops.monitor.report import history_point
 from raymlops.monitor.retrain import Retrainer
 from raymlops.monitor.status import assemble_status, reports_by_version, version_detail, with_estimates
@@ -91,6 +92,7 @@ class DriftMonitor:
         self.loop_failures = LoopFailures(self._loop_failed)
         self.feedback_join = FeedbackJoin()
         self.deliveries = Deliveries()
+        self.outbox = EventOutbox(self.registry, self.model, self.counters)
         jobs = RayJobClient(ClusterAddresses(dashboard=jobs_address) if jobs_address else None)
         self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, jobs, self.counters,
                                    self._write_labels, self.labels_root(), self._snapshot)
@@ -129,7 +131,8 @@ class DriftMonitor:
             self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in
                            (("detect", self._detect_loop), ("snapshot", self._snapshot_loop),
                             ("log", lambda: loops.log_loop(self)), ("gauges", lambda: loops.gauge_loop(self)),
-                            ("retention", lambda: loops.retention_loop(self)))]
+                            ("retention", lambda: loops.retention_loop(self)),
+                            ("events", lambda: loops.events_loop(self)))]
             self.retrainer.resume()
 
     async def start(self) -> None:
@@ -241,8 +244,8 @@ class DriftMonitor:
         event = None
         if self.states.update(report):
             kind = "drift_detected" if report.drift else "drift_cleared"
-            event = await asyncio.to_thread(self.registry.add_event, self.model, kind, report.version,
-                                            {"detector": report.detector, "report": report.to_dict()})
+            event = await self.outbox.add(kind, report.version, {"detector": report.detector,
+                                                                  "report": report.to_dict()})
             self.counters[kind] += 1
             await self._snapshot()  # the new state is saved at once, next to its event
         if self.cfg.retrain.enabled:
@@ -338,7 +341,8 @@ class DriftMonitor:
             self.model, versions, {v: self.states.drifting(v) for v in versions}, dict(self.last_reports),
             {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
             len(self.queue), {**self.counters, **self.online.calibration()}, time.time() - self.started_at,
-            self.restored_snapshot_age_s, self.log_root, self.last_error or self.retrainer.last_error,
+            self.restored_snapshot_age_s, self.log_root,
+            self.last_error or self.outbox.last_error or self.retrainer.last_error,
             {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
             self._version_details(versions)), "loops": self.loop_failures.to_dict()}
 

@@ -46,3 +46,10 @@ async def retention_loop(monitor: Any) -> None:
         for what, count in (await run_retention(monitor)).items():
             monitor.counters[f"retention_{what}"] += count
         await asyncio.sleep(monitor.cfg.retention.every_s)
+
+
+async def events_loop(monitor: Any) -> None:
+    """Write the events kept while the registry's database was away, every 2 s."""
+    while True:
+        await asyncio.sleep(2)
+        await monitor.outbox.drain()

@@ -22,6 +22,8 @@ from raymlops.types import check_name
 
 MANIFEST_FILE = "manifest.json"
 CHUNK = 1 << 20
+#: An upload whose staging directory was not touched this long belongs to a process that died.
+STALE_STAGING_S = 3600.0
 
 
 def sha256_file(path: Path) -> str:
@@ -75,6 +77,7 @@ class ArtifactStore:
             StorageError: the store cannot be written.
         """
         check_name(model, "model name")
+        self.sweep_staging()
         artifact_id = uuid.uuid4().hex
         staging = f"{self.root_path}/_staging/{artifact_id}"
         final = f"{self.root_path}/{model}/{artifact_id}"
@@ -90,6 +93,21 @@ class ArtifactStore:
         finally:
             self._remove(staging)
         return self._uri(final)
+
+    def sweep_staging(self, older_than_s: float = STALE_STAGING_S) -> int:
+        """Remove uploads a killed process left in ``_staging`` (untouched for ``older_than_s``);
+        returns how many. Never fails an upload: a sweep that cannot list or delete gives up."""
+        import time
+
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(f"{self.root_path}/_staging", allow_not_found=True))
+            stale = [i.path for i in infos if i.type == pafs.FileType.Directory and i.mtime is not None
+                     and time.time() - i.mtime.timestamp() > older_than_s]
+            for path in stale:
+                self.fs.delete_dir(path)
+            return len(stale)
+        except OSError:
+            return 0
 
     def _copy_file(self, source: Path, destination: str) -> None:
         parent = destination.rsplit("/", 1)[0]

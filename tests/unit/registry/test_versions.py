@@ -162,3 +162,18 @@ def test_newer_schema_is_refused(registry_config):
     registry.close()
     with pytest.raises(SchemaVersionError, match="schema version 99; this raymlops reads up to 1"):
         Registry.from_config(registry_config)
+
+
+def test_uploads_a_killed_process_left_in_staging_are_swept(registry, artifact_dir):
+    import os
+    import time
+
+    if not registry.artifacts.local:
+        return
+    staging = os.path.join(registry.artifacts.root_path, "_staging")
+    os.makedirs(os.path.join(staging, "dead"), exist_ok=True)
+    os.makedirs(os.path.join(staging, "fresh"), exist_ok=True)
+    old = time.time() - 2 * 3600
+    os.utime(os.path.join(staging, "dead"), (old, old))
+    registry.register("swept", artifact_dir())
+    assert sorted(os.listdir(staging)) == ["fresh"]
