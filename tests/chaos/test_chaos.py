@@ -227,14 +227,15 @@ def test_the_rollout_controller_killed_again_and_again_still_promotes_consistent
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    """A private PostgreSQL on 127.0.0.1:25432 (run as `nobody`: it refuses to run as root);
-    yields (url, stop(), start())."""
+def postgres():
+    """A private PostgreSQL on 127.0.0.1:25432 (run as `nobody`: it refuses to run as root; its
+    directory lies outside pytest's root-only temp dir); yields (url, stop(), start())."""
     import subprocess
+    import tempfile
 
     if not shutil.which("initdb") or not shutil.which("pg_ctl") or not shutil.which("runuser"):
         pytest.skip("PostgreSQL's initdb/pg_ctl (or runuser) are not installed")
-    base = tmp_path_factory.mktemp("postgres")
+    base = Path(tempfile.mkdtemp(prefix="rmo-postgres-"))
     os.chmod(base, 0o777)
     data = base / "data"
 
@@ -247,6 +248,7 @@ def postgres(tmp_path_factory):
     yield ("postgresql+psycopg://postgres@127.0.0.1:25432/postgres", lambda: as_postgres(*control, "-m", "fast", "stop"),
            lambda: as_postgres(*control, "start"))
     subprocess.run(["runuser", "-u", "nobody", "--", *control, "-m", "fast", "stop"], capture_output=True, timeout=120)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_postgresql_stopped_for_10s_under_load_loses_no_row_and_no_event(ray_cluster, penguins_data, postgres, tmp_path):
@@ -345,6 +347,29 @@ def test_a_registering_process_killed_mid_upload_leaves_no_half_version(ray_clus
         "consistent": True}
     registry.close()
     assert outcomes.count("killed") >= 1
+
+
+@pytest.mark.parametrize("credentials", ["none", "admin token"])
+def test_every_route_fuzzed_from_the_openapi_schema_answers_without_a_5xx(chaos, credentials):
+    """Schemathesis builds requests for every route of /openapi.json (examples, edge cases, then
+    random ones); none may answer 5xx, and the replicas live on. Last in this module: with the
+    admin token it changes traffic and starts rollouts for real."""
+    import subprocess
+    import sys
+
+    client, admin, row, url = chaos
+    headers = ["-H", f"authorization: {admin['authorization']}"] if credentials == "admin token" else []
+    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--url", url,
+               "--checks", "not_a_server_error", "--max-examples", "25", "--max-time", "90", "--workers", "2",
+               "--seed", "7", "--request-timeout", "30", "--phases", "examples,coverage,fuzzing", *headers]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    summary = [line for line in run.stdout.splitlines() if "passed" in line or "failed" in line][-3:]
+    FIGURES[f"Fuzzing every route from /openapi.json ({credentials})"] = {
+        "tool": "schemathesis, checks not_a_server_error", "summary": " / ".join(summary) or run.stdout[-200:],
+        "replicas alive after": client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]}).status_code == 200,
+        "consistent": run.returncode == 0}
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]}).status_code == 200
 
 
 def failed(traffic: OpenLoopLoad) -> dict[int, int]:
