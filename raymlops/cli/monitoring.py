@@ -57,7 +57,7 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
 
     url = f"{model_base_url(name, route_prefix=app_prefix)}/v1/models/{name}/drift"
     try:
-        response = httpx.get(url, timeout=30)
+        response = httpx.get(url, headers=_credentials(), timeout=30)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {url} ({exc}); is the model deployed? (`raymlops status`)")
     if response.status_code != 200:
@@ -88,6 +88,22 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
         typer.echo(f"  {loop} loop restarted {failure['restarts']}× (last: {failure['last_error']})")
     if status.get("last_error"):
         typer.echo(f"  last error: {status['last_error']}")
+
+
+def _credentials() -> dict[str, str]:
+    """What this client sends to status endpoints: ``$RAYMLOPS_API_KEY`` when set, else the admin
+    token when it has one (a model that requires API keys needs either); nothing otherwise."""
+    import os
+
+    from raymlops.cluster import client_admin_token
+    from raymlops.errors import RaymlopsError
+
+    if os.environ.get("RAYMLOPS_API_KEY"):
+        return {"x-api-key": os.environ["RAYMLOPS_API_KEY"]}
+    try:
+        return {"authorization": f"Bearer {client_admin_token()}"}
+    except RaymlopsError:  # no token for this cluster: ask without one
+        return {}
 
 
 def report_line(detector: str, report: dict) -> str:
@@ -141,7 +157,8 @@ def drift_report(name: str = typer.Argument(..., help="Served model name."),
         fail("say where the report goes: --html FILE (a page) and/or --json (its data on stdout)")
     url = f"{model_base_url(name, route_prefix=app_prefix)}/v1/models/{name}/drift/report"
     try:
-        response = httpx.get(url, params={"version": version} if version is not None else None, timeout=60)
+        response = httpx.get(url, params={"version": version} if version is not None else None,
+                             headers=_credentials(), timeout=60)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {url} ({exc}); is the model deployed? (`raymlops status`)")
     if response.status_code != 200:

@@ -314,7 +314,8 @@ def stop_actors_of(model: str, addresses: ClusterAddresses) -> None:
 def _endpoints(url: str, model: str) -> tuple[str, ...]:
     """The app's HTTP endpoints as its replicas report them (just ``url`` if they cannot say)."""
     try:
-        response = httpx.get(f"{url}/v1/models/{model}", timeout=10)
+        response = httpx.get(f"{url}/v1/models/{model}", timeout=10,  # admin: also when API keys are required
+                             headers={"authorization": f"Bearer {auth.ensure_admin_token()}"})
         found = response.json().get("endpoints") if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         found = None
