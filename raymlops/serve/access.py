@@ -83,16 +83,11 @@ class AccessPolicy:
             AuthenticationError: no credential (401).
             PermissionDeniedError: a credential that may not label answers (403).
         """
-        if self.is_admin(authorization):
-            return
-        key = api_key if api_key is not None else (_bearer(authorization) if authorization else None)
-        if key is None:
-            raise AuthenticationError(scheme="x-api-key header (a feedback key) or Authorization: Bearer <admin token>",
-                                      problem="feedback labels steer rollouts and retraining: they need a feedback "
-                                      "key or the admin token")
-        if not _matches(key, self.feedback_key_sha256):
-            raise PermissionDeniedError(action="post feedback labels", problem="this key has no feedback scope "
-                                        "(`raymlops apikey create --scope feedback`)")
+        self._require_key(api_key, authorization, self.feedback_key_sha256,
+                          "x-api-key header (a feedback key) or Authorization: Bearer <admin token>",
+                          "feedback labels steer rollouts and retraining: they need a feedback key or the admin token",
+                          "post feedback labels", "this key has no feedback scope (`raymlops apikey create --scope "
+                          "feedback`)")
 
     def check_pinned(self, api_key: str | None, authorization: str | None) -> None:
         """Allow a call pinned to one version: an API key or the admin token, whatever
@@ -102,14 +97,10 @@ class AccessPolicy:
             AuthenticationError: no credential (401).
             PermissionDeniedError: an unknown key (403).
         """
-        if self.is_admin(authorization):
-            return
-        key = api_key if api_key is not None else (_bearer(authorization) if authorization else None)
-        if key is None:
-            raise AuthenticationError(scheme="x-api-key header or Authorization: Bearer <key or admin token>",
-                                      problem="calls pinned to a version need an API key or the admin token")
-        if not _matches(key, self.api_key_sha256):
-            raise PermissionDeniedError(action="call a pinned version", problem="unknown API key")
+        self._require_key(api_key, authorization, self.api_key_sha256,
+                          "x-api-key header or Authorization: Bearer <key or admin token>",
+                          "calls pinned to a version need an API key or the admin token", "call a pinned version",
+                          "unknown API key")
 
     def check_admin(self, authorization: str | None) -> None:
         """Allow an admin call or raise.
@@ -134,12 +125,20 @@ class AccessPolicy:
             AuthenticationError: no key (401).
             PermissionDeniedError: an unknown key (403).
         """
-        if not self.require_api_key or self.is_admin(authorization):
+        if self.require_api_key:
+            self._require_key(api_key, authorization, self.api_key_sha256,
+                              "x-api-key header or Authorization: Bearer <key>", "this model requires an API key",
+                              "call this model", "unknown API key")
+
+    def _require_key(self, api_key: str | None, authorization: str | None, digests: frozenset[str], scheme: str,
+                     missing: str, action: str, unknown: str) -> None:
+        """Pass the admin token, or a key (``x-api-key``, else bearer) among ``digests``; else raise
+        AuthenticationError (``missing``: no credential) or PermissionDeniedError (``unknown``)."""
+        if self.is_admin(authorization):
             return
         if api_key is None:
             if authorization is None:
-                raise AuthenticationError(scheme="x-api-key header or Authorization: Bearer <key>",
-                                          problem="this model requires an API key")
+                raise AuthenticationError(scheme=scheme, problem=missing)
             api_key = _bearer(authorization)
-        if not _matches(api_key, self.api_key_sha256):
-            raise PermissionDeniedError(action="call this model", problem="unknown API key")
+        if not _matches(api_key, digests):
+            raise PermissionDeniedError(action=action, problem=unknown)
