@@ -11,7 +11,7 @@ retraining but do not count in the accuracy rollouts judge: only the traffic spl
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +106,7 @@ class FeedbackJoin:
         unknown = self.unknown(ids)
         if unknown:
             raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(unknown[:20]))
-        repeated = sorted({rid for rid in ids if ids.count(rid) > 1}) if len(set(ids)) < len(ids) else []
+        repeated = sorted(rid for rid, n in Counter(ids).items() if n > 1)
         if repeated:
             raise InvalidRequestError(field="request_id", problem=f"request {repeated[0]} is labelled twice in this "
                                       "call (nothing was recorded)")
