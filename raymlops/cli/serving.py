@@ -87,9 +87,12 @@ def traffic_set(
     canary_version: Optional[int] = typer.Option(None, help="Change the canary version."),
     shadow_version: Optional[int] = typer.Option(None, help="Version that receives shadow traffic."),
     shadow_share: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share of requests shadowed."),
+    if_version: Optional[int] = typer.Option(None, "--if-version", help="Apply only if the traffic is still at "
+                                             "this traffic_version (as `raymlops describe` shows it); else refused."),
 ) -> None:
-    """Change weights on every replica at once, without restarting any."""
-    from raymlops.serve.deploy import set_traffic
+    """Change weights on every replica at once, without restarting any. Changes from every source
+    (this command, the admin endpoint, the rollout controller) are written one at a time."""
+    from raymlops.serve.writer import set_traffic
 
     changes = {key: value for key, value in {
         "canary_weight": canary_weight, "canary_version": canary_version,
@@ -98,7 +101,7 @@ def traffic_set(
         typer.echo("error: nothing to change; pass --canary-weight, --canary-version, --shadow-version or --shadow-share",
                    err=True)
         raise typer.Exit(2)
-    deployed = set_traffic(name, changes)
+    deployed = set_traffic(name, changes, expected_version=if_version)
     typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in deployed.user_config.items() if v is not None))
 
 

@@ -255,10 +255,10 @@ class RolloutController:
     # ------------------------------------------------------------------ applying decisions
 
     async def _traffic(self, changes: dict[str, Any]) -> None:
-        from raymlops.serve.control import apply_in_cluster
+        from raymlops.serve.writer import change_traffic_in_cluster
 
         app_name = self.cfg.app_name if self.cfg is not None else None
-        await asyncio.to_thread(apply_in_cluster, app_name or self.model, changes)
+        await asyncio.to_thread(change_traffic_in_cluster, app_name or self.model, changes)
 
     async def _apply(self, decision: Decision) -> None:
         """Apply a decision idempotently: it is persisted as the intent first, an alias already at its

@@ -1,10 +1,12 @@
-"""Changing a deployed model's traffic: one pure merge, two transports.
+"""Changing a deployed model's traffic: one pure merge, one versioned write.
 
-``raymlops traffic set`` sends the merged config through the dashboard's REST API (from
-outside the cluster, with Ray's token); ``PUT /admin/models/{name}/traffic`` applies it
-from inside a replica through the Serve controller. Either way only the ``user_config`` of
-the ``ModelServer`` deployment changes, which Serve turns into ``reconfigure()`` on every
-running replica — no replica restarts.
+Every traffic change (``raymlops traffic set``, ``PUT /admin/models/{name}/traffic``, the
+rollout controller) is written by the cluster's one traffic writer
+(:mod:`raymlops.serve.writer`) through the Serve controller. Only the ``user_config`` of the
+``ModelServer`` deployment changes, which Serve turns into ``reconfigure()`` on every running
+replica — no replica restarts. Each write carries the next ``traffic_version``, so a writer
+that read an older version is refused (compare-and-set) and a whole-config write that carried
+an older one is noticed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import copy
 import time
 from typing import Any, Callable
 
-from raymlops.errors import ClusterError, InvalidRequestError, NotFoundError
+from raymlops.errors import ClusterError, ConflictError, InvalidRequestError, NotFoundError
 from raymlops.serve.split import TrafficPolicy
 
 #: The deployment that holds the traffic settings (the ingress, in both layouts).
@@ -23,6 +25,8 @@ VERSION_DEPLOYMENT_PREFIX = "Version"
 #: The keys of ``user_config`` a traffic change may set.
 TRAFFIC_KEYS = ("stable_version", "canary_version", "canary_weight", "shadow_version", "shadow_share", "sticky_field",
                 "retiring_version")
+#: The ``user_config`` key numbering an app's traffic settings (set by writers, never by a change).
+VERSION_KEY = "traffic_version"
 
 
 def version_deployment(version: int) -> str:
@@ -74,11 +78,50 @@ def checked_traffic(current: dict[str, Any], changes: dict[str, Any], deployed: 
     return merged
 
 
-def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any]) -> tuple[list[dict], dict, dict]:
+def declared_traffic(state: dict[str, Any], app_name: str) -> dict[str, Any] | None:
+    """The traffic settings Serve's declared config holds for the app (None: no such app)."""
+    app = ((state.get("applications") or {}).get(app_name) or {}).get("deployed_app_config")
+    if app is None:
+        return None
+    deployment = next((d for d in app.get("deployments", []) if d["name"] == DEPLOYMENT), None)
+    return (deployment or {}).get("user_config") or {}
+
+
+def traffic_version(user_config: dict[str, Any] | None) -> int:
+    """The version number of traffic settings (0 before any versioned write)."""
+    return int((user_config or {}).get(VERSION_KEY) or 0)
+
+
+def check_expected_version(app_name: str, current: int, expected: int | None) -> None:
+    """Compare-and-set: a writer that names the version it read loses to a write made since.
+
+    Raises:
+        ConflictError: the traffic is at another version than ``expected``.
+    """
+    if expected is not None and expected != current:
+        raise ConflictError(what="traffic_version", problem=f"the traffic of {app_name} is at version {current}, "
+                            f"not {expected}: another change was written since; read it again and retry")
+
+
+def write_outcome(state: dict[str, Any], app_name: str, intended: dict[str, Any]) -> str:
+    """Where a traffic write stands: ``applied`` (every replica routes by it), ``pending``,
+    ``reverted`` (a whole-config write carrying an older version replaced it: write it again), or
+    ``superseded`` (a newer write, or a redeploy of the app, replaced it)."""
+    declared = declared_traffic(state, app_name)
+    if declared is None:
+        return "superseded"
+    if declared != intended:
+        return "reverted" if traffic_version(declared) < traffic_version(intended) else "superseded"
+    return "applied" if traffic_applied(state, app_name, intended) else "pending"
+
+
+def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any],
+                 version: int | None = None) -> tuple[list[dict], dict, dict]:
     """Serve's whole declarative config with one app's traffic changed.
 
     Args:
         state: Serve's instance details (the dashboard's ``GET /api/serve/applications/``).
+        version: the ``traffic_version`` the new settings carry (kept as it was when None).
 
     Returns:
         (applications, http_options, the new user_config); the other apps are kept as they are.
@@ -95,6 +138,8 @@ def with_traffic(state: dict[str, Any], app_name: str, changes: dict[str, Any]) 
     if deployment is None:
         raise NotFoundError(what="raymlops deployment in Serve application", name=app_name)
     user_config = checked_traffic(deployment.get("user_config") or {}, changes, deployed_versions(app))
+    if version is not None:
+        user_config[VERSION_KEY] = version
     deployment["user_config"] = user_config
     others = [a["deployed_app_config"] for name, a in apps.items() if name != app_name and a.get("deployed_app_config")]
     return [*others, app], state.get("http_options") or {}, user_config
@@ -138,25 +183,6 @@ def wait_until_applied(read_state: Callable[[], dict[str, Any]], app_name: str, 
                                fix="check the Serve replicas in the Ray dashboard; the change is applied as soon as "
                                "they are healthy")
         time.sleep(every_s)
-
-
-def apply_in_cluster(app_name: str, changes: dict[str, Any], timeout_s: float = 30) -> dict[str, Any]:
-    """Apply a traffic change from inside the cluster (a replica) through the Serve controller.
-
-    Blocking: call it off the event loop. Returns the new user_config once every replica
-    routes by it (see :func:`wait_until_applied`).
-    """
-    from ray.serve.context import _get_global_client
-    from ray.serve.schema import ServeDeploySchema
-
-    client: Any = _get_global_client()
-    applications, http_options, user_config = with_traffic(client.get_serve_details(), app_name, changes)
-    body: dict[str, Any] = {"applications": applications}
-    if http_options:
-        body["http_options"] = http_options
-    client.deploy_apps(ServeDeploySchema.model_validate(body))
-    wait_until_applied(client.get_serve_details, app_name, user_config, timeout_s)
-    return user_config
 
 
 def failure_summary(message: str, limit: int = 600) -> str:

@@ -1,9 +1,9 @@
-"""Deploy a model and change its traffic through Serve's declarative REST API.
+"""Deploy a model through Serve's declarative REST API.
 
-``deploy`` writes the same application config a user could ``serve deploy``; ``set_traffic``
-changes only the deployment's ``user_config``, which Serve applies with ``reconfigure()``
-on the running replicas — weights move live, no replica restarts, no request dropped.
-Other Serve applications on the cluster are kept as they are.
+``deploy`` writes the same application config a user could ``serve deploy`` (the next
+``traffic_version`` included: a redeploy is a traffic write too); traffic changes go through
+the cluster's traffic writer (:mod:`raymlops.serve.writer`). Other Serve applications on the
+cluster are kept as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import FEEDBACK_KEYS_ENV, api_key_digests_from_env, digest
 from raymlops.serve.args import AppArgs
-from raymlops.serve.control import DEPLOYMENT, failure_summary, version_deployment, wait_until_applied, with_traffic
+from raymlops.serve.control import (
+    DEPLOYMENT,
+    VERSION_KEY,
+    declared_traffic,
+    failure_summary,
+    traffic_version,
+    version_deployment,
+)
 from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"
@@ -165,7 +172,8 @@ def application_config(cfg: ServeConfig, registry: dict[str, Any], user_config: 
     return app
 
 
-def _current(addresses: ClusterAddresses) -> dict[str, Any]:
+def serve_state(addresses: ClusterAddresses) -> dict[str, Any]:
+    """Serve's instance details, as the dashboard's REST API gives them."""
     return dashboard_get(addresses, APPLICATIONS_PATH)
 
 
@@ -199,7 +207,7 @@ def _wait_running(addresses: ClusterAddresses, app_name: str, timeout_s: float) 
     deadline = time.time() + timeout_s
     status, message = "UNKNOWN", ""
     while time.time() < deadline:
-        app = (_current(addresses).get("applications") or {}).get(app_name, {})
+        app = (serve_state(addresses).get("applications") or {}).get(app_name, {})
         status = app.get("status", "UNKNOWN")
         # the app says which deployments failed; each deployment says why (its replicas' error)
         message = "\n".join([app.get("message", ""), *(d.get("message", "") for d in
@@ -238,7 +246,7 @@ def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_
     and a monitor this deploy started is stopped.
     """
     addresses = addresses or resolve_addresses()
-    state = _current(addresses)
+    state = serve_state(addresses)
     check_route_prefix(cfg, state)
     registry_cfg = registry_settings(cfg)
     registry = Registry.from_config(RegistryConfig.model_validate(registry_cfg))
@@ -259,7 +267,8 @@ def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_
     if cfg.records.sink == "monitor":
         started_monitor = _start_monitor(cfg, addresses)
     try:
-        state = _current(addresses)
+        state = serve_state(addresses)
+        user_config[VERSION_KEY] = traffic_version(declared_traffic(state, app["name"])) + 1  # a redeploy is a write
         _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
         _wait_running(addresses, app["name"], timeout_s)
     except BaseException:
@@ -285,10 +294,10 @@ def _roll_back(addresses: ClusterAddresses, app_name: str, before: dict[str, Any
     monitor stopped when the deploy had started it."""
     previous = ((before.get("applications") or {}).get(app_name) or {}).get("deployed_app_config")
     try:
-        now = _current(addresses)
+        now = serve_state(addresses)
         _put(addresses, [*_others(now, app_name), *([previous] if previous else [])], _http_options(addresses, now))
         deadline = time.time() + 60
-        while not previous and app_name in (_current(addresses).get("applications") or {}) and time.time() < deadline:
+        while not previous and app_name in (serve_state(addresses).get("applications") or {}) and time.time() < deadline:
             time.sleep(0.5)  # Serve deletes it asynchronously: return once it is gone
     except RaymlopsError:
         pass  # the original error says what went wrong; Serve may be unreachable
@@ -322,23 +331,6 @@ def _endpoints(url: str, model: str) -> tuple[str, ...]:
     return tuple(found or [url])
 
 
-def set_traffic(app_name: str, changes: dict[str, Any], addresses: ClusterAddresses | None = None,
-                timeout_s: float = 60) -> Deployed:
-    """Change the live traffic settings of a deployed application (only its ``user_config``).
-
-    Raises:
-        NotFoundError: no such application on the cluster.
-        InvalidRequestError: an impossible split, naming the setting.
-        ClusterError: the replicas did not take the change within ``timeout_s``.
-    """
-    addresses = addresses or resolve_addresses()
-    state = _current(addresses)
-    applications, _, user_config = with_traffic(state, app_name, changes)
-    _put(addresses, applications, _http_options(addresses, state))
-    wait_until_applied(lambda: _current(addresses), app_name, user_config, timeout_s, every_s=0.25)
-    return Deployed(app_name, addresses.serve_http or "", user_config)
-
-
 @dataclass(frozen=True)
 class Undeployed:
     """What ``undeploy`` removed."""
@@ -364,7 +356,7 @@ def undeploy(name: str, addresses: ClusterAddresses | None = None, model: str | 
     from raymlops.actors import connect_driver, stop_model_actors
 
     addresses = addresses or resolve_addresses()
-    state = _current(addresses)
+    state = serve_state(addresses)
     apps = state.get("applications") or {}
     app_name = name if name in apps else next((app for app in apps if served_model(state, app) == name), name)
     model = model or served_model(state, app_name) or name
@@ -384,7 +376,7 @@ def model_base_url(model: str, addresses: ClusterAddresses | None = None, route_
     addresses = addresses or resolve_addresses()
     if route_prefix is None:
         try:
-            state = _current(addresses)
+            state = serve_state(addresses)
         except ClusterError:
             state = {}
         apps = state.get("applications") or {}

@@ -107,20 +107,29 @@ def rollout_config(body: Any, model: str, app_name: str):
 
 
 async def change_traffic(registry, model: str, app_name: str, current: dict[str, Any], changes: Any,
-                         deployed: set[int] | None, request_id: str) -> dict[str, Any]:
-    """Change the split live on every replica of ``app_name``; one ``traffic_changed`` event.
-    Returns the new traffic settings.
+                         deployed: set[int] | None, request_id: str, if_match: str | None = None) -> dict[str, Any]:
+    """Change the split live on every replica of ``app_name`` through the cluster's traffic
+    writer; one ``traffic_changed`` event. Returns the new traffic settings.
 
     Raises:
         InvalidRequestError: not a JSON object of traffic settings, or an impossible split.
+        ConflictError: ``if_match`` (an ``If-Match`` header) names another traffic version than the current.
     """
-    from raymlops.serve.control import apply_in_cluster, checked_traffic
+    from raymlops.serve.control import checked_traffic
+    from raymlops.serve.writer import change_traffic_in_cluster
 
     if not isinstance(changes, dict) or not changes:
         raise InvalidRequestError(field="body", problem="must be a JSON object of traffic settings, "
                                   "e.g. {\"canary_weight\": 0.25}")
+    expected_version = None
+    if if_match is not None:
+        try:
+            expected_version = int(if_match.strip().strip('"'))
+        except ValueError:
+            raise InvalidRequestError(field="if-match", problem="must be the traffic_version the change applies to, "
+                                      "as GET /v1/models/<name> reports it") from None
     checked_traffic(current, changes, deployed)
-    user_config = await asyncio.to_thread(apply_in_cluster, app_name, changes)
+    user_config = await asyncio.to_thread(change_traffic_in_cluster, app_name, changes, expected_version)
     await asyncio.to_thread(registry.add_event, model, "traffic_changed", user_config.get("canary_version"),
                             {"changes": changes, "traffic": user_config, "via": "http", "request_id": request_id})
     return user_config

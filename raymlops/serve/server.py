@@ -104,7 +104,7 @@ class ModelServer:
         policy = TrafficPolicy.from_user_config(config)
         self.backend.sync(policy.live_versions)
         self.policy = policy
-        self.sticky_field = config.get("sticky_field")
+        self.sticky_field, self.traffic_version = config.get("sticky_field"), int(config.get("traffic_version") or 0)
         self.metrics.set_weights(policy)
 
     def check_health(self) -> None:
@@ -212,8 +212,8 @@ class ModelServer:
     def _traffic(self) -> dict:
         policy = self.policy
         return {"stable_version": policy.stable_version, "canary_version": policy.canary_version,
-                "canary_weight": policy.canary_weight, "shadow_version": policy.shadow_version,
-                "shadow_share": policy.shadow_share, "sticky_field": self.sticky_field}
+                "canary_weight": policy.canary_weight, "shadow_version": policy.shadow_version, "shadow_share":
+                policy.shadow_share, "sticky_field": self.sticky_field, "traffic_version": self.traffic_version}
 
     # ------------------------------------------------------------------ operations (raymlops.serve.operations)
 
@@ -287,8 +287,8 @@ class ModelServer:
 
     @api.put("/admin/models/{name}/traffic", openapi_extra=openapi.body("traffic"))
     async def set_traffic(self, name: str, request: Request) -> Response:
-        """Change the split live on every replica (bearer admin token). Body: any of `canary_weight`,
-        `canary_version`, `stable_version`, `shadow_version`, `shadow_share`, `sticky_field`."""
+        """Change the split live on every replica (admin token). Body: traffic settings (`canary_weight`,
+        ...); `If-Match: <traffic_version>` applies it only to that version, else 409."""
         async def handler(_request, request_id, _outcome):
             self._admin(request, name)
             body = await self._body(request)
@@ -297,7 +297,7 @@ class ModelServer:
                                    if isinstance(body.get(key), int)])
             traffic = await operations.change_traffic(
                 self.registry, self.model_name, serve.get_replica_context().app_name, self._traffic(), body,
-                self.backend.versions if self.separate else None, request_id)
+                self.backend.versions if self.separate else None, request_id, request.headers.get("if-match"))
             return JSONResponse({"model": name, "traffic": traffic, "request_id": request_id})
         return await self._guarded(handler, request, scope="admin", record=False)
 

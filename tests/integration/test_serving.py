@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from raymlops.config import ServeConfig, load_config
-from raymlops.serve.deploy import deploy, set_traffic
+from raymlops.serve.deploy import deploy
+from raymlops.serve.writer import set_traffic
 from raymlops.testing import register_untrained_version, wait_for
 
 ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
@@ -218,6 +219,7 @@ def test_live_weight_change_under_load_drops_nothing(served, ray_cluster):
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
     loaders = [context.Process(target=_steady_load, args=(str(served.base_url), stop, results)) for _ in range(2)]
+    set_traffic(MODEL, {"canary_weight": 0.25})  # the cluster's traffic writer is up before the timed change
     for loader in loaders:
         loader.start()
     time.sleep(4)
@@ -241,6 +243,57 @@ def test_live_weight_change_under_load_drops_nothing(served, ray_cluster):
     set_traffic(MODEL, {"canary_weight": 0.25})
 
 
+def test_racing_traffic_writers_one_wins_the_other_gets_409(served, ray_cluster):
+    from raymlops.auth import ensure_admin_token
+    from raymlops.errors import ConflictError
+
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    version = served.get(f"/v1/models/{MODEL}").json()["traffic_version"]
+    answers = []
+
+    def change(weight):
+        answers.append(served.put(f"/admin/models/{MODEL}/traffic", json={"canary_weight": weight},
+                                  headers={**admin, "if-match": str(version)}))
+    racers = [threading.Thread(target=change, args=(w,)) for w in (0.3, 0.35)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(120)
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    won = next(a for a in answers if a.status_code == 200).json()["traffic"]
+    lost = next(a for a in answers if a.status_code == 409).json()["error"]
+    assert won["traffic_version"] == version + 1 and lost["field"] == "traffic_version"
+    assert f"at version {version + 1}, not {version}" in lost["problem"]
+    now = served.get(f"/v1/models/{MODEL}").json()
+    assert now["canary_weight"] == won["canary_weight"] and now["traffic_version"] == version + 1
+    with pytest.raises(ConflictError):  # the CLI's --if-version, with the version read before
+        set_traffic(MODEL, {"canary_weight": 0.25}, expected_version=version)
+    bad = served.put(f"/admin/models/{MODEL}/traffic", json={"canary_weight": 0.2}, headers={**admin, "if-match": "x"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "if-match"
+    assert set_traffic(MODEL, {"canary_weight": 0.25}, expected_version=version + 1).user_config[
+        "traffic_version"] == version + 2
+
+
+def test_a_deploy_carrying_older_traffic_does_not_undo_a_change(served, ray_cluster):
+    """Another app's deploy that read Serve's config before a traffic change and writes it back
+    after: the writer notices its change was carried over and writes it again."""
+    from raymlops.serve import deploy as d
+
+    stale = d.serve_state(ray_cluster)
+    version = d.traffic_version(d.declared_traffic(stale, MODEL))
+    cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", "app_name=plain", "route_prefix=/plain"])
+    plain = d.application_config(cfg, d.registry_settings(cfg), {})
+    changer = threading.Thread(target=set_traffic, args=(MODEL, {"canary_weight": 0.6}))
+    changer.start()
+    wait_for(lambda: d.traffic_version(d.declared_traffic(d.serve_state(ray_cluster), MODEL)) > version, 60, every_s=0.02)
+    d._put(ray_cluster, [*d._others(stale, "plain"), plain], d._http_options(ray_cluster, stale))  # the stale deploy
+    changer.join(120)
+    declared = d.declared_traffic(d.serve_state(ray_cluster), MODEL)
+    assert declared["canary_weight"] == 0.6 and declared["traffic_version"] >= version + 1
+    wait_for(lambda: served.get(f"/v1/models/{MODEL}").json()["canary_weight"] == 0.6, 30)
+    set_traffic(MODEL, {"canary_weight": 0.25})
+
+
 def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray_cluster):
     """What a user's own `serve deploy` file gets with no user_config: the champion, alone."""
     from raymlops.serve import deploy as d
@@ -248,7 +301,7 @@ def test_serve_deploy_config_without_user_config_serves_the_champion(served, ray
     cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", "app_name=plain", "route_prefix=/plain"])
     app = d.application_config(cfg, d.registry_settings(cfg), {})
     del app["deployments"][0]["user_config"]
-    state = d._current(ray_cluster)
+    state = d.serve_state(ray_cluster)
     d._put(ray_cluster, [*d._others(state, "plain"), app], d._http_options(ray_cluster, state))
     d._wait_running(ray_cluster, "plain", 120)
     response = served.post(f"/plain/v1/models/{MODEL}/predict", json={"instances": [ROW]})
@@ -434,7 +487,7 @@ def test_fuzzed_bodies_get_4xx_never_5xx_and_the_replica_survives(served):
 def _replicas(addresses, app, deployment):
     from raymlops.serve import deploy as d
 
-    details = d._current(addresses)["applications"][app]["deployments"][deployment]
+    details = d.serve_state(addresses)["applications"][app]["deployments"][deployment]
     return sum(r["state"] == "RUNNING" for r in details.get("replicas", []))
 
 
@@ -503,7 +556,7 @@ def test_separate_layout_splits_over_version_deployments_and_autoscales(served, 
 def _current_app(addresses, name):
     from raymlops.serve import deploy as d
 
-    return d._current(addresses)["applications"][name]
+    return d.serve_state(addresses)["applications"][name]
 
 
 def test_a_failed_deploy_leaves_nothing_behind(ray_cluster, ray_driver, penguins_data):

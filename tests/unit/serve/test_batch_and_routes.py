@@ -58,7 +58,7 @@ def test_model_url_follows_the_serving_application(monkeypatch):
     from raymlops.serve import deploy
 
     addresses = ClusterAddresses(dashboard="http://h:8265", serve_http="http://h:8000")
-    monkeypatch.setattr(deploy, "_current", lambda _addresses: STATE)
+    monkeypatch.setattr(deploy, "serve_state", lambda _addresses: STATE)
     assert model_base_url("penguins", addresses) == "http://h:8000"
     assert model_base_url("fraud", addresses) == "http://h:8000/fraud"
     assert model_base_url("penguins", addresses, route_prefix="/x/") == "http://h:8000/x"

@@ -1,7 +1,17 @@
 import pytest
 
-from raymlops.errors import ClusterError, InvalidRequestError, NotFoundError
-from raymlops.serve.control import checked_traffic, deployed_versions, traffic_applied, wait_until_applied, with_traffic
+from raymlops.errors import ClusterError, ConflictError, InvalidRequestError, NotFoundError
+from raymlops.serve.control import (
+    check_expected_version,
+    checked_traffic,
+    declared_traffic,
+    deployed_versions,
+    traffic_applied,
+    traffic_version,
+    wait_until_applied,
+    with_traffic,
+    write_outcome,
+)
 
 CURRENT = {"stable_version": 1, "canary_version": 2, "canary_weight": 0.1, "shadow_version": None,
            "shadow_share": 0.0, "sticky_field": None}
@@ -107,3 +117,37 @@ def test_a_weight_for_the_champion_kept_for_rollback_must_name_its_version():
     assert named["canary_weight"] == 0.5 and named["retiring_version"] is None
     assert checked_traffic({"stable_version": 5, "canary_version": 6, "canary_weight": 0.1},
                            {"canary_weight": 0.5}, None)["canary_weight"] == 0.5
+
+
+def test_a_versioned_write_numbers_the_settings_and_a_stale_writer_is_refused():
+    before = state([{"name": "ModelServer", "user_config": {**CURRENT, "traffic_version": 4}}])
+    assert traffic_version(declared_traffic(before, "m")) == 4 and declared_traffic(before, "nope") is None
+    _, _, user_config = with_traffic(before, "m", {"canary_weight": 0.5}, version=5)
+    assert user_config["traffic_version"] == 5 and user_config["canary_weight"] == 0.5
+    check_expected_version("m", 4, 4)
+    check_expected_version("m", 4, None)  # no expectation: the change is merged onto the current settings
+    with pytest.raises(ConflictError, match="at version 4, not 3"):
+        check_expected_version("m", 4, 3)
+    with pytest.raises(InvalidRequestError):  # the version is the writer's, never a change's
+        checked_traffic(CURRENT, {"traffic_version": 9}, None)
+
+
+def outcome_state(declared, target, status="HEALTHY"):
+    details = serve_details(target, status)
+    details["applications"]["m"]["deployed_app_config"] = {"deployments": [{"name": "ModelServer",
+                                                                             "user_config": declared}]}
+    return details
+
+
+def test_a_write_is_applied_pending_reverted_or_superseded():
+    mine = {**CURRENT, "canary_weight": 0.5, "traffic_version": 5}
+    older = {**CURRENT, "traffic_version": 4}
+    assert write_outcome(outcome_state(mine, mine), "m", mine) == "applied"
+    assert write_outcome(outcome_state(mine, older, "UPDATING"), "m", mine) == "pending"
+    assert write_outcome(outcome_state(mine, mine, "UPDATING"), "m", mine) == "pending"
+    # another app's deploy carried the older settings over this write: write it again
+    assert write_outcome(outcome_state(older, older), "m", mine) == "reverted"
+    # a redeploy of the app (or a newer write) replaced it: the writer loses
+    assert write_outcome(outcome_state({**CURRENT, "traffic_version": 5}, mine), "m", mine) == "superseded"
+    assert write_outcome(outcome_state({**CURRENT, "traffic_version": 6}, mine), "m", mine) == "superseded"
+    assert write_outcome({"applications": {}}, "m", mine) == "superseded"
