@@ -1,8 +1,9 @@
 """Serving overhead over HTTP: the same model (0) in plain FastAPI + uvicorn, (a) in one bare Ray
 Serve deployment, (b) behind the raymlops model server with a 90/10 split and the record
 stream on, (c) the same with dynamic batching — at concurrency 1, 8 and 32, under Serve's
-default settings and under raymlops' settings (LocalClusterConfig.serve_settings), each on
-its own local cluster, in one run. Under settings with direct ingress every point is also
+default settings, under raymlops' settings (LocalClusterConfig.serve_settings) with Serve's
+Python proxy, and under raymlops' settings with the HAProxy front door (``front_door``), each
+on its own local cluster, in one run. Under settings with direct ingress every point is also
 measured on the replica's own HTTP port, next to the same path for the bare deployment.
 
     python benchmarks/serve_overhead.py [--seconds 6] [--layouts colocated,separate] [--write]
@@ -30,8 +31,11 @@ ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flippe
 BODY = {"instances": [ROW]}
 MODEL = "bench"
 PORTS = {"gcs_port": 26379, "dashboard_port": 26265, "serve_http_port": 26100, "metrics_export_port": 26090,
-         "client_server_port": 26001, "dashboard_agent_port": 26365}
+         "client_server_port": 26001, "dashboard_agent_port": 26365, "haproxy_stats_port": 26404,
+         "haproxy_metrics_port": 26101}
 PLAIN_PORT = 26500
+#: The label of the run whose front door is HAProxy (the default where it is installed).
+HAPROXY = "raymlops settings, HAProxy front door"
 CONCURRENCY = (1, 8, 32)
 
 
@@ -179,8 +183,8 @@ def _measure_paths(label: str, name: str, proxy_url: str, direct_urls: list[str]
 
 
 def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], seconds: float, model_dir: str,
-                rows: list) -> None:
-    """Start a cluster with ``serve_settings``, measure (a), (b) and (c) on it, stop it."""
+                rows: list, front_door: str = "python") -> None:
+    """Start a cluster with ``serve_settings`` and ``front_door``, measure (a), (b) and (c) on it, stop it."""
     import ray
     from ray import serve
 
@@ -191,7 +195,9 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
     from raymlops.serve.endpoints import direct_endpoints
     from raymlops.testing import RecordCollector
 
-    result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-bench", serve_settings=serve_settings))
+    result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-bench", serve_settings=serve_settings,
+                                   front_door=front_door))
+    print(result.message, flush=True)
     try:
         os.environ.update(client_environment(loopback=True))
         ray.init(address=result.addresses.gcs, namespace="raymlops", log_to_driver=False)
@@ -262,6 +268,7 @@ def main() -> None:
     layouts = [layout for layout in args.layouts.split(",") if layout]
     run_cluster("Serve defaults", {}, layouts, args.seconds, model_dir, rows)
     run_cluster("raymlops settings", dict(FAST_SERVE_SETTINGS), layouts, args.seconds, model_dir, rows)
+    run_cluster(HAPROXY, dict(FAST_SERVE_SETTINGS), layouts, args.seconds, model_dir, rows, front_door="haproxy")
 
     text = table(rows, FAST_SERVE_SETTINGS)
     print(text)
@@ -314,6 +321,17 @@ def verdict(rows: list) -> list[str]:
             f"FastAPI at concurrency 8: {ours8['rps'] / plain8['rps']:.2f} × — {met(ours8['rps'] >= 0.5 * plain8['rps'])} "
             f"(the bare Serve deployment (a) itself: {bare8['rps'] / plain8['rps']:.2f} ×).",
         ]
+    door8, door1 = point.get((HAPROXY, ours, 8)), point.get((HAPROXY, ours, 1))
+    own8, own1 = point.get((HAPROXY, ours + DIRECT, 8)), point.get((HAPROXY, ours + DIRECT, 1))
+    if None not in (door8, door1, own8, own1):
+        lines.append(
+            f"- The endpoint users call (HAProxy on the Serve port) against the replica's own port, (b): "
+            f"{door8['rps'] / own8['rps']:.2f} × at concurrency 8 (target ≥ 0.8: "
+            f"{'met' if door8['rps'] >= 0.8 * own8['rps'] else 'NOT met'}); p50 at concurrency 1 "
+            f"{door1['p50'] - own1['p50']:+.2f} ms (target ≤ +0.5 ms: "
+            f"{'met' if door1['p50'] - own1['p50'] <= 0.5 else 'NOT met'}); against Serve's Python proxy "
+            f"(raymlops settings): {door8['rps'] / point[(label, ours, 8)]['rps']:.1f} × its requests/s at "
+            "concurrency 8.")
     ours8, separate8 = point.get((label, ours, 8)), point.get((label, "(b) raymlops separate, 90/10, records", 8))
     if ours8 is not None and separate8 is not None:
         lines.append(f"- Layout default: colocated {ours8['rps']:.0f} req/s vs separate {separate8['rps']:.0f} req/s at "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
-from raymlops import auth
+from raymlops import auth, front_door
 from raymlops.cluster import (
     ClusterAddresses,
     ClusterState,
@@ -130,6 +130,10 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     ports = {"gcs_port": cfg.gcs_port, "dashboard_port": cfg.dashboard_port,
              "metrics_export_port": cfg.metrics_export_port, "client_server_port": cfg.client_server_port,
              "dashboard_agent_port": cfg.dashboard_agent_port}
+    temp_dir = cfg.temp_dir or default_temp_dir()
+    door = front_door.choose(cfg.front_door if cfg.start_serve else "python", cfg.host, temp_dir,
+                             cfg.haproxy_stats_port, cfg.haproxy_metrics_port,
+                             lambda port: not port_in_use(cfg.host, port))
     if cfg.start_serve:
         ports["serve_http_port"] = cfg.serve_http_port
     for name, port in ports.items():
@@ -138,10 +142,9 @@ def up(cfg: LocalClusterConfig) -> UpResult:
                                fix=f"stop what listens there or set {name} in configs/local.yaml")
 
     addresses = addresses_from_config(cfg)
-    temp_dir = cfg.temp_dir or default_temp_dir()
     auth.ensure_ray_token()
     auth.ensure_admin_token()
-    env = {**cfg.serve_settings, **os.environ, **auth.client_environment(addresses.loopback)}
+    env = {**cfg.serve_settings, **door.env, **os.environ, **auth.client_environment(addresses.loopback)}
     env.pop("RAY_ADDRESS", None)
     # Job entrypoints such as `python -m raymlops.jobs.train` must find this installation's python.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -153,6 +156,8 @@ def up(cfg: LocalClusterConfig) -> UpResult:
         serve = [_ray_cli("serve"), "start", f"--address={addresses.gcs}",
                  f"--http-host={cfg.host}", f"--http-port={cfg.serve_http_port}"]
         _run(serve, env, cfg.start_timeout_s, "serve start")
+        return UpResult(True, addresses, f"started (dashboard {addresses.dashboard}); "
+                        f"{door.describe(cfg.host, cfg.serve_http_port)}")
     return UpResult(True, addresses, f"started (dashboard {addresses.dashboard})")
 
 

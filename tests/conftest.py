@@ -51,7 +51,8 @@ def run_cli():
 
 
 SESSION_PORTS = {"gcs_port": 25379, "dashboard_port": 25265, "serve_http_port": 25100, "metrics_export_port": 25090,
-                 "client_server_port": 25001, "dashboard_agent_port": 25365}
+                 "client_server_port": 25001, "dashboard_agent_port": 25365, "haproxy_stats_port": 25404,
+                 "haproxy_metrics_port": 25101}
 
 
 @pytest.fixture(scope="session")

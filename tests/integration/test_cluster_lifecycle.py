@@ -10,6 +10,7 @@ def write_local_config(path, base, serve):
     path.write_text(
         f"gcs_port: {base + 379}\ndashboard_port: {base + 265}\nserve_http_port: {base + 100}\n"
         f"metrics_export_port: {base + 90}\nclient_server_port: {base + 1}\ndashboard_agent_port: {base + 365}\n"
+        f"haproxy_stats_port: {base + 404}\nhaproxy_metrics_port: {base + 101}\n"
         f"temp_dir: /tmp/rmo-it-{base}\nstart_serve: {'true' if serve else 'false'}\nnum_cpus: 2\n"
     )
     return path
