@@ -161,17 +161,6 @@ def raymlops_config(layout: str, batching: bool):
 DIRECT = ", direct port"
 
 
-def _direct_endpoints(app_name: str, proxy_url: str) -> list[str]:
-    """The app's direct-ingress endpoints (replica ports), empty when Serve routes through its proxy."""
-    import ray
-    from ray.serve.context import _get_global_client
-
-    from raymlops.serve.endpoints import direct_endpoints, http_endpoints
-
-    groups = ray.get(_get_global_client()._controller.get_target_groups.remote(app_name))
-    return direct_endpoints(http_endpoints(groups), proxy_url)
-
-
 def _measure_paths(label: str, name: str, proxy_url: str, direct_urls: list[str], seconds: float, rows: list) -> None:
     """Every concurrency through Serve's proxy and, when there is one, through the replica's own port."""
     for c in CONCURRENCY:
@@ -192,7 +181,7 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
     from raymlops.config import LocalClusterConfig
     from raymlops.local_head import down, up
     from raymlops.serve.deploy import deploy
-    from raymlops.serve.endpoints import direct_endpoints
+    from raymlops.serve.endpoints import replica_endpoints
     from raymlops.testing import RecordCollector
 
     result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-bench", serve_settings=serve_settings,
@@ -206,7 +195,7 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
         serve.run(bare_deployment(model_dir), name="bare", route_prefix="/bare")
         url = f"{base}/bare/v1/models/{MODEL}/predict"
         _wait_http(url)
-        bare_direct = [f"{endpoint}/v1/models/{MODEL}/predict" for endpoint in _direct_endpoints("bare", f"{base}/bare")]
+        bare_direct = [f"{endpoint}/v1/models/{MODEL}/predict" for endpoint in replica_endpoints("bare")]
         _measure_paths(label, "(a) bare Serve deployment", url, bare_direct, seconds, rows)
         serve.delete("bare")
         for layout in layouts:
@@ -215,7 +204,7 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
                 url = f"{base}/rmo/v1/models/{MODEL}/predict"
                 _wait_http(url)
                 direct = [f"{endpoint}/v1/models/{MODEL}/predict"
-                          for endpoint in direct_endpoints(deployed.endpoints, deployed.url)]
+                          for endpoint in replica_endpoints(deployed.app_name)]
                 name = f"({'c' if batching else 'b'}) raymlops {layout}, 90/10, records" + (", batching" if batching else "")
                 _measure_paths(label, name, url, direct, seconds, rows)
         streamed = ray.get(collector.count.remote())

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Iterable
 
+REPLICA_TARGET_PREFIX = "SERVE_REPLICA::"  # how Serve names a replica target (proxies are named otherwise)
 
-def http_endpoints(target_groups: Iterable[Any]) -> list[str]:
+
+def http_endpoints(target_groups: Iterable[Any], replicas_only: bool = False) -> list[str]:
     """Base URLs (``http://ip:port/prefix``) of the HTTP targets in Serve's target groups.
 
-    Accepts ``TargetGroup`` models or their dicts.
+    Accepts ``TargetGroup`` models or their dicts; ``replicas_only`` keeps the replicas' own ports.
     """
     urls = []
     for group in target_groups:
@@ -24,6 +26,8 @@ def http_endpoints(target_groups: Iterable[Any]) -> list[str]:
             continue
         prefix = (data.get("route_prefix") or "/").rstrip("/")
         for target in data.get("targets", []):
+            if replicas_only and not str(target.get("name", "")).startswith(REPLICA_TARGET_PREFIX):
+                continue
             urls.append(f"http://{target['ip']}:{target['port']}{prefix}")
     return sorted(set(urls))
 
@@ -35,6 +39,20 @@ async def app_endpoints(app_name: str) -> list[str]:
     client: Any = _get_global_client()
     controller = client._controller
     return http_endpoints(await asyncio.wait_for(controller.get_target_groups.remote(app_name), timeout=10))
+
+
+def replica_endpoints(app_name: str, timeout_s: float = 10) -> list[str]:
+    """Each ingress replica's own HTTP endpoint (direct ingress), asked from a connected driver.
+
+    Asked as Serve's HAProxy manager asks: with HAProxy as the front door, other callers are
+    given HAProxy's address. Empty when direct ingress is off or no replica runs yet.
+    """
+    import ray
+    from ray.serve.context import _get_global_client
+
+    client: Any = _get_global_client()
+    groups = ray.get(client._controller.get_target_groups.remote(app_name, from_proxy_manager=True), timeout=timeout_s)
+    return http_endpoints(groups, replicas_only=True)
 
 
 def direct_endpoints(endpoints: Iterable[str], proxy_url: str) -> list[str]:

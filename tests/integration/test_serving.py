@@ -75,12 +75,12 @@ def test_rows_and_columns_answer_with_version_arm_and_request_id(served):
 
 
 def test_each_replica_also_answers_on_its_own_loopback_port(served):
-    """raymlops' Serve settings turn on direct ingress: replicas serve HTTP on 127.0.0.1 ports too."""
-    from raymlops.serve.endpoints import direct_endpoints
+    """raymlops' Serve settings turn on direct ingress: replicas serve HTTP on 127.0.0.1 ports too
+    (with HAProxy as the front door, these are what it forwards to)."""
+    from raymlops.serve.endpoints import replica_endpoints
 
-    endpoints = served.get(f"/v1/models/{MODEL}").json()["endpoints"]
-    direct = direct_endpoints(endpoints, str(served.base_url))
-    assert direct, endpoints
+    direct = replica_endpoints(MODEL)
+    assert direct, served.get(f"/v1/models/{MODEL}").json()["endpoints"]
     for url in direct:
         host, port = url.split("//", 1)[1].split(":")
         assert host == "127.0.0.1" and 30000 <= int(port) <= 31000, url

@@ -95,14 +95,15 @@ def test_http_endpoints_come_from_serves_http_target_groups():
 
     groups = [
         {"protocol": "HTTP", "route_prefix": "/rmo", "app_name": "rmo",
-         "targets": [{"ip": "127.0.0.1", "port": 30001, "instance_id": "a", "name": "r1"},
-                     {"ip": "127.0.0.1", "port": 30000, "instance_id": "b", "name": "r2"}]},
+         "targets": [{"ip": "127.0.0.1", "port": 30001, "instance_id": "a", "name": "SERVE_REPLICA::rmo#a"},
+                     {"ip": "127.0.0.1", "port": 30000, "instance_id": "b", "name": "SERVE_REPLICA::rmo#b"}]},
         {"protocol": "gRPC", "route_prefix": "/rmo", "targets": [{"ip": "127.0.0.1", "port": 40000}]},
-        {"protocol": "HTTP", "route_prefix": "/", "targets": [{"ip": "127.0.0.1", "port": 8000}]},
+        {"protocol": "HTTP", "route_prefix": "/", "targets": [{"ip": "127.0.0.1", "port": 8000, "name": "SERVE_PROXY_ACTOR-x"}]},
     ]
     found = http_endpoints(groups)
     assert found == ["http://127.0.0.1:30000/rmo", "http://127.0.0.1:30001/rmo", "http://127.0.0.1:8000"]
     assert direct_endpoints(found, "http://127.0.0.1:8000/rmo") == found[:2]  # not the proxy, whatever the prefix
+    assert http_endpoints(groups, replicas_only=True) == found[:2]  # replicas by their target names
 
 
 def test_a_weight_for_the_champion_kept_for_rollback_must_name_its_version():
