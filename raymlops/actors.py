@@ -12,9 +12,28 @@ from typing import Any
 NAMESPACE = "raymlops"
 
 
-def monitor_name(model: str) -> str:
-    """The actor name of a model's drift monitor."""
-    return f"raymlops-monitor-{model}"
+#: Monitor shards of one model at most (see :mod:`raymlops.monitor.shards`).
+MAX_MONITOR_SHARDS = 16
+
+
+def monitor_name(model: str, shard: int = 0) -> str:
+    """The actor name of a model's drift monitor (``shard`` 0), or of its shard ``shard``."""
+    return f"raymlops-monitor-{model}" + (f"-shard{shard}" if shard else "")
+
+
+def monitor_shard_names(model: str) -> list[str]:
+    """The names of the model's monitor shards beyond the first that are alive, in order.
+    Needs a connected Ray driver."""
+    import ray
+
+    names = []
+    for shard in range(1, MAX_MONITOR_SHARDS):
+        try:
+            ray.get_actor(monitor_name(model, shard), namespace=NAMESPACE)
+        except ValueError:
+            break
+        names.append(monitor_name(model, shard))
+    return names
 
 
 def controller_name(model: str) -> str:
@@ -80,7 +99,7 @@ def stop_model_actors(model: str) -> list[str]:
     import ray
 
     stopped = []
-    for name in (controller_name(model), monitor_name(model)):
+    for name in (controller_name(model), monitor_name(model), *monitor_shard_names(model)):
         try:
             ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
             stopped.append(name)

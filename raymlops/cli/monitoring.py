@@ -66,9 +66,14 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
     if as_json:
         typer.echo(json.dumps(status, indent=2))
         return
-    counters = status["counters"]
+    counters, shards = status["counters"], status.get("shards") or []
+    if shards:  # a sharded monitor: the figures of every shard
+        counters = {key: sum(s.get(key) or 0 for s in shards) for key in ("rows_ingested", "windows_checked",
+                                                                           "rows_dropped")}
     typer.echo(f"{name}: {counters.get('rows_ingested', 0)} rows ingested, {counters.get('windows_checked', 0)} "
                f"windows checked, {counters.get('rows_dropped', 0)} rows dropped")
+    for line in shard_lines(shards):
+        typer.echo(f"  {line}")
     for version, info in status["versions"].items():
         state = "DRIFT (" + ", ".join(info["drifting"]) + ")" if info["drifting"] else "no drift"
         typer.echo(f"  v{version}: {state}; open window {info['open_window_rows']} rows; "
@@ -88,6 +93,14 @@ def drift_status(name: str = typer.Argument(..., help="Served model name."),
         typer.echo(f"  {loop} loop restarted {failure['restarts']}× (last: {failure['last_error']})")
     if status.get("last_error"):
         typer.echo(f"  last error: {status['last_error']}")
+
+
+def shard_lines(shards: list[dict]) -> list[str]:
+    """One line per shard of a sharded monitor (``shards`` of its status)."""
+    return [f"shard {shard['shard']}: " + (
+        f"{shard['rows_ingested']} rows, {shard['windows_checked']} windows checked, {shard['windows_dropped']} "
+        "dropped" + (f"; last error: {shard['last_error']}" if shard.get("last_error") else "")
+        if shard.get("reachable") else f"unreachable ({shard.get('error')})") for shard in shards]
 
 
 def _credentials() -> dict[str, str]:

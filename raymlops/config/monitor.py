@@ -167,7 +167,10 @@ class MonitorConfig(StrictModel):
     state_root: str | None = Field(None, description="URI for snapshots and calibrated detectors; unset = "
                                    "`<artifact_root>/_monitor`.")
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings, description="Prediction log.")
-    num_cpus: float = Field(0.25, gt=0, description="CPUs reserved for the actor.")
+    num_cpus: float = Field(0.25, gt=0, description="CPUs reserved for the actor (for each shard).")
+    shards: int = Field(1, ge=1, le=16, description="Monitor actors sharing the model's stream, for traffic one "
+                        "actor cannot ingest: replicas send each row to the shard its request id hashes to; the "
+                        "first shard merges their verdicts, writes the events and starts retraining.")
     retrain: RetrainSettings = Field(default_factory=RetrainSettings, description="Drift-triggered "
                                        "retraining.")
     retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Retention of events, "

@@ -22,21 +22,22 @@ def start(cfg: MonitorConfig, replace: bool = False) -> dict:
     ``replace``: stop a running monitor first, so it runs with ``cfg`` (its state is restored)."""
     import ray
 
-    from raymlops.actors import NAMESPACE, monitor_name
+    from raymlops.actors import NAMESPACE, monitor_name, monitor_shard_names
     from raymlops.monitor.launch import get_or_create
     from raymlops.registry.registry import absolute_settings
 
     context = ray.init()
     if replace:
-        try:
-            old = ray.get_actor(monitor_name(cfg.model_name), namespace=NAMESPACE)
-            ray.get(old.flush.remote(10**9), timeout=120)  # its latest state goes into the snapshot
-            ray.kill(old, no_restart=True)
-            for _ in range(300):  # its name is free once it is gone
-                ray.get_actor(monitor_name(cfg.model_name), namespace=NAMESPACE)
-                time.sleep(0.1)
-        except ValueError:
-            pass  # none running (any more)
+        for name in [*monitor_shard_names(cfg.model_name), monitor_name(cfg.model_name)]:
+            try:
+                old = ray.get_actor(name, namespace=NAMESPACE)
+                ray.get(old.flush.remote(10**9), timeout=120)  # its latest state goes into the snapshot
+                ray.kill(old, no_restart=True)
+                for _ in range(300):  # its name is free once it is gone
+                    ray.get_actor(name, namespace=NAMESPACE)
+                    time.sleep(0.1)
+            except ValueError:
+                pass  # none running (any more)
     dashboard = context.dashboard_url
     jobs_address = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
     registry = absolute_settings(cfg.registry)

@@ -1,6 +1,7 @@
 """The DriftMonitor actor: one per served model, named ``raymlops-monitor-{model}`` in namespace
 ``raymlops``, detached and restarted by Ray when it dies. It is the single consumer of the
-prediction stream.
+prediction stream (with ``shards`` > 1, of the rows whose request ids hash to it; shard 0
+merges the others' verdicts: :mod:`raymlops.monitor.shards`).
 
 ``ingest`` only appends (health stats, prediction log buffer, windows) and queues full windows;
 detection runs in its own task, off the ingest path, and in a thread so a slow test never
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from raymlops.actors import schedule_own
+from raymlops.monitor import shard_link
 from raymlops.monitor.budget import BudgetLedger, plan_budget
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.deliveries import Deliveries
@@ -27,9 +29,10 @@ from raymlops.monitor.feedback import FeedbackJoin
 from raymlops.monitor.health import HealthStats
 from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.outbox import EventOutbox
+from raymlops.monitor.queries import MonitorQueries
 from raymlops.monitor.report import history_point
 from raymlops.monitor.retrain import Retrainer
-from raymlops.monitor.status import assemble_status, reports_by_version, version_detail, with_estimates
+from raymlops.monitor.shards import MergedVerdicts
 from raymlops.monitor.window import Window, WindowQueue, WindowSet
 from raymlops.records import RecordView
 from raymlops.supervise import LoopFailures
@@ -43,10 +46,11 @@ HISTORY_POINTS = 2000
 DRIFT_EVENTS = ("drift_detected", "drift_cleared")
 
 
-class DriftMonitor:
+class DriftMonitor(MonitorQueries):
     """Drift detection and health stats over one model's prediction stream (wrap with ``ray.remote``)."""
 
-    def __init__(self, config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None) -> None:
+    def __init__(self, config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None,
+                 shard: int = 0) -> None:
         from raymlops import filesystem
         from raymlops.cluster import ClusterAddresses
         from raymlops.config import MonitorConfig, RegistryConfig
@@ -56,12 +60,14 @@ class DriftMonitor:
         from raymlops.submission.client import RayJobClient
 
         self.cfg = MonitorConfig.model_validate(config)
-        self.model = self.cfg.model_name
+        self.model, self.shard = self.cfg.model_name, shard
+        if shard:  # shard 0 alone starts retraining
+            self.cfg = self.cfg.model_copy(update={"retrain": self.cfg.retrain.model_copy(update={"enabled": False})})
         registry_cfg = RegistryConfig.model_validate(registry)
         self.registry = Registry.from_config(registry_cfg)
         root = str(registry_cfg.artifact_root)
-        self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"), self.model,
-                                  self.registry.signing_key("artifacts"))
+        self.store = MonitorStore(self.cfg.state_root or filesystem.join(root, "_monitor"),
+                                  self.model + (f"/shard{shard}" if shard else ""), self.registry.signing_key("artifacts"))
         self.log_root = self.cfg.prediction_log.root or filesystem.join(root, "_predictions")
         self.prediction_log = PredictionLog(self.log_root, self.model,
                                             max_rows=4 * self.cfg.prediction_log.max_buffered_rows)
@@ -69,6 +75,7 @@ class DriftMonitor:
         self.windows = WindowSet(w.size, w.min_samples, w.max_wait_s, w.sample_rate)
         self.health_stats = HealthStats()
         self.states = DriftStates()
+        self.verdicts = MergedVerdicts()
         self.checkers: dict[int, VersionChecker] = {}
         self.queue = WindowQueue(self.cfg.queue_windows)
         self.counters: Counter[str] = Counter()
@@ -113,6 +120,7 @@ class DriftMonitor:
 
         restore_state(self)
         self.states.restore(self.registry.events(self.model, kinds=DRIFT_EVENTS, limit=None))
+        self.verdicts.seed([key for key, drifting in self.states.states.items() if drifting], self.cfg.shards)
 
     def _snapshot_state(self) -> dict[str, Any]:
         from raymlops.monitor.snapshot import snapshot_state
@@ -128,12 +136,12 @@ class DriftMonitor:
             loop = asyncio.get_running_loop()
             from raymlops.monitor import loops
 
-            self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in
-                           (("detect", self._detect_loop), ("snapshot", self._snapshot_loop),
-                            ("log", lambda: loops.log_loop(self)), ("gauges", lambda: loops.gauge_loop(self)),
-                            ("retention", lambda: loops.retention_loop(self)),
-                            ("events", lambda: loops.events_loop(self)))]
-            self.retrainer.resume()
+            runs = [("detect", self._detect_loop), ("snapshot", self._snapshot_loop),
+                    ("log", lambda: loops.log_loop(self)), ("retention", lambda: loops.retention_loop(self))]
+            if not self.shard:  # what speaks for the model: its gauges, events and retraining
+                runs += [("gauges", lambda: loops.gauge_loop(self)), ("events", lambda: loops.events_loop(self))]
+                self.retrainer.resume()
+            self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in runs]
 
     async def start(self) -> None:
         """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a
@@ -204,9 +212,21 @@ class DriftMonitor:
         self.recent[window.version] = window.table
         self.ledger.window(window.version, window.rows, [(r.detector, r.drift, r.alpha or 0.0) for r in reports])
         self.metrics.budget(window.version, self.ledger.of(window.version, self.plan))
-        for report in reports:
-            await self._publish(report)
+        if self.shard:
+            for report in reports:
+                self.last_reports[DriftStates.key(report.version, report.detector)] = report.to_dict()
+            await shard_link.forward_reports(self, window.version, window.rows, reports)
+        for report in reports if not self.shard else ():
+            await self._publish(self.verdicts.merge(report, 0), report)
         return reports
+
+    async def merge_reports(self, version: int, rows: int, reports: list[dict[str, Any]], shard: int) -> None:
+        """Shard 0: take the reports of a window another shard checked into the merged verdict."""
+        parsed = [DriftReport(**report) for report in reports]
+        self.ledger.window(version, rows, [(r.detector, r.drift, r.alpha or 0.0) for r in parsed])
+        self.metrics.budget(version, self.ledger.of(version, self.plan))
+        for report in parsed:
+            await self._publish(self.verdicts.merge(report, shard), report)
 
     def _run_checks(self, checker: VersionChecker, window: Window) -> list[DriftReport]:
         reports = checker.check(window)
@@ -237,7 +257,9 @@ class DriftMonitor:
         if checker.online is None:  # without it the other tests of this version still run
             log.warning("online detector of %s v%s: %s", self.model, version, self.online.state_of(version))
 
-    async def _publish(self, report: DriftReport) -> None:
+    async def _publish(self, report: DriftReport, checked: DriftReport) -> None:
+        """Publish the merged verdict ``report``; ``checked`` is the window's own report (the same
+        with one shard): retraining counts windows, so a shard's alarm counts once."""
         self.metrics.report(report)
         self.last_reports[DriftStates.key(report.version, report.detector)] = report.to_dict()
         self.history.append(history_point(report.to_dict()))
@@ -249,7 +271,7 @@ class DriftMonitor:
             self.counters[kind] += 1
             await self._snapshot()  # the new state is saved at once, next to its event
         if self.cfg.retrain.enabled:
-            await self.retrainer.on_report(report, event)
+            await self.retrainer.on_report(checked, event)
 
     # ------------------------------------------------------------------ feedback
 
@@ -266,27 +288,22 @@ class DriftMonitor:
         self.counters["labelled_rows_written"] += written
         return written
 
-    async def feedback(self, items: list[dict[str, Any]], label_column: str) -> dict[str, Any]:
+    async def feedback(self, items: list[dict[str, Any]], label_column: str, dry_run: bool = False) -> dict[str, Any]:
         """Join labels to logged answers. ``items``: ``{"request_id", "labels": [...]}`` each.
 
-        All or nothing; returns ``{"accepted": rows}``.
+        All or nothing (``dry_run``: only check); returns ``{"accepted": rows}``. Shard 0 of a
+        sharded monitor labels each request on the shard that holds it.
 
         Raises:
             NotFoundError: request ids this monitor does not remember (nothing recorded).
             InvalidRequestError: a request got a different number of labels than it had rows.
         """
-        rows = self.feedback_join.label([(i["request_id"], i["labels"]) for i in items], time.time(), label_column)
-        self.counters["labels"] += rows
+        if self.cfg.shards > 1 and not self.shard:
+            return {"accepted": await shard_link.route_feedback(self, items, label_column, time.time())}
+        rows = self.feedback_join.label([(i["request_id"], i["labels"]) for i in items], time.time(), label_column,
+                                        dry_run)
+        self.counters["labels"] += 0 if dry_run else rows
         return {"accepted": rows}
-
-    async def accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
-        """Per version since a UNIX time: labelled rows and accuracy measured from feedback (or
-        MAE/RMSE of a regression), and for a classifier whose reference has labels the accuracy
-        estimated from its confidence without labels (``estimated_accuracy``, ``estimated_rows``)."""
-        return self._accuracy(since)
-
-    def _accuracy(self, since: float | None = None) -> dict[str, dict[str, Any]]:
-        return with_estimates(self.feedback_join.accuracy(since), self.checkers, self.health_stats, since)
 
     # ------------------------------------------------------------------ background persistence
 
@@ -320,8 +337,10 @@ class DriftMonitor:
 
     async def flush(self, min_rows: int = 1) -> dict[str, Any]:
         """Check every queued window and every open window of at least ``min_rows`` now, write the
-        prediction log and a snapshot; returns :meth:`status`."""
+        prediction log and a snapshot (shard 0: every shard's); returns :meth:`status`."""
         self._ensure_tasks()
+        if self.cfg.shards > 1 and not self.shard:
+            await shard_link.from_others(self, "flush", min_rows, timeout_s=300)
         for partial in self.windows.take_open(min_rows):
             self._enqueue(partial)
         while (window := self.queue.take()) is not None:
@@ -333,65 +352,3 @@ class DriftMonitor:
         await asyncio.to_thread(self._write_labels)
         await self._snapshot()
         return await self.status()
-
-    async def status(self) -> dict[str, Any]:
-        """Drift state and latest reports per version, counters, calibration and restart information."""
-        versions = sorted({*self.checkers, *self.windows.open, *self.health_stats.rows})
-        return {**assemble_status(
-            self.model, versions, {v: self.states.drifting(v) for v in versions}, dict(self.last_reports),
-            {v: w.rows for v, w in self.windows.open.items()}, {v: self.online.state_of(v) for v in versions},
-            len(self.queue), {**self.counters, **self.online.calibration()}, time.time() - self.started_at,
-            self.restored_snapshot_age_s, self.log_root,
-            self.last_error or self.outbox.last_error or self.retrainer.last_error,
-            {"enabled": self.cfg.retrain.enabled, **self.retrainer.trigger.state()},
-            self._version_details(versions)), "loops": self.loop_failures.to_dict()}
-
-    def _version_details(self, versions: list[int]) -> dict[int, dict[str, Any]]:
-        measured = self.feedback_join.accuracy()  # once for every version
-        side = self.health_stats.side
-        return {v: version_detail(self.checkers.get(v), self.ledger.of(v, self.plan), measured.get(str(v), {}),
-                                  {arm: side[f"{v}/{arm}"] for arm in ("pinned", "shadow") if side[f"{v}/{arm}"]})
-                for v in versions}
-
-    async def report(self, version: int | None = None) -> dict[str, Any]:
-        """The drift report of ``version`` (unset: the champion, else the newest version seen): per
-        feature the reference against the last checked window, p-values over time, and the
-        timeline of drift, retraining and rollout events.
-
-        Raises:
-            NotFoundError: no such version of the model.
-        """
-        from raymlops.errors import NotFoundError
-        from raymlops.monitor.report import version_report
-
-        if version is None:
-            try:
-                version = await asyncio.to_thread(self.registry.resolve, self.model, "champion")
-            except NotFoundError:
-                seen = sorted({*self.checkers, *self.health_stats.rows})
-                if not seen:
-                    raise
-                version = seen[-1]
-        checker = await self._checker(version)
-        events = await asyncio.to_thread(self.registry.events, self.model, None, None, None, 2000)
-        return version_report(self.model, version, checker, self.recent.get(version), list(self.history), events,
-                              self.states.drifting(version), self._version_details([version])[version],
-                              reports_by_version(dict(self.last_reports)).get(str(version), {}))
-
-    async def health(self, since: float | None = None) -> dict[str, dict]:
-        """Per-version health stats (count, error rate, latency percentiles, predictions) since a UNIX time."""
-        return {str(v): stats.to_dict() for v, stats in self.health_stats.all(since).items()}
-
-    def config(self) -> dict[str, Any]:
-        """The settings this monitor runs with (those of the start that created it)."""
-        return self.cfg.model_dump(mode="json")
-
-    def ping(self) -> bool:
-        """Liveness."""
-        return True
-
-    def pid(self) -> int:
-        """The actor's process id (fault-injection tests kill it)."""
-        import os
-
-        return os.getpid()

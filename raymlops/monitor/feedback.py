@@ -92,9 +92,9 @@ class FeedbackJoin:
         """The ids among ``request_ids`` this join does not remember."""
         return [rid for rid in request_ids if rid not in self.answers]
 
-    def label(self, items: list[tuple[str, list[str]]], now: float, label_column: str) -> int:
+    def label(self, items: list[tuple[str, list[str]]], now: float, label_column: str, dry_run: bool = False) -> int:
         """Join labels (one per row of each request) to their answers; returns the rows labelled.
-        All or nothing: nothing is recorded unless every item fits.
+        All or nothing: nothing is recorded unless every item fits (``dry_run``: only check).
 
         Raises:
             NotFoundError: request ids this join does not remember (named, up to 20).
@@ -119,6 +119,8 @@ class FeedbackJoin:
             if len(labels) != rows:
                 raise InvalidRequestError(field="labels", problem=f"request {request_id} had {rows} rows, got "
                                           f"{len(labels)} labels (nothing was recorded)")
+        if dry_run:
+            return sum(len(labels) for _, labels in items)
         count = 0
         for request_id, labels in items:
             answer = self.answers[request_id]

@@ -9,7 +9,8 @@ from raymlops.monitor.actor import DriftMonitor
 
 
 def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address: str | None = None):
-    """The model's monitor actor, created (detached, restartable) when it does not exist yet.
+    """The model's monitor actor (shard 0), created (detached, restartable) when it does not exist
+    yet, and with ``shards`` > 1 its other shards (see :mod:`raymlops.monitor.shards`).
 
     Needs a connected Ray driver.
     """
@@ -19,6 +20,8 @@ def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address
 
     cfg = MonitorConfig.model_validate(config)
     remote = ray.remote(DriftMonitor)
-    return remote.options(name=monitor_name(cfg.model_name), namespace=NAMESPACE, lifetime="detached",
-                          get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
-                          max_concurrency=64).remote(config, registry, jobs_address)
+    actors = [remote.options(name=monitor_name(cfg.model_name, shard), namespace=NAMESPACE, lifetime="detached",
+                             get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
+                             max_concurrency=64).remote(config, registry, jobs_address, shard)
+              for shard in range(cfg.shards)]
+    return actors[0]

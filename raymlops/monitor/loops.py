@@ -17,7 +17,7 @@ async def gauge_loop(monitor: Any) -> None:
         await asyncio.sleep(5)
         for report in list(monitor.last_reports.values()):
             monitor.metrics.report(DriftReport(**report), observe_duration=False)
-        accuracy = monitor._accuracy()
+        accuracy = await monitor.accuracy()  # of every shard
         monitor.metrics.accuracy_of(accuracy)
         if monitor.cfg.retrain.enabled:
             await monitor.retrainer.on_accuracy(accuracy)

@@ -54,8 +54,9 @@ class ModelServer:
         from raymlops.serve.args import AppArgs
         from raymlops.serve.buffer import RecordBuffer
         from raymlops.serve.metrics import ServerMetrics
+        from raymlops.serve.monitor_sink import records_sink
         from raymlops.serve.predictions import Predictions
-        from raymlops.serve.stream import RecordStream, build_sink
+        from raymlops.serve.stream import RecordStream
         from raymlops.serve.versions import DeploymentVersions, LocalVersions
 
         args = AppArgs.model_validate(settings)
@@ -75,14 +76,7 @@ class ModelServer:
             self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump(),
                                          args.environment.on_mismatch)
         records = args.records
-        if records.sink == "monitor":
-            from raymlops.actors import NAMESPACE, monitor_name
-
-            sink = build_sink("actor", {"actor_name": monitor_name(self.model_name), "namespace": NAMESPACE,
-                                        "sequenced": True, **records.options})
-        else:
-            sink = build_sink(records.sink, records.options)
-        self.stream = RecordStream(sink,
+        self.stream = RecordStream(records_sink(self.model_name, records.sink, records.options),
                                    RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
         self.label_wait_s = 1.0 + 5 * records.flush_ms / 1000  # every replica has flushed an answer by then
         self.replica = serve.get_replica_context().replica_tag

@@ -260,3 +260,69 @@ def test_sigkilled_monitor_restores_its_snapshot_and_keeps_going(monitored, ray_
     assert status["counters"]["rows_ingested"] > after["counters"]["rows_ingested"], "ingestion resumed"
     assert "feature" in status["versions"]["1"]["drifting"]
     assert len(window_events()) == events_before, "no drift event is written twice after a restart"
+
+
+def test_a_sharded_monitor_splits_the_stream_and_speaks_with_one_voice(ray_cluster, ray_driver, penguins_data):
+    """``shards=2``: replicas send each request to the shard its id hashes to; shard 0 merges the
+    verdicts (one set of events), the health and accuracy a rollout judges, and routes labels."""
+    from raymlops.actors import NAMESPACE, monitor_name
+    from raymlops.auth import ensure_admin_token
+    from raymlops.config import RegistryConfig
+    from raymlops.monitor.shards import shard_of
+    from raymlops.registry import Registry
+
+    model = "sharded"
+    registry = Registry.from_config(RegistryConfig())
+    register_untrained_version(registry, model, penguins_data, seed=0)
+    registry.set_alias(model, "champion", 1)
+    start_monitor(model, None, ["shards=2", "window.size=100", "window.min_samples=20", "detectors.mmd.enabled=false",
+                                "snapshot_every_s=1"])
+    cfg = load_config(None, ServeConfig, [f"model_name={model}", f"app_name={model}", f"route_prefix=/{model}",
+                                         "records.sink=monitor", "records.flush_ms=50", "replicas.max_replicas=1"])
+    client = httpx.Client(base_url=deploy(cfg).url, timeout=60)
+    admin = {"authorization": f"Bearer {ensure_admin_token()}"}
+    table = read_table(split_uri(penguins_data, "test")).drop_null().to_pylist()
+    features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    try:
+        def answer(i, shift=0.0):
+            row = {k: table[i % len(table)][k] for k in features}
+            row["bill_length_mm"] += shift
+            response = client.post(f"/v1/models/{model}/predict", json={"instances": [row]})
+            assert response.status_code == 200, response.text
+            return response.json()["request_id"], table[i % len(table)]["species"]
+
+        calm = [answer(i) for i in range(240)]
+        assert set(shard_of([rid for rid, _ in calm], 2).tolist()) == {0, 1}
+        time.sleep(0.5)
+        labelled = client.post(f"/v1/models/{model}/feedback", headers=admin, json={
+            "feedback": [{"request_id": rid, "label": label} for rid, label in calm[:40]]})
+        assert labelled.status_code == 200 and labelled.json()["accepted"] == 40, labelled.text
+        again = client.post(f"/v1/models/{model}/feedback", headers=admin, json={
+            "feedback": [{"request_id": rid, "label": label} for rid, label in calm[40:42] + calm[:1]]})
+        assert again.status_code == 409, again.text  # one already labelled: nothing recorded, on either shard
+        status = client.post(f"/admin/models/{model}/drift/check", headers=admin).json()
+        shards = status["shards"]
+        assert [s["shard"] for s in shards] == [0, 1] and all(s["reachable"] for s in shards), shards
+        assert all(s["rows_ingested"] > 0 for s in shards) and sum(s["rows_ingested"] for s in shards) == 240, shards
+        assert status["versions"]["1"]["drifting"] == [], status["versions"]["1"]
+
+        for i in range(400):
+            answer(i, shift=15.0)
+        status = client.post(f"/admin/models/{model}/drift/check", headers=admin).json()
+        assert "feature" in status["versions"]["1"]["drifting"], status["versions"]["1"]
+        assert sum(s["windows_checked"] for s in status["shards"]) >= 6, status["shards"]
+        events = [e for e in registry.events(model, kinds=["drift_detected"], limit=None)
+                  if e.payload["detector"] == "feature"]
+        assert len(events) == 1, "one set of events for all shards"
+
+        leader = ray_driver.get_actor(monitor_name(model), namespace=NAMESPACE)
+        health = ray_driver.get(leader.health.remote(), timeout=60)
+        assert health["1"]["requests"] == 640, health
+        accuracy = ray_driver.get(leader.accuracy.remote(), timeout=60)
+        assert accuracy["1"]["labelled"] == 40, accuracy  # the call with a repeat recorded nothing
+    finally:
+        client.close()
+        registry.close()
+        remove_served_model(model, ray_cluster)
+    with pytest.raises(ValueError):
+        ray_driver.get_actor(monitor_name(model, 1), namespace=NAMESPACE)  # undeploy stopped every shard

@@ -87,3 +87,14 @@ def test_pinned_answers_are_labelled_but_do_not_count_for_rollouts():
     assert join.label([("p1", ["b"]), ("c1", ["a"])], now=0, label_column="y") == 2
     assert join.accuracy()["2"] == {"labelled": 1, "accuracy": 1.0} and join.pinned_labels == 1
     assert len(join.drain_labelled()) == 2  # both are real labels for retraining
+
+
+def test_a_dry_run_checks_everything_and_records_nothing():
+    """What a sharded monitor's shard 0 asks every shard before any of them records."""
+    join = FeedbackJoin()
+    join.add(batch(["r1", "r2"]))
+    assert join.label([("r1", ["a"]), ("r2", ["b"])], now=0, label_column="y", dry_run=True) == 2
+    assert join.accuracy() == {} and join.labelled_rows == [] and not join.answers["r1"].labelled
+    with pytest.raises(InvalidRequestError):
+        join.label([("r1", ["a", "b"])], now=0, label_column="y", dry_run=True)
+    assert join.label([("r1", ["a"])], now=0, label_column="y") == 1  # the dry run left it unlabelled
