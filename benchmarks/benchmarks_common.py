@@ -1,7 +1,10 @@
-"""What every benchmark script shares: the machine's description and RESULTS.md sections."""
+"""What every benchmark script shares: the machine's description, RESULTS.md sections and the
+closed-loop HTTP load generator."""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import os
 import platform
 import re
@@ -9,6 +12,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def cluster_ports(base: int) -> dict[str, int]:
+    """The ports of a benchmark's own local cluster, all offset from ``base`` (26000, 27000, …),
+    so benchmarks and the test session's cluster (25xxx) never meet."""
+    return {"gcs_port": base + 379, "dashboard_port": base + 265, "serve_http_port": base + 100,
+            "metrics_export_port": base + 90, "client_server_port": base + 1, "dashboard_agent_port": base + 365,
+            "haproxy_stats_port": base + 404, "haproxy_metrics_port": base + 101}
 
 
 def machine_description() -> str:
@@ -35,3 +46,53 @@ def write_section(title: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def _load_process(url: str, body: dict, concurrency: int, seconds: float, max_requests: int, results) -> None:
+    import aiohttp
+
+    async def run():
+        latencies, errors = [], 0
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def caller(deadline, record):
+                nonlocal errors
+                while time.perf_counter() < deadline and len(latencies) < max_requests:
+                    started = time.perf_counter()
+                    async with session.post(url, json=body) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                    if record:
+                        latencies.append(time.perf_counter() - started)
+
+            warm = time.perf_counter() + 1.0
+            await asyncio.gather(*(caller(warm, False) for _ in range(concurrency)))
+            started = time.perf_counter()
+            await asyncio.gather(*(caller(started + seconds, True) for _ in range(concurrency)))
+            return latencies, errors, time.perf_counter() - started
+
+    latencies, errors, elapsed = asyncio.run(run())
+    results.put((latencies, errors, elapsed))
+
+
+def summarize(latencies: list[float], errors: int, elapsed: float) -> dict:
+    """Requests/s, p50 and p99 in ms, errors, of one measured run."""
+    latencies = sorted(latencies)
+
+    def pick(q: float) -> float:
+        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
+
+    return {"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
+
+
+def measure_http(url: str, body: dict, concurrency: int, seconds: float) -> dict:
+    """Closed loop: ``concurrency`` aiohttp callers in their own process post ``body`` to ``url``
+    for ``seconds`` after 1 s of warm-up; requests/s and latency percentiles (:func:`summarize`)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_load_process, args=(url, body, concurrency, seconds, 200_000, results))
+    process.start()
+    latencies, errors, elapsed = results.get(timeout=seconds + 120)
+    process.join(30)
+    return summarize(latencies, errors, elapsed)

@@ -16,7 +16,6 @@ benchmarks/RESULTS.md.
 # (No `from __future__ import annotations`: FastAPI must see the real `Request` annotations below.)
 
 import argparse
-import asyncio
 import multiprocessing
 import os
 import sys
@@ -24,65 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks_common import machine_description, write_section
+from benchmarks_common import cluster_ports, machine_description, measure_http, write_section
 
 ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
        "body_mass_g": 3500.0, "sex": "female"}
 BODY = {"instances": [ROW]}
 MODEL = "bench"
-PORTS = {"gcs_port": 26379, "dashboard_port": 26265, "serve_http_port": 26100, "metrics_export_port": 26090,
-         "client_server_port": 26001, "dashboard_agent_port": 26365, "haproxy_stats_port": 26404,
-         "haproxy_metrics_port": 26101}
+PORTS = cluster_ports(26000)
 PLAIN_PORT = 26500
 #: The label of the run whose front door is HAProxy (the default where it is installed).
 HAPROXY = "raymlops settings, HAProxy front door"
 CONCURRENCY = (1, 8, 32)
 
 
-# --------------------------------------------------------------------------- load generator
-
-def _load_process(url: str, concurrency: int, seconds: float, max_requests: int, results) -> None:
-    import aiohttp
-
-    async def run():
-        latencies, errors = [], 0
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            async def caller(deadline, record):
-                nonlocal errors
-                while time.perf_counter() < deadline and len(latencies) < max_requests:
-                    started = time.perf_counter()
-                    async with session.post(url, json=BODY) as response:
-                        await response.read()
-                        if response.status != 200:
-                            errors += 1
-                    if record:
-                        latencies.append(time.perf_counter() - started)
-
-            warm = time.perf_counter() + 1.0
-            await asyncio.gather(*(caller(warm, False) for _ in range(concurrency)))
-            started = time.perf_counter()
-            await asyncio.gather(*(caller(started + seconds, True) for _ in range(concurrency)))
-            return latencies, errors, time.perf_counter() - started
-
-    latencies, errors, elapsed = asyncio.run(run())
-    results.put((latencies, errors, elapsed))
-
-
 def measure(url: str, concurrency: int, seconds: float) -> dict:
-    """Requests/s and latency percentiles of ``concurrency`` callers for ``seconds``."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    process = context.Process(target=_load_process, args=(url, concurrency, seconds, 200_000, results))
-    process.start()
-    latencies, errors, elapsed = results.get(timeout=seconds + 120)
-    process.join(30)
-    latencies.sort()
-
-    def pick(q: float) -> float:
-        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
-
-    return {"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
+    """Requests/s and latency percentiles of ``concurrency`` callers posting BODY for ``seconds``."""
+    return measure_http(url, BODY, concurrency, seconds)
 
 
 # --------------------------------------------------------------------------- the systems under test
@@ -148,17 +104,19 @@ def bare_deployment(model_dir: str):
     return Bare.bind(model_dir)
 
 
-def raymlops_config(layout: str, batching: bool):
+def raymlops_config(layout: str, batching: bool, records: bool = True):
     from raymlops.config import ServeConfig, load_config
 
     return load_config(None, ServeConfig, [
         f"model_name={MODEL}", "app_name=rmo", "route_prefix=/rmo", f"layout={layout}", "traffic.canary_weight=0.1",
         "replicas.min_replicas=1", "replicas.max_replicas=1", "router.max_replicas=1",
-        "records.sink=actor", "records.options={actor_name: bench-collector}", f"batching.enabled={str(batching).lower()}",
+        *(["records.sink=actor", "records.options={actor_name: bench-collector}"] if records else ["records.sink=none"]),
+        f"batching.enabled={str(batching).lower()}",
         "batching.max_batch_size=16", "batching.batch_wait_timeout_s=0.001"])
 
 
 DIRECT = ", direct port"
+NO_RECORDS = "(b) raymlops colocated, 90/10, no records"
 
 
 def _measure_paths(label: str, name: str, proxy_url: str, direct_urls: list[str], seconds: float, rows: list) -> None:
@@ -207,6 +165,10 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
                           for endpoint in replica_endpoints(deployed.app_name)]
                 name = f"({'c' if batching else 'b'}) raymlops {layout}, 90/10, records" + (", batching" if batching else "")
                 _measure_paths(label, name, url, direct, seconds, rows)
+        if front_door == "haproxy":  # what streaming the records costs: the same app without them
+            deployed = deploy(raymlops_config("colocated", False, records=False), result.addresses)
+            _wait_http(f"{base}/rmo/v1/models/{MODEL}/predict")
+            _measure_paths(label, NO_RECORDS, f"{base}/rmo/v1/models/{MODEL}/predict", [], seconds, rows)
         streamed = ray.get(collector.count.remote())
         rows.append((label, f"records delivered to the sink: {streamed}", 0, None))
     finally:
@@ -321,6 +283,13 @@ def verdict(rows: list) -> list[str]:
             f"{'met' if door1['p50'] - own1['p50'] <= 0.5 else 'NOT met'}); against Serve's Python proxy "
             f"(raymlops settings): {door8['rps'] / point[(label, ours, 8)]['rps']:.1f} × its requests/s at "
             "concurrency 8.")
+    if all((HAPROXY, NO_RECORDS, c) in point and (HAPROXY, ours, c) in point for c in CONCURRENCY):
+        costs = {c: point[(HAPROXY, ours, c)]["p99"] / point[(HAPROXY, NO_RECORDS, c)]["p99"] - 1 for c in CONCURRENCY}
+        lines.append("- Streaming the records to the monitor, p99 with records vs without (HAProxy front door): " + ", ".join(
+            f"{100 * cost:+.0f} % at concurrency {c}" for c, cost in costs.items()) + " (target ≤ +5 %: "
+            f"{'met' if max(costs.values()) <= 0.05 else 'NOT met'}; one run of each, one after the other: on this "
+            "machine the spread between runs of one setting exceeds a few per cent, so repeats interleaved with "
+            "the records run are what would settle it).")
     ours8, separate8 = point.get((label, ours, 8)), point.get((label, "(b) raymlops separate, 90/10, records", 8))
     if ours8 is not None and separate8 is not None:
         lines.append(f"- Layout default: colocated {ours8['rps']:.0f} req/s vs separate {separate8['rps']:.0f} req/s at "

@@ -423,7 +423,7 @@ def test_every_route_fuzzed_from_the_openapi_schema_answers_without_a_5xx(chaos,
     client, admin, row, url = chaos
     headers = ["-H", f"authorization: {admin['authorization']}"] if credentials == "admin token" else []
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--url", url,
-               "--checks", "not_a_server_error", "--max-examples", "25", "--max-time", "45", "--workers", "1",
+               "--checks", "not_a_server_error", "--max-examples", "25", "--max-time", "30", "--workers", "1",
                "--seed", "7", "--request-timeout", "30", "--phases", "examples,coverage,fuzzing", *headers]
     run = subprocess.run(command, capture_output=True, text=True, timeout=400)
     totals = re.findall(r"(\d+) generated, (\d+) passed", run.stdout)

@@ -1,0 +1,361 @@
+"""raymlops against MLServer and BentoML, side by side: the same trained model, the same
+machine, the same load generator and the same payloads.
+
+    python benchmarks/serve_peers.py [--seconds 5] [--repeats 3] [--workers 2] [--write]
+
+The model: a scikit-learn MLP (two hidden layers of 64, scaled inputs) fit on breast_cancer
+(30 numeric features), saved once with skops. Each peer runs in a virtual environment this
+script creates on first use (under ``$RAYMLOPS_BENCH_VENVS``, default
+``~/.cache/raymlops-bench``) with the same scikit-learn and skops as raymlops:
+
+- **MLServer** 1.7.1, a custom runtime (``MLModel`` loading the skops file), REST and gRPC
+  (Open Inference Protocol), ``parallel_workers`` = ``--workers``;
+- **BentoML** 1.4.40, a service with one ``@bentoml.api`` taking the rows, ``workers`` =
+  ``--workers``;
+- **raymlops**: the version registered with ``raymlops.register_model``, deployed with the
+  default serve config (records streamed to the drift monitor) at ``--workers`` replicas,
+  called on the endpoint users call (the local cluster's front door, HAProxy where installed).
+
+Requests carry 1 or 32 rows as each server's own protocol wants them (v2 tensors for MLServer,
+v2 per-feature inputs for raymlops, a JSON list of rows for BentoML). The load generator is
+the closed-loop aiohttp client of the other serving benchmarks (gRPC: the same loop with
+``grpc.aio`` in MLServer's venv), concurrency 1, 8 and 32, every cell repeated ``--repeats``
+times, interleaved (repeat, then server, then cell), all servers up for the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from benchmarks_common import cluster_ports, machine_description, measure_http, write_section  # noqa: E402
+
+TITLE = "Serving against peers (MLServer, BentoML)"
+MODEL = "peers"
+PORTS = cluster_ports(28000)
+MLSERVER_HTTP, MLSERVER_GRPC, MLSERVER_METRICS, BENTOML_HTTP = 28600, 28601, 28602, 28700
+CONCURRENCY = (1, 8, 32)
+ROWS = (1, 32)
+PEERS = {
+    # uvloop 0.22+ raises in get_event_loop() where MLServer 1.7's parallel workers call it
+    "mlserver": ["mlserver==1.7.1", "uvloop==0.21.0", "scikit-learn==1.9.1", "skops==0.16.0"],
+    "bentoml": ["bentoml==1.4.40", "scikit-learn==1.9.1", "skops==0.16.0"],
+}
+FEATURES = [f"x{i}" for i in range(30)]
+
+MLSERVER_RUNTIME = '''
+import skops.io as sio
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+
+
+class SkopsMLP(MLModel):
+    async def load(self) -> bool:
+        path = self.settings.parameters.uri
+        self.model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        rows = NumpyCodec.decode_input(payload.inputs[0])
+        proba = self.model.predict_proba(rows)
+        return InferenceResponse(model_name=self.name, outputs=[NumpyCodec.encode_output("probabilities", proba)])
+'''
+
+BENTOML_SERVICE = '''
+import os
+
+import bentoml
+import numpy as np
+import skops.io as sio
+
+
+@bentoml.service(workers=int(os.environ["BENCH_WORKERS"]))
+class MLP:
+    def __init__(self) -> None:
+        path = os.environ["BENCH_MODEL"]
+        self.model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+
+    @bentoml.api
+    def predict(self, rows: list[list[float]]) -> list[list[float]]:
+        return self.model.predict_proba(np.asarray(rows)).tolist()
+'''
+
+GRPC_CLIENT = '''
+import asyncio, json, sys, time
+
+import grpc
+from mlserver.grpc import dataplane_pb2 as pb, dataplane_pb2_grpc as rpc
+
+target, model, rows, width, concurrency, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+values = [float(i % 7) for i in range(rows * width)]
+request = pb.ModelInferRequest(model_name=model, inputs=[pb.ModelInferRequest.InferInputTensor(
+    name="input-0", datatype="FP64", shape=[rows, width], contents=pb.InferTensorContents(fp64_contents=values))])
+
+
+async def main():
+    latencies, errors = [], 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = rpc.GRPCInferenceServiceStub(channel)
+
+        async def caller(deadline, record):
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    await stub.ModelInfer(request)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                if record:
+                    latencies.append(time.perf_counter() - started)
+
+        warm = time.perf_counter() + 1.0
+        await asyncio.gather(*(caller(warm, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(started + seconds, True) for _ in range(concurrency)))
+        print(json.dumps({"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - started}))
+
+
+asyncio.run(main())
+'''
+
+
+# --------------------------------------------------------------------------- the model and the venvs
+
+def train(work: Path):
+    """Fit the MLP; save it with skops; return (model, train frame, test frame, skops path)."""
+    import skops.io as sio
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    train_frame, test_frame = train_test_split(frame, test_size=0.3, random_state=0)
+    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=500, random_state=0))
+    model.fit(train_frame[FEATURES], train_frame["target"])
+    path = work / "model.skops"
+    sio.dump(model, path)
+    return model, train_frame, test_frame, path
+
+
+def venv(name: str) -> Path:
+    """The peer's virtual environment, created with its packages on first use."""
+    root = Path(os.environ.get("RAYMLOPS_BENCH_VENVS", Path.home() / ".cache" / "raymlops-bench")) / name
+    stamp = root / ".installed"
+    if not stamp.exists():
+        print(f"creating the {name} venv under {root} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+        subprocess.run([str(root / "bin" / "pip"), "install", "-q", *PEERS[name]], check=True)
+        stamp.write_text(" ".join(PEERS[name]))
+    return root
+
+
+def wait_ready(url: str, timeout_s: float = 180, process: subprocess.Popen | None = None) -> None:
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited ({process.returncode})")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+def launch(command: list[str], folder: Path, log: Path, ready_url: str, env: dict | None = None) -> subprocess.Popen:
+    """Start a peer server and wait until ``ready_url`` answers 200 (killed if it never does)."""
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_ready(ready_url, process=process)
+    except BaseException:
+        process.kill()
+        raise
+    return process
+
+
+def start_mlserver(work: Path, model_path: Path, workers: int) -> subprocess.Popen:
+    folder = work / "mlserver"
+    folder.mkdir()
+    (folder / "runtime.py").write_text(MLSERVER_RUNTIME)
+    (folder / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": MLSERVER_HTTP, "grpc_port": MLSERVER_GRPC, "metrics_port": MLSERVER_METRICS,
+        "parallel_workers": workers}))
+    (folder / "model-settings.json").write_text(json.dumps({
+        "name": MODEL, "implementation": "runtime.SkopsMLP", "parameters": {"uri": str(model_path)}}))
+    return launch([str(venv("mlserver") / "bin" / "mlserver"), "start", "."], folder, work / "mlserver.log",
+                  f"http://127.0.0.1:{MLSERVER_HTTP}/v2/models/{MODEL}/ready")
+
+
+def start_bentoml(work: Path, model_path: Path, workers: int) -> subprocess.Popen:
+    folder = work / "bentoml"
+    folder.mkdir()
+    (folder / "service.py").write_text(BENTOML_SERVICE)
+    env = {**os.environ, "BENCH_MODEL": str(model_path), "BENCH_WORKERS": str(workers),
+           "BENTOML_HOME": str(work / "bentoml-home"), "BENTOML_DO_NOT_TRACK": "true"}
+    return launch([str(venv("bentoml") / "bin" / "bentoml"), "serve", "service:MLP", "--host", "127.0.0.1", "--port",
+                   str(BENTOML_HTTP)], folder, work / "bentoml.log", f"http://127.0.0.1:{BENTOML_HTTP}/readyz", env)
+
+
+# --------------------------------------------------------------------------- payloads and cells
+
+def payload_rows(test_frame, rows: int) -> list[list[float]]:
+    values = test_frame[FEATURES].to_numpy(dtype=float).tolist()
+    return [values[i % len(values)] for i in range(rows)]
+
+
+def bodies(test_frame, rows: int) -> dict[str, dict]:
+    """The request body of ``rows`` rows in each server's protocol."""
+    data = payload_rows(test_frame, rows)
+    return {
+        "raymlops": {"inputs": [{"name": name, "shape": [rows], "datatype": "FP64", "data": [r[i] for r in data]}
+                                for i, name in enumerate(FEATURES)]},
+        "mlserver": {"inputs": [{"name": "input-0", "shape": [rows, len(FEATURES)], "datatype": "FP64",
+                                 "data": [v for r in data for v in r]}]},
+        "bentoml": {"rows": data},
+    }
+
+
+def measure_grpc(rows: int, concurrency: int, seconds: float) -> dict:
+    from benchmarks_common import summarize
+
+    done = subprocess.run([str(venv("mlserver") / "bin" / "python"), "-c", GRPC_CLIENT, f"127.0.0.1:{MLSERVER_GRPC}",
+                           MODEL, str(rows), str(len(FEATURES)), str(concurrency), str(seconds)],
+                          capture_output=True, text=True, timeout=seconds + 120, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return summarize(result["latencies"], result["errors"], result["elapsed"])
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell and repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="worker processes / replicas per server (default: one per core)")
+    parser.add_argument("--write", action="store_true", help="record the figures in RESULTS.md")
+    args = parser.parse_args()
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "token"
+    work = Path(tempfile.mkdtemp(prefix="rmo-peers-"))
+    os.environ["RAYMLOPS_HOME"] = str(work / "home")
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(work / "ray_auth_token")
+    os.environ.pop("RAY_ADDRESS", None)
+    for name in PEERS:
+        venv(name)
+
+    import raymlops
+    from raymlops.auth import client_environment
+    from raymlops.config import LocalClusterConfig, ServeConfig, load_config
+    from raymlops.local_head import down, up
+    from raymlops.serve.deploy import deploy
+
+    model, train_frame, test_frame, model_path = train(work)
+    raymlops.register_model(MODEL, model, reference=train_frame, label="target", test=test_frame)
+    processes: list[subprocess.Popen] = []
+    started = False
+    cells: dict[tuple[str, int, int], list[dict]] = {}
+    try:
+        processes.append(start_mlserver(work, model_path, args.workers))
+        processes.append(start_bentoml(work, model_path, args.workers))
+        result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-peers"))
+        started = True
+        print(result.message, flush=True)
+        door = result.message
+        os.environ.update(client_environment(loopback=True))
+        cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", f"route_prefix=/{MODEL}",
+                                             f"replicas.min_replicas={args.workers}",
+                                             f"replicas.max_replicas={args.workers}"])
+        deployed = deploy(cfg, result.addresses)
+        urls = {"raymlops": f"{deployed.url}/v2/models/{MODEL}/infer",
+                "mlserver": f"http://127.0.0.1:{MLSERVER_HTTP}/v2/models/{MODEL}/infer",
+                "bentoml": f"http://127.0.0.1:{BENTOML_HTTP}/predict"}
+        wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
+        payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
+        for repeat in range(args.repeats):
+            for system in ("raymlops", "mlserver", "mlserver-grpc", "bentoml"):
+                for rows in ROWS:
+                    for concurrency in CONCURRENCY:
+                        if system == "mlserver-grpc":
+                            figures = measure_grpc(rows, concurrency, args.seconds)
+                        else:
+                            figures = measure_http(urls[system], payloads[rows][system], concurrency, args.seconds)
+                        cells.setdefault((system, rows, concurrency), []).append(figures)
+                        print(repeat, system, rows, concurrency, figures, flush=True)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+        if started:
+            down()
+    text = report(cells, args, door)
+    print(text)
+    if args.write:
+        write_section(TITLE, text)
+
+
+READING = (
+    "Reading: where raymlops is behind, the verdicts above say by how much. A raymlops request does more than a "
+    "peer's: it crosses HAProxy to a replica (a peer's workers answer on the port the client calls), is authorised, "
+    "split between versions and given a signed request id, its v2 inputs arrive one tensor per feature and are "
+    "validated column by column into the frame the scikit-learn flavor predicts on (the peers hand one array to "
+    "predict_proba), and every row is recorded and streamed to the drift monitor; on two cores the Ray processes "
+    "(GCS, raylet, dashboard, the monitor actor, HAProxy) share the CPUs with the replicas. Those are the "
+    "candidates, not yet measured one by one; the next step is a per-stage profile of one replica under this load, "
+    "then a tensor path for numeric tabular models (one v2 tensor straight to an array) and records built from "
+    "arrays without per-row Python objects.\n")
+
+LABELS = {"raymlops": "raymlops, default endpoint (REST v2)", "mlserver": "MLServer REST (v2)",
+          "mlserver-grpc": "MLServer gRPC (v2)", "bentoml": "BentoML REST"}
+
+
+def report(cells: dict, args, door: str) -> str:
+    lines = ["| server | rows/request | concurrency | rows/s | req/s | p50 ms | p99 ms | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (system, rows, concurrency), runs in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        lines.append(f"| {LABELS[system]} | {rows} | {concurrency} | {spread([r['rps'] * rows for r in runs])} | "
+                     f"{spread([r['rps'] for r in runs])} | {spread([r['p50'] for r in runs], 2)} | "
+                     f"{spread([r['p99'] for r in runs], 2)} | {sum(r['errors'] for r in runs)} |")
+    verdicts = []
+    for rows in ROWS:
+        ours = statistics.median(r["rps"] for r in cells[("raymlops", rows, 8)]) * rows
+        for peer in ("mlserver", "mlserver-grpc", "bentoml"):
+            theirs = statistics.median(r["rps"] for r in cells[(peer, rows, 8)]) * rows
+            verdicts.append(f"- {rows} row(s), concurrency 8: raymlops {ours:,.0f} rows/s vs {LABELS[peer]} "
+                            f"{theirs:,.0f} — {ours / theirs:.2f}× ({'ahead' if ours > theirs else 'behind'})")
+    ours_p99 = statistics.median(r["p99"] for r in cells[("raymlops", 1, 1)])
+    for peer in ("mlserver", "mlserver-grpc", "bentoml"):
+        theirs = statistics.median(r["p99"] for r in cells[(peer, 1, 1)])
+        verdicts.append(f"- p99 at concurrency 1 (1 row): raymlops {ours_p99:.2f} ms vs {LABELS[peer]} {theirs:.2f} ms "
+                        f"({'ahead' if ours_p99 < theirs else 'behind'} by {abs(ours_p99 - theirs):.2f} ms)")
+    return (f"Machine: {machine_description()}. {args.repeats} interleaved repeats of {args.seconds:g} s per cell (after "
+            f"1 s of warm-up), median (min–max). The same scikit-learn MLP (2×64 hidden, scaled inputs, 30 "
+            f"features, skops) in each. Settings: MLServer 1.7.1 `parallel_workers: {args.workers}`, a custom "
+            f"`MLModel` runtime; BentoML 1.4.40 `workers={args.workers}`, one sync `@bentoml.api`; raymlops "
+            f"{args.workers} replicas (0.25 CPU each, default serve config: colocated layout, records streamed to "
+            f"the drift monitor), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
+            f"client process (aiohttp; gRPC: grpc.aio in MLServer's venv), all servers up for the whole run.\n\n"
+            + "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n\n" + READING)
+
+
+if __name__ == "__main__":
+    main()
