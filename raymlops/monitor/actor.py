@@ -212,12 +212,13 @@ class DriftMonitor(MonitorQueries):
         self.recent[window.version] = window.table
         self.ledger.window(window.version, window.rows, [(r.detector, r.drift, r.alpha or 0.0) for r in reports])
         self.metrics.budget(window.version, self.ledger.of(window.version, self.plan))
-        if self.shard:
+        if self.shard:  # shard 0 merges and publishes
             for report in reports:
                 self.last_reports[DriftStates.key(report.version, report.detector)] = report.to_dict()
             await shard_link.forward_reports(self, window.version, window.rows, reports)
-        for report in reports if not self.shard else ():
-            await self._publish(self.verdicts.merge(report, 0), report)
+        else:
+            for report in reports:
+                await self._publish(self.verdicts.merge(report, 0), report)
         return reports
 
     async def merge_reports(self, version: int, rows: int, reports: list[dict[str, Any]], shard: int) -> None:

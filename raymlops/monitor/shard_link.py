@@ -81,8 +81,7 @@ async def route_feedback(monitor: Any, items: list[dict[str, Any]], label_column
         ConflictError, InvalidRequestError: as :meth:`FeedbackJoin.label` (nothing recorded).
     """
     ids = [item["request_id"] for item in items]
-    known = [set(monitor.feedback_join.answers).intersection(ids), *map(set, await from_others(
-        monitor, "known_requests", ids))]
+    known = [set(monitor.known_requests(ids)), *map(set, await from_others(monitor, "known_requests", ids))]
     unknown = [rid for rid in ids if not any(rid in shard_ids for shard_ids in known)]
     if unknown:
         raise NotFoundError(what="answered request ids (nothing was recorded)", name=", ".join(unknown[:20]))
