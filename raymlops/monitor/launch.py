@@ -20,8 +20,14 @@ def get_or_create(config: dict[str, Any], registry: dict[str, Any], jobs_address
 
     cfg = MonitorConfig.model_validate(config)
     remote = ray.remote(DriftMonitor)
-    actors = [remote.options(name=monitor_name(cfg.model_name, shard), namespace=NAMESPACE, lifetime="detached",
-                             get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
-                             max_concurrency=64).remote(config, registry, jobs_address, shard)
-              for shard in range(cfg.shards)]
-    return actors[0]
+
+    def shard(index: int):
+        return remote.options(name=monitor_name(cfg.model_name, index), namespace=NAMESPACE, lifetime="detached",
+                              get_if_exists=True, max_restarts=-1, max_task_retries=0, num_cpus=cfg.num_cpus,
+                              max_concurrency=64).remote(config, registry, jobs_address, index)
+
+    leader = shard(0)
+    if cfg.shards > 1:  # a monitor already running keeps its own number of shards
+        for index in range(1, ray.get(leader.shards.remote(), timeout=120)):
+            shard(index)
+    return leader
