@@ -70,7 +70,7 @@ class MonitorQueries:
         estimated from its confidence without labels (``estimated_accuracy``, ``estimated_rows``);
         of every shard."""
         if self.cfg.shards > 1 and not self.shard:
-            health, join = await shard_link.merged_evidence(self, since)
+            join, health = await asyncio.gather(shard_link.merged_feedback(self), shard_link.merged_health_stats(self))
             return with_estimates(join.accuracy(since), self.checkers, health, since)
         return self._accuracy(since)
 
@@ -130,7 +130,7 @@ class MonitorQueries:
         UNIX time, of every shard."""
         health = self.health_stats
         if self.cfg.shards > 1 and not self.shard:
-            health, _ = await shard_link.merged_evidence(self, since)
+            health = await shard_link.merged_health_stats(self)
         return {str(v): stats.to_dict() for v, stats in health.all(since).items()}
 
     def config(self) -> dict[str, Any]:

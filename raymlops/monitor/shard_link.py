@@ -61,15 +61,21 @@ async def from_others(monitor: Any, method: str, *args: Any, timeout_s: float = 
                                        for k in range(1, monitor.cfg.shards))))
 
 
-async def merged_evidence(monitor: Any, since: float | None) -> tuple[Any, Any]:
-    """(health stats, feedback join) holding the rows and labelled outcomes of every shard."""
-    from raymlops.monitor.feedback import FeedbackJoin
-    from raymlops.monitor.shards import merged_health, merged_outcomes
+async def merged_health_stats(monitor: Any) -> Any:
+    """Health stats holding the recent rows of every shard."""
+    from raymlops.monitor.shards import merged_health
 
-    health_parts = [monitor.health_state(), *await from_others(monitor, "health_state")]
-    outcome_parts = [monitor.outcomes(), *await from_others(monitor, "outcomes")]
-    join = FeedbackJoin(outcomes=merged_outcomes(outcome_parts, monitor.feedback_join.window))
-    return merged_health(health_parts, monitor.health_stats.max_rows), join
+    parts = [monitor.health_state(), *await from_others(monitor, "health_state")]
+    return merged_health(parts, monitor.health_stats.max_rows)
+
+
+async def merged_feedback(monitor: Any) -> Any:
+    """A feedback join holding the labelled outcomes of every shard."""
+    from raymlops.monitor.feedback import FeedbackJoin
+    from raymlops.monitor.shards import merged_outcomes
+
+    parts = [monitor.outcomes(), *await from_others(monitor, "outcomes")]
+    return FeedbackJoin(outcomes=merged_outcomes(parts, monitor.feedback_join.window))
 
 
 async def route_feedback(monitor: Any, items: list[dict[str, Any]], label_column: str, now: float) -> int:
