@@ -19,7 +19,8 @@ def cluster_ports(base: int) -> dict[str, int]:
     so benchmarks and the test session's cluster (25xxx) never meet."""
     return {"gcs_port": base + 379, "dashboard_port": base + 265, "serve_http_port": base + 100,
             "metrics_export_port": base + 90, "client_server_port": base + 1, "dashboard_agent_port": base + 365,
-            "haproxy_stats_port": base + 404, "haproxy_metrics_port": base + 101}
+            "haproxy_stats_port": base + 404, "haproxy_metrics_port": base + 101,
+            "fallback_proxy_http_port": base + 500, "fallback_proxy_grpc_port": base + 501}
 
 
 def machine_description() -> str:

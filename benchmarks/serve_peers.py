@@ -14,7 +14,9 @@ script creates on first use (under ``$RAYMLOPS_BENCH_VENVS``, default
   ``--workers``;
 - **raymlops**: the version registered with ``raymlops.register_model``, deployed with the
   default serve config (records streamed to the drift monitor) at ``--workers`` replicas,
-  called on the endpoint users call (the local cluster's front door, HAProxy where installed).
+  called on the endpoint users call (the local cluster's front door, HAProxy where installed),
+  over REST and over its Open Inference Protocol gRPC service (``serve_grpc_port``), the latter
+  with MLServer's own generated v2 client stubs.
 
 Requests carry 1 or 32 rows as each server's own protocol wants them (v2 tensors for MLServer,
 v2 per-feature inputs for raymlops, a JSON list of rows for BentoML). The load generator is
@@ -44,6 +46,7 @@ TITLE = "Serving against peers (MLServer, BentoML)"
 MODEL = "peers"
 PORTS = cluster_ports(28000)
 MLSERVER_HTTP, MLSERVER_GRPC, MLSERVER_METRICS, BENTOML_HTTP = 28600, 28601, 28602, 28700
+RAYMLOPS_GRPC = 28200
 CONCURRENCY = (1, 8, 32)
 ROWS = (1, 32)
 PEERS = {
@@ -98,9 +101,16 @@ import grpc
 from mlserver.grpc import dataplane_pb2 as pb, dataplane_pb2_grpc as rpc
 
 target, model, rows, width, concurrency, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+features, application = json.loads(sys.argv[7]), sys.argv[8]  # one tensor per feature (raymlops), else one matrix
 values = [float(i % 7) for i in range(rows * width)]
-request = pb.ModelInferRequest(model_name=model, inputs=[pb.ModelInferRequest.InferInputTensor(
-    name="input-0", datatype="FP64", shape=[rows, width], contents=pb.InferTensorContents(fp64_contents=values))])
+if features:
+    inputs = [pb.ModelInferRequest.InferInputTensor(name=name, datatype="FP64", shape=[rows], contents=pb.InferTensorContents(
+        fp64_contents=values[i::width])) for i, name in enumerate(features)]
+else:
+    inputs = [pb.ModelInferRequest.InferInputTensor(name="input-0", datatype="FP64", shape=[rows, width],
+                                                    contents=pb.InferTensorContents(fp64_contents=values))]
+request = pb.ModelInferRequest(model_name=model, inputs=inputs)
+metadata = [("application", application)] if application else None
 
 
 async def main():
@@ -113,7 +123,7 @@ async def main():
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    await stub.ModelInfer(request)
+                    await stub.ModelInfer(request, metadata=metadata)
                 except grpc.aio.AioRpcError:
                     errors += 1
                 if record:
@@ -232,11 +242,14 @@ def bodies(test_frame, rows: int) -> dict[str, dict]:
     }
 
 
-def measure_grpc(rows: int, concurrency: int, seconds: float) -> dict:
+def measure_grpc(rows: int, concurrency: int, seconds: float, port: int = MLSERVER_GRPC, application: str = "") -> dict:
+    """A gRPC cell, with MLServer's generated v2 stubs (the same client for both servers): one matrix
+    tensor to MLServer, one tensor per feature to raymlops (``application``: Serve's routing metadata)."""
     from benchmarks_common import summarize
 
-    done = subprocess.run([str(venv("mlserver") / "bin" / "python"), "-c", GRPC_CLIENT, f"127.0.0.1:{MLSERVER_GRPC}",
-                           MODEL, str(rows), str(len(FEATURES)), str(concurrency), str(seconds)],
+    features = json.dumps(FEATURES if application else [])
+    done = subprocess.run([str(venv("mlserver") / "bin" / "python"), "-c", GRPC_CLIENT, f"127.0.0.1:{port}",
+                           MODEL, str(rows), str(len(FEATURES)), str(concurrency), str(seconds), features, application],
                           capture_output=True, text=True, timeout=seconds + 120, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return summarize(result["latencies"], result["errors"], result["elapsed"])
@@ -277,7 +290,7 @@ def main() -> None:
     try:
         processes.append(start_mlserver(work, model_path, args.workers))
         processes.append(start_bentoml(work, model_path, args.workers))
-        result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-peers"))
+        result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-peers", serve_grpc_port=RAYMLOPS_GRPC))
         started = True
         print(result.message, flush=True)
         door = result.message
@@ -292,11 +305,13 @@ def main() -> None:
         wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
         payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
         for repeat in range(args.repeats):
-            for system in ("raymlops", "mlserver", "mlserver-grpc", "bentoml"):
+            for system in ("raymlops", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
                 for rows in ROWS:
                     for concurrency in CONCURRENCY:
                         if system == "mlserver-grpc":
                             figures = measure_grpc(rows, concurrency, args.seconds)
+                        elif system == "raymlops-grpc":
+                            figures = measure_grpc(rows, concurrency, args.seconds, RAYMLOPS_GRPC, deployed.app_name)
                         else:
                             figures = measure_http(urls[system], payloads[rows][system], concurrency, args.seconds)
                         cells.setdefault((system, rows, concurrency), []).append(figures)
@@ -324,7 +339,8 @@ READING = (
     "then a tensor path for numeric tabular models (one v2 tensor straight to an array) and records built from "
     "arrays without per-row Python objects.\n")
 
-LABELS = {"raymlops": "raymlops, default endpoint (REST v2)", "mlserver": "MLServer REST (v2)",
+LABELS = {"raymlops": "raymlops, default endpoint (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
+          "mlserver": "MLServer REST (v2)",
           "mlserver-grpc": "MLServer gRPC (v2)", "bentoml": "BentoML REST"}
 
 
@@ -342,6 +358,12 @@ def report(cells: dict, args, door: str) -> str:
             theirs = statistics.median(r["rps"] for r in cells[(peer, rows, 8)]) * rows
             verdicts.append(f"- {rows} row(s), concurrency 8: raymlops {ours:,.0f} rows/s vs {LABELS[peer]} "
                             f"{theirs:,.0f} — {ours / theirs:.2f}× ({'ahead' if ours > theirs else 'behind'})")
+    for rows in ROWS:
+        grpc_ours = statistics.median(r["rps"] for r in cells[("raymlops-grpc", rows, 8)]) * rows
+        for other in ("raymlops", "mlserver-grpc"):
+            theirs = statistics.median(r["rps"] for r in cells[(other, rows, 8)]) * rows
+            verdicts.append(f"- {rows} row(s), concurrency 8: raymlops gRPC {grpc_ours:,.0f} rows/s vs {LABELS[other]} "
+                            f"{theirs:,.0f} — {grpc_ours / theirs:.2f}×")
     ours_p99 = statistics.median(r["p99"] for r in cells[("raymlops", 1, 1)])
     for peer in ("mlserver", "mlserver-grpc", "bentoml"):
         theirs = statistics.median(r["p99"] for r in cells[(peer, 1, 1)])
@@ -353,7 +375,9 @@ def report(cells: dict, args, door: str) -> str:
             f"`MLModel` runtime; BentoML 1.4.40 `workers={args.workers}`, one sync `@bentoml.api`; raymlops "
             f"{args.workers} replicas (0.25 CPU each, default serve config: colocated layout, records streamed to "
             f"the drift monitor), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
-            f"client process (aiohttp; gRPC: grpc.aio in MLServer's venv), all servers up for the whole run.\n\n"
+            f"client process (aiohttp; gRPC: grpc.aio with MLServer's generated v2 stubs, in MLServer's venv, for both "
+            f"servers), all servers up for the whole run; raymlops gRPC enters through the same front door "
+            f"(serve_grpc_port).\n\n"
             + "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n\n" + READING)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
-from raymlops import auth, front_door
+from raymlops import auth, bind_host, front_door
 from raymlops.cluster import (
     ClusterAddresses,
     ClusterState,
@@ -136,6 +136,12 @@ def up(cfg: LocalClusterConfig) -> UpResult:
                              lambda port: not port_in_use(cfg.host, port))
     if cfg.start_serve:
         ports["serve_http_port"] = cfg.serve_http_port
+        if cfg.serve_grpc_port is not None:
+            ports["serve_grpc_port"] = cfg.serve_grpc_port
+    if door.kind == "haproxy":
+        ports["fallback_proxy_http_port"] = cfg.fallback_proxy_http_port
+        if cfg.serve_grpc_port is not None:
+            ports["fallback_proxy_grpc_port"] = cfg.fallback_proxy_grpc_port
     for name, port in ports.items():
         if port_in_use(cfg.host, port):
             raise ClusterError(problem=f"port {port} ({name}) on {cfg.host} is already in use",
@@ -144,7 +150,10 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     addresses = addresses_from_config(cfg)
     auth.ensure_ray_token()
     auth.ensure_admin_token()
-    env = {**cfg.serve_settings, **door.env, **os.environ, **auth.client_environment(addresses.loopback)}
+    fallback = {"RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(cfg.fallback_proxy_http_port),
+                "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(cfg.fallback_proxy_grpc_port)}
+    env = {**cfg.serve_settings, **door.env, **fallback, **bind_host.environment(cfg.host), **os.environ,
+           **auth.client_environment(addresses.loopback)}
     env.pop("RAY_ADDRESS", None)
     # Job entrypoints such as `python -m raymlops.jobs.train` must find this installation's python.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -154,11 +163,23 @@ def up(cfg: LocalClusterConfig) -> UpResult:
     _run(_start_command(cfg, temp_dir), env, cfg.start_timeout_s, "ray start")
     if cfg.start_serve:
         serve = [_ray_cli("serve"), "start", f"--address={addresses.gcs}",
-                 f"--http-host={cfg.host}", f"--http-port={cfg.serve_http_port}"]
+                 f"--http-host={cfg.host}", f"--http-port={cfg.serve_http_port}", *grpc_arguments(cfg.serve_grpc_port)]
         _run(serve, env, cfg.start_timeout_s, "serve start")
+        grpc = "" if cfg.serve_grpc_port is None else \
+            f"; gRPC (Open Inference Protocol v2) on {cfg.host}:{cfg.serve_grpc_port}"
         return UpResult(True, addresses, f"started (dashboard {addresses.dashboard}); "
-                        f"{door.describe(cfg.host, cfg.serve_http_port)}")
+                        f"{door.describe(cfg.host, cfg.serve_http_port)}{grpc}")
     return UpResult(True, addresses, f"started (dashboard {addresses.dashboard})")
+
+
+#: What Serve's gRPC ingress registers: ``raymlops.serve.grpc_v2``'s servicer function, by import path
+#: (Serve imports it in its proxies and replicas; this module never imports the serve room).
+GRPC_SERVICER_FUNCTION = "raymlops.serve.grpc_v2.add_GRPCInferenceServiceServicer_to_server"
+
+
+def grpc_arguments(port: int | None) -> list[str]:
+    """``serve start``'s arguments for the v2 gRPC service on ``port`` (none without a port)."""
+    return [] if port is None else [f"--grpc-port={port}", f"--grpc-servicer-functions={GRPC_SERVICER_FUNCTION}"]
 
 
 def stop_processes(temp_dir: str, gcs_address: str | None, grace_s: float = 5.0) -> int:

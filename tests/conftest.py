@@ -52,7 +52,8 @@ def run_cli():
 
 SESSION_PORTS = {"gcs_port": 25379, "dashboard_port": 25265, "serve_http_port": 25100, "metrics_export_port": 25090,
                  "client_server_port": 25001, "dashboard_agent_port": 25365, "haproxy_stats_port": 25404,
-                 "haproxy_metrics_port": 25101}
+                 "haproxy_metrics_port": 25101, "fallback_proxy_http_port": 25500, "fallback_proxy_grpc_port": 25501,
+                 "serve_grpc_port": 25200}
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +76,11 @@ def ray_cluster(tmp_path_factory):
     os.environ["RAY_metrics_report_interval_ms"] = "2000"  # metrics reach /metrics within seconds
     os.environ.pop("RAY_ADDRESS", None)
     cfg = LocalClusterConfig(**SESSION_PORTS, temp_dir=f"/tmp/rmo-s{os.getpid()}", num_cpus=2)
-    result = up(cfg)
+    try:
+        result = up(cfg)
+    except BaseException:
+        down()  # a failed start leaves no cluster behind for the next session
+        raise
     assert result.started, result.message
     try:
         yield result.addresses
@@ -86,6 +91,12 @@ def ray_cluster(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def grpc_target(ray_cluster) -> str:
+    """host:port of the session cluster's Open Inference Protocol v2 gRPC service."""
+    return f"127.0.0.1:{SESSION_PORTS['serve_grpc_port']}"
 
 
 @pytest.fixture(scope="session")

@@ -61,10 +61,21 @@ class LocalClusterConfig(StrictModel):
         "Python proxy. HAProxy forwards straight to each ingress replica's own port and answers several times the "
         "Python proxy's requests/s (benchmarks/RESULTS.md); its stats and metrics ports are bound to `host`.",
     )
+    serve_grpc_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the Open Inference Protocol v2 gRPC service "
+        "(inference.GRPCInferenceService) of every model app, on host; unset = no gRPC. Calls are routed by the "
+        "`application` metadata (the app name) and carry the HTTP credentials as metadata. With HAProxy as the front "
+        "door it forwards to each ingress replica's own gRPC port; each replica's gRPC server is bound to `host`.",
+    )
     haproxy_stats_port: int = Field(8404, ge=1, le=65535, description="Port of HAProxy's stats page (on host).")
     haproxy_metrics_port: int = Field(
         9101, ge=1, le=65535, description="Port of HAProxy's own Prometheus metrics (on host)."
     )
+    fallback_proxy_http_port: int = Field(
+        8500, ge=1, le=65535, description="With HAProxy: port of Serve's fallback proxy on the head node (on host), "
+        "which answers while no replica is ready; two clusters on one machine need two.")
+    fallback_proxy_grpc_port: int = Field(
+        9500, ge=1, le=65535, description="With HAProxy and serve_grpc_port: the fallback proxy's gRPC port (on host).")
     start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the head node to come up.")
     serve_settings: dict[str, str] = Field(
         default_factory=lambda: dict(FAST_SERVE_SETTINGS),

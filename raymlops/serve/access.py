@@ -76,6 +76,21 @@ class AccessPolicy:
         scheme, _, credential = authorization.partition(" ")
         return scheme.lower() == "bearer" and _matches(credential.strip(), frozenset({self.admin_token_sha256}))
 
+    def check(self, scope: str, api_key: str | None, authorization: str | None) -> None:
+        """Allow a call of ``scope``: ``inference``, ``feedback`` or ``pinned`` (``admin`` calls
+        check the admin token themselves, with :meth:`check_admin`).
+
+        Raises:
+            AuthenticationError: no credential where one is needed (401).
+            PermissionDeniedError: a credential that does not allow the call (403).
+        """
+        if scope == "feedback":
+            self.check_feedback(api_key, authorization)
+        elif scope == "pinned":
+            self.check_pinned(api_key, authorization)
+        elif scope != "admin":
+            self.check_inference(api_key, authorization)
+
     def check_feedback(self, api_key: str | None, authorization: str | None) -> None:
         """Allow posting feedback labels: a feedback key (``x-api-key`` or bearer) or the admin token.
 

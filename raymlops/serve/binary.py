@@ -31,7 +31,8 @@ def split_body(raw: bytes, header_length: str) -> tuple[bytes, bytes]:
     return raw[:int(header_length)], raw[int(header_length):]
 
 
-def _strings(chunk: bytes, where: str) -> list[str]:
+def decode_strings(chunk: bytes, where: str) -> list[str]:
+    """BYTES elements (a 4-byte little-endian length, then UTF-8 bytes, each) as strings; errors name ``where``."""
     values, offset = [], 0
     while offset < len(chunk):
         if offset + 4 > len(chunk):
@@ -70,7 +71,7 @@ def attach_binary_inputs(body: Any, blob: bytes) -> Any:
         chunk, offset = blob[offset:offset + size], offset + size
         datatype = tensor.get("datatype")
         if datatype == "BYTES":
-            tensor["data"] = _strings(chunk, where)
+            tensor["data"] = decode_strings(chunk, where)
         elif datatype in NUMPY_TYPES:
             dtype = np.dtype(NUMPY_TYPES[datatype])
             if size % dtype.itemsize:
@@ -103,7 +104,8 @@ def binary_outputs(body: Any) -> set[str] | bool:
     return True if everything else named
 
 
-def _encode(tensor: dict[str, Any]) -> bytes:
+def encode_tensor(tensor: dict[str, Any]) -> bytes:
+    """A v2 tensor's data as binary bytes (little-endian, row-major; BYTES length-prefixed)."""
     if tensor["datatype"] == "BYTES":
         parts = [str(value).encode() for value in tensor["data"]]
         return b"".join(struct.pack("<I", len(part)) + part for part in parts)
@@ -117,7 +119,7 @@ def encode_binary(body: dict[str, Any], wanted: set[str] | bool) -> tuple[bytes,
     outputs = []
     for tensor in body["outputs"]:
         if wanted is True or (isinstance(wanted, set) and tensor["name"] in wanted):
-            blob = _encode(tensor)
+            blob = encode_tensor(tensor)
             blobs.append(blob)
             tensor = {k: v for k, v in tensor.items() if k != "data"}
             tensor["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(blob)}

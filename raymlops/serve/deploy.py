@@ -22,6 +22,7 @@ from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import FEEDBACK_KEYS_ENV, api_key_digests_from_env, digest
 from raymlops.serve.args import AppArgs
+from raymlops.serve.endpoints import grpc_target, wait_grpc_ready
 from raymlops.serve.control import (
     DEPLOYMENT,
     VERSION_KEY,
@@ -271,6 +272,9 @@ def deploy(cfg: ServeConfig, addresses: ClusterAddresses | None = None, timeout_
         user_config[VERSION_KEY] = traffic_version(declared_traffic(state, app["name"])) + 1  # a redeploy is a write
         _put(addresses, [*_others(state, app["name"]), app], _http_options(addresses, state))
         _wait_running(addresses, app["name"], timeout_s)
+        target = grpc_target(state, addresses.host)
+        if target is not None:
+            wait_grpc_ready(target, app["name"], timeout_s)
     except BaseException:
         _roll_back(addresses, app["name"], state, cfg.model_name if started_monitor else None)
         raise

@@ -61,3 +61,45 @@ def direct_endpoints(endpoints: Iterable[str], proxy_url: str) -> list[str]:
 
     proxy = urlparse(proxy_url).netloc
     return [url for url in endpoints if urlparse(url).netloc != proxy]
+
+
+def grpc_target(serve_state: dict[str, Any], host: str) -> str | None:
+    """``host:port`` of the cluster's v2 gRPC service, from Serve's state (dashboard REST API); None
+    when Serve has no gRPC port or does not register raymlops' servicer."""
+    from raymlops.serve.grpc_v2 import SERVICER_FUNCTION
+
+    options = serve_state.get("grpc_options") or {}
+    if SERVICER_FUNCTION not in (options.get("grpc_servicer_functions") or []) or not options.get("port"):
+        return None
+    bound = (serve_state.get("http_options") or {}).get("host")  # Serve's gRPC ports share the HTTP host
+    return f"{bound if bound and bound not in ('0.0.0.0', '::') else host}:{options['port']}"
+
+
+def wait_grpc_ready(target: str, app_name: str, timeout_s: float) -> None:
+    """Wait until ``app_name`` answers the v2 gRPC service at ``target``.
+
+    HTTP reaches a new app at once (through Serve's fallback proxy), gRPC only once the front door
+    has the replicas' own gRPC ports, which on a busy machine can take seconds.
+
+    Raises:
+        ClusterError: the app does not answer gRPC within ``timeout_s``.
+    """
+    import time
+
+    import grpc
+
+    from raymlops.errors import ClusterError
+    from raymlops.serve import grpc_v2
+
+    deadline, problem = time.time() + timeout_s, ""
+    with grpc.insecure_channel(target) as channel:
+        stub = grpc_v2.GRPCInferenceServiceStub(channel)
+        while time.time() < deadline:
+            try:
+                stub.ServerLive(grpc_v2.ServerLiveRequest(), metadata=[("application", app_name)], timeout=5)
+                return
+            except grpc.RpcError as exc:
+                problem = f"{exc.code().name}: {exc.details()}"
+            time.sleep(0.25)
+    raise ClusterError(problem=f"application {app_name} does not answer gRPC on {target} after {timeout_s:.0f} s "
+                       f"({problem})", fix="see `serve status` and the HAProxy manager's log in the session dir")

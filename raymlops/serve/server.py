@@ -26,6 +26,7 @@ from raymlops.errors import NotFoundError, RaymlopsError
 from raymlops.serve import edge, openapi, operations, v2
 from raymlops.serve.edge import REQUEST_ID_HEADER, Outcome, error_response, read_body, response_for
 from raymlops.serve.exposure import TimedCache, redact
+from raymlops.serve.grpc_ingress import GrpcInference
 from raymlops.serve.split import Route, TrafficPolicy, route
 from raymlops.serve.validation import parse_body, parse_feedback
 
@@ -43,8 +44,8 @@ STATUS_CACHE_S = 1.0
 
 @serve.deployment(name="ModelServer")
 @serve.ingress(api)
-class ModelServer:
-    """Every live version of one model behind /v1, /v2 and /admin."""
+class ModelServer(GrpcInference):
+    """Every live version of one model behind /v1, /v2 and /admin, and the v2 gRPC service."""
 
     def __init__(self, settings: dict, handles: Optional[dict] = None) -> None:
         from raymlops.config import RegistryConfig
@@ -138,13 +139,7 @@ class ModelServer:
         request_id = issue_request_id(self.request_key)
         outcome = Outcome()
         try:
-            credentials = (request.headers.get("x-api-key"), request.headers.get("authorization"))
-            if scope == "feedback":
-                self.access.check_feedback(*credentials)
-            elif scope == "pinned":
-                self.access.check_pinned(*credentials)
-            elif scope != "admin":
-                self.access.check_inference(*credentials)
+            self.access.check(scope, request.headers.get("x-api-key"), request.headers.get("authorization"))
             response = await handler(request, request_id, outcome, **kwargs)
             response.headers[REQUEST_ID_HEADER] = request_id
         except RaymlopsError as exc:
@@ -154,10 +149,14 @@ class ModelServer:
             response = error_response(500, "model", f"prediction failed: {type(exc).__name__}", request_id,
                                       v2=v2_errors)
         if record:
-            self.metrics.observe_request(outcome.version, outcome.arm, response.status_code, outcome.latency_ms)
-            if not outcome.recorded:
-                self.predictions.record(request_id, outcome, response.status_code, {}, None)
+            self._account(request_id, outcome, response.status_code)
         return response
+
+    def _account(self, request_id: str, outcome: Outcome, status: int) -> None:
+        """Count a prediction call in the metrics, and record it when it was refused before answering."""
+        self.metrics.observe_request(outcome.version, outcome.arm, status, outcome.latency_ms)
+        if not outcome.recorded:
+            self.predictions.record(request_id, outcome, status, {}, None)
 
     # ------------------------------------------------------------------ /v1
 
@@ -377,17 +376,22 @@ class ModelServer:
         self._check_model(name)
         body = binary.decode_body(await edge.read_bytes(request, self.limits.max_body_bytes),
                                   request.headers.get(binary.HEADER_LENGTH))
-        if version is not None:
+        answer = await self._v2_answer(body, version, self._sticky_key(request, body), request_id, outcome)
+        return binary.binary_or_json(answer, binary.binary_outputs(body), {
+            "x-raymlops-version": str(outcome.version), "x-raymlops-arm": str(outcome.arm)})
+
+    async def _v2_answer(self, body: Any, version: Optional[str], sticky_key: Optional[str], request_id: str,
+                         outcome: Outcome) -> dict:
+        """A v2 inference body's answer (REST and gRPC): pinned to ``version`` or through the split."""
+        if version:
             if not version.isdigit() or int(version) not in self.backend.versions:
-                raise NotFoundError(what="live version", name=f"{name}:{version}")
+                raise NotFoundError(what="live version", name=f"{self.model_name}:{version}")
             choice = Route("pinned", int(version))
         else:
-            choice = route(self.policy, self._sticky_key(request, body))
+            choice = route(self.policy, sticky_key)
         outcome.version, outcome.arm = choice.version, choice.arm
         schema = await self.backend.schema(choice.version)
         columns = v2.decode_request(body, schema, self.limits.max_rows)
         result = await self.predictions.answer(request_id, outcome, choice, columns)
         answer_id = body.get("id", request_id) if isinstance(body, dict) else request_id
-        return binary.binary_or_json(v2.encode_response(name, choice.version, str(answer_id), result, request_id),
-                                     binary.binary_outputs(body),
-                                     {"x-raymlops-version": str(choice.version), "x-raymlops-arm": choice.arm})
+        return v2.encode_response(self.model_name, choice.version, str(answer_id), result, request_id)

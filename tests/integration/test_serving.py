@@ -583,3 +583,96 @@ def test_a_failed_deploy_leaves_nothing_behind(ray_cluster, ray_driver, penguins
         deploy(cfg, timeout_s=150)
     assert "broken" not in dashboard_get(ray_cluster, "/api/serve/applications/")["applications"]
     assert not actor_alive(ray_cluster, monitor_name("broken"))
+
+
+def _grpc_request(rows: int = 2, **changes) -> "object":
+    from raymlops.serve import grpc_v2
+
+    request = grpc_v2.ModelInferRequest(model_name=MODEL, **changes)
+    for name, value in ROW.items():
+        tensor = request.inputs.add(name=name, shape=[rows], datatype="BYTES" if isinstance(value, str) else "FP64")
+        if isinstance(value, str):
+            tensor.contents.bytes_contents.extend([value.encode()] * rows)
+        else:
+            tensor.contents.fp64_contents.extend([value] * rows)
+    return request
+
+
+def test_the_v2_grpc_service_answers_through_the_split_on_the_front_door(served, collector, grpc_target):
+    """The session cluster serves gRPC (serve_grpc_port): Serve routes by the `application`
+    metadata to the model server's v2 methods; answers carry the issued request id, version and
+    arm, are recorded like REST answers, and bad calls get a status code naming the field."""
+    import grpc
+
+    from raymlops.auth import ensure_admin_token
+    from raymlops.serve import grpc_codec, grpc_v2
+
+    metadata = [("application", MODEL)]
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = grpc_v2.GRPCInferenceServiceStub(channel)
+        assert stub.ServerLive(grpc_v2.ServerLiveRequest(), metadata=metadata, timeout=30).live
+        assert stub.ModelReady(grpc_v2.ModelReadyRequest(name=MODEL), metadata=metadata, timeout=30).ready
+        described = stub.ModelMetadata(grpc_v2.ModelMetadataRequest(name=MODEL), metadata=metadata, timeout=30)
+        assert {tensor.name for tensor in described.inputs} == set(ROW) and list(described.versions) == ["1", "2", "3"]
+
+        answer, call = stub.ModelInfer.with_call(_grpc_request(id="mine"), metadata=metadata, timeout=30)
+        trailing = dict(call.trailing_metadata())
+        request_id = grpc_codec.parameter_dict(answer.parameters)["request_id"]
+        assert answer.id == "mine" and trailing["x-raymlops-request-id"] == request_id
+        assert answer.model_version == trailing["x-raymlops-version"] in ("1", "2") and trailing["x-raymlops-arm"]
+        classes = next(output for output in answer.outputs if output.name == "class")
+        assert list(classes.shape) == [2] and {c.decode() for c in classes.contents.bytes_contents} <= {
+            "Adelie", "Chinstrap", "Gentoo"}
+        raw = _grpc_request(rows=1)
+        raw.parameters["binary_data_output"].bool_param = True
+        binary = stub.ModelInfer(raw, metadata=metadata, timeout=30)
+        assert len(binary.raw_output_contents) == len(binary.outputs) and not binary.outputs[0].HasField("contents")
+        wait_for(lambda: request_id in set(ray_get(collector.columns.remote()).get("request_id", [])), timeout_s=20)
+
+        wrong = _grpc_request()
+        wrong.inputs[1].datatype = "BYTES"
+        for request, code, details in [
+            (wrong, grpc.StatusCode.INVALID_ARGUMENT, "inputs[1]"),
+            (_grpc_request(rows=51), grpc.StatusCode.RESOURCE_EXHAUSTED, "51 rows"),
+            (grpc_v2.ModelInferRequest(model_name="other"), grpc.StatusCode.NOT_FOUND, "model"),
+            (_grpc_request(model_version="1"), grpc.StatusCode.UNAUTHENTICATED, "authorization"),
+            (_grpc_request(model_version="9"), grpc.StatusCode.NOT_FOUND, "live version"),
+        ]:
+            extra = [("authorization", f"Bearer {ensure_admin_token()}")] if request.model_version == "9" else []
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.ModelInfer(request, metadata=metadata + extra, timeout=30)
+            assert caught.value.code() == code and details in caught.value.details(), caught.value.details()
+        pinned = stub.ModelInfer(_grpc_request(model_version="1"), timeout=30,
+                                 metadata=metadata + [("authorization", f"Bearer {ensure_admin_token()}")])
+        assert pinned.model_version == "1"
+
+
+def ray_get(ref):
+    import ray
+
+    return ray.get(ref, timeout=30)
+
+
+def test_every_listener_of_the_cluster_is_on_its_host(served, ray_cluster):
+    """Serve binds its gRPC servers (each replica's inter-deployment and direct-ingress servers, the
+    fallback proxy's) to every interface; raymlops' worker hook keeps them, like every other port of
+    the local cluster, on 127.0.0.1."""
+    import psutil
+
+    from raymlops.cluster import read_state
+    from raymlops.local_head import select_cluster_processes
+
+    state = read_state()
+    roots = select_cluster_processes(psutil.process_iter(), state.temp_dir, ray_cluster.gcs)
+    processes = {p.pid: p for root in roots for p in [root, *root.children(recursive=True)]}
+    listening = {}
+    for process in processes.values():
+        try:
+            for connection in process.net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    listening[(process.name(), connection.laddr.port)] = connection.laddr.ip.removeprefix("::ffff:")
+        except psutil.Error:
+            continue
+    assert len(listening) > 10, listening
+    exposed = {where: ip for where, ip in listening.items() if not ip.startswith("127.")}
+    assert not exposed, exposed
