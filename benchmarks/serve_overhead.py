@@ -104,19 +104,18 @@ def bare_deployment(model_dir: str):
     return Bare.bind(model_dir)
 
 
-def raymlops_config(layout: str, batching: bool, records: bool = True):
+def raymlops_config(layout: str, batching: bool):
     from raymlops.config import ServeConfig, load_config
 
     return load_config(None, ServeConfig, [
         f"model_name={MODEL}", "app_name=rmo", "route_prefix=/rmo", f"layout={layout}", "traffic.canary_weight=0.1",
         "replicas.min_replicas=1", "replicas.max_replicas=1", "router.max_replicas=1",
-        *(["records.sink=actor", "records.options={actor_name: bench-collector}"] if records else ["records.sink=none"]),
+        "records.sink=actor", "records.options={actor_name: bench-collector}",
         f"batching.enabled={str(batching).lower()}",
         "batching.max_batch_size=16", "batching.batch_wait_timeout_s=0.001"])
 
 
 DIRECT = ", direct port"
-NO_RECORDS = "(b) raymlops colocated, 90/10, no records"
 
 
 def _measure_paths(label: str, name: str, proxy_url: str, direct_urls: list[str], seconds: float, rows: list) -> None:
@@ -165,10 +164,6 @@ def run_cluster(label: str, serve_settings: dict[str, str], layouts: list[str], 
                           for endpoint in replica_endpoints(deployed.app_name)]
                 name = f"({'c' if batching else 'b'}) raymlops {layout}, 90/10, records" + (", batching" if batching else "")
                 _measure_paths(label, name, url, direct, seconds, rows)
-        if front_door == "haproxy":  # what streaming the records costs: the same app without them
-            deployed = deploy(raymlops_config("colocated", False, records=False), result.addresses)
-            _wait_http(f"{base}/rmo/v1/models/{MODEL}/predict")
-            _measure_paths(label, NO_RECORDS, f"{base}/rmo/v1/models/{MODEL}/predict", [], seconds, rows)
         streamed = ray.get(collector.count.remote())
         rows.append((label, f"records delivered to the sink: {streamed}", 0, None))
     finally:
@@ -283,13 +278,6 @@ def verdict(rows: list) -> list[str]:
             f"{'met' if door1['p50'] - own1['p50'] <= 0.5 else 'NOT met'}); against Serve's Python proxy "
             f"(raymlops settings): {door8['rps'] / point[(label, ours, 8)]['rps']:.1f} × its requests/s at "
             "concurrency 8.")
-    if all((HAPROXY, NO_RECORDS, c) in point and (HAPROXY, ours, c) in point for c in CONCURRENCY):
-        costs = {c: point[(HAPROXY, ours, c)]["p99"] / point[(HAPROXY, NO_RECORDS, c)]["p99"] - 1 for c in CONCURRENCY}
-        lines.append("- Streaming the records to the monitor, p99 with records vs without (HAProxy front door): " + ", ".join(
-            f"{100 * cost:+.0f} % at concurrency {c}" for c, cost in costs.items()) + " (target ≤ +5 %: "
-            f"{'met' if max(costs.values()) <= 0.05 else 'NOT met'}; one run of each, one after the other: on this "
-            "machine the spread between runs of one setting exceeds a few per cent, so repeats interleaved with "
-            "the records run are what would settle it).")
     ours8, separate8 = point.get((label, ours, 8)), point.get((label, "(b) raymlops separate, 90/10, records", 8))
     if ours8 is not None and separate8 is not None:
         lines.append(f"- Layout default: colocated {ours8['rps']:.0f} req/s vs separate {separate8['rps']:.0f} req/s at "

@@ -337,7 +337,12 @@ READING = (
     "(GCS, raylet, dashboard, the monitor actor, HAProxy) share the CPUs with the replicas. Those are the "
     "candidates, not yet measured one by one; the next step is a per-stage profile of one replica under this load, "
     "then a tensor path for numeric tabular models (one v2 tensor straight to an array) and records built from "
-    "arrays without per-row Python objects.\n")
+    "arrays without per-row Python objects.\n\n"
+    "gRPC: the rows \"raymlops gRPC (v2), same front door\" answer the evaluation of Serve's gRPC ingress. Through "
+    "HAProxy to each replica's own gRPC port it is about level with REST at 32 rows per request and a little ahead at "
+    "1 row (the verdicts give the ratios of this run): the transport is not where a raymlops request spends its time, "
+    "the replica's work per request is. So the REST endpoint behind HAProxy stays the default front door, and the "
+    "v2 gRPC service is offered beside it (`serve_grpc_port`) for callers that speak gRPC.\n")
 
 LABELS = {"raymlops": "raymlops, default endpoint (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
           "mlserver": "MLServer REST (v2)",

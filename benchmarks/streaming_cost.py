@@ -1,0 +1,149 @@
+"""What streaming every answered row to the drift monitor costs a caller: serving latency of the
+same model with its records streamed to the monitor (the default serve config), streamed to an
+actor that only counts them (the transport alone, without the monitor's CPU), and with no records
+(``records.sink=none``), measured side by side in one run.
+
+    python benchmarks/streaming_cost.py [--seconds 4] [--repeats 10] [--write]
+
+One local cluster (raymlops' Serve settings and front door) holds the three applications at once, one
+replica each (0.25 CPU), the streamed one with the model's drift monitor running (the default
+monitor config: feature-wise and output tests on every full window). 1-row v1 predict requests
+through the front door at concurrency 1 and 8; within each repeat every cell is measured for
+every application, and their order alternates between repeats, so drift in the
+machine's state falls on all alike. Reported: median (min–max) over the repeats, and the
+median of the per-repeat p99 ratios (streamed / no records). Target: p99 with streaming within +5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from benchmarks_common import cluster_ports, machine_description, measure_http, write_section  # noqa: E402
+
+TITLE = "Streaming to the monitor: serving latency on vs off"
+MODEL = "streamcost"
+PORTS = cluster_ports(29000)
+ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
+       "body_mass_g": 3500.0, "sex": "female"}
+CONCURRENCY = (1, 8)
+APPS = {"on": "records streamed to the monitor", "count": "records streamed to an actor that only counts them",
+        "off": "no records"}
+COUNTER = "stream-counter"
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
+def serve_config(app: str):
+    from raymlops.config import ServeConfig, load_config
+
+    return load_config(None, ServeConfig, [
+        f"model_name={MODEL}", f"app_name={MODEL}-{app}", f"route_prefix=/{app}", "traffic.canary_weight=0",
+        "replicas.min_replicas=1", "replicas.max_replicas=1",
+        *{"on": [], "off": ["records.sink=none"],
+          "count": ["records.sink=actor", f"records.options={{actor_name: {COUNTER}}}"]}[app]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell and repeat")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--write", action="store_true", help="record the figures in RESULTS.md")
+    args = parser.parse_args()
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "token"
+    home = Path(tempfile.mkdtemp(prefix="rmo-stream-"))
+    os.environ["RAYMLOPS_HOME"] = str(home)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(home / "ray_auth_token")
+    os.environ.pop("RAY_ADDRESS", None)
+
+    import httpx
+
+    from raymlops.auth import client_environment, ensure_admin_token
+    from raymlops.config import LocalClusterConfig, PrepareConfig, RegistryConfig
+    from raymlops.data import prepare_dataset
+    from raymlops.local_head import down, up
+    from raymlops.registry import Registry
+    from raymlops.serve.deploy import deploy
+    from raymlops.testing import register_untrained_version
+
+    data = prepare_dataset(PrepareConfig()).directory
+    registry = Registry.from_config(RegistryConfig())
+    register_untrained_version(registry, MODEL, data, seed=0)
+    registry.set_alias(MODEL, "champion", 1)
+    registry.close()
+    cells: dict[tuple[str, int], list[dict]] = {}
+    result = up(LocalClusterConfig(**PORTS, temp_dir="/tmp/rmo-stream"))
+    print(result.message, flush=True)
+    try:
+        os.environ.update(client_environment(loopback=True))
+        import ray
+
+        from raymlops.testing import RecordCollector
+
+        ray.init(address=result.addresses.gcs, namespace="raymlops", log_to_driver=False)
+        counter = ray.remote(RecordCollector).options(name=COUNTER, num_cpus=0).remote(keep=False)
+        urls = {app: f"{deploy(serve_config(app), result.addresses).url}/v1/models/{MODEL}/predict" for app in APPS}
+        for repeat in range(args.repeats):
+            order = list(APPS) if repeat % 2 == 0 else list(reversed(APPS))
+            for concurrency in CONCURRENCY:
+                for app in order:
+                    figures = measure_http(urls[app], {"instances": [ROW]}, concurrency, args.seconds)
+                    cells.setdefault((app, concurrency), []).append(figures)
+                    print(repeat, app, concurrency, figures, flush=True)
+        described = httpx.get(urls["on"].rsplit("/predict", 1)[0], timeout=30,
+                              headers={"authorization": f"Bearer {ensure_admin_token()}"}).json()
+        records = {**described.get("records", {}), "counted": ray.get(counter.count.remote())}
+    finally:
+        import ray
+
+        ray.shutdown()  # before the cluster goes: a connected driver aborts when its GCS disappears
+        down()
+    text = report(cells, args, result.message, records)
+    print(text)
+    if args.write:
+        write_section(TITLE, text)
+
+
+def verdict(ratios: list[float]) -> str:
+    """Met only when every repeat is within +5 %, not met when none is; otherwise the noise decides."""
+    if max(ratios) <= 1.05:
+        return "met"
+    if min(ratios) > 1.05:
+        return "NOT met"
+    return "undecided (the repeats fall on both sides of the target: the noise is larger than the effect)"
+
+
+def report(cells: dict, args, message: str, records: dict) -> str:
+    lines = ["| records | concurrency | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for (app, concurrency), runs in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        lines.append(f"| {APPS[app]} | {concurrency} | {spread([r['rps'] for r in runs], 0)} | "
+                     f"{spread([r['p50'] for r in runs])} | {spread([r['p99'] for r in runs])} | "
+                     f"{sum(r['errors'] for r in runs)} |")
+    verdicts = []
+    for app in ("on", "count"):
+        for concurrency in CONCURRENCY:
+            ratios = [a["p99"] / off["p99"] for a, off in zip(cells[(app, concurrency)], cells[("off", concurrency)])]
+            ratio = statistics.median(ratios)
+            verdicts.append(f"- {APPS[app]}, concurrency {concurrency}: p99 / no records = {ratio:.3f} (per-repeat "
+                            f"{min(ratios):.3f}–{max(ratios):.3f}) — {(ratio - 1) * 100:+.1f} %, target ≤ +5 %: "
+                            f"{verdict(ratios)}")
+    door = message[message.find("front door"):] if "front door" in message else message
+    return (f"Machine: {machine_description()}. {args.repeats} repeats of {args.seconds:g} s per cell (after 1 s of "
+            f"warm-up), every application measured in every repeat, in alternating order; median (min–max). "
+            f"One cluster, {door}; one replica (0.25 CPU) per application; 1-row v1 predict requests from one "
+            f"closed-loop aiohttp process. The monitored replica's record stream at the end: {records.get('sent_rows', '?')} "
+            f"rows sent, {records.get('lost_rows', '?')} lost; the counting actor received {records.get('counted', '?')} rows.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n")
+
+
+if __name__ == "__main__":
+    main()
