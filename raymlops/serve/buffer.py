@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from itertools import chain, repeat
+from typing import Any, Iterable, Sequence
 
 from raymlops.records import FEATURE_PREFIX, RECORD_FIELDS, RecordBatch, to_record_batch
 
 
 @dataclass
 class RecordBuffer:
-    """Rows of one replica, flushed every ``flush_rows`` rows or ``flush_ms`` milliseconds."""
+    """Rows of one replica, flushed every ``flush_rows`` rows or ``flush_ms`` milliseconds.
+
+    ``add`` keeps each request as it came (a few microseconds, whatever its size); ``drain``
+    builds the columns of all of them at once.
+    """
 
     capacity: int = 10_000
     flush_rows: int = 64
     flush_ms: float = 100.0
-    columns: dict[str, list] = field(default_factory=dict)
+    requests: list[tuple[dict[str, Any], dict[str, Sequence], Sequence[Any], Sequence[float] | None, int]] = \
+        field(default_factory=list)
     size: int = 0
     dropped: int = 0
     oldest: float | None = None
     types: dict = field(default_factory=dict)  # column → Arrow type seen so far (see to_record_batch)
-
-    def _column(self, name: str) -> list:
-        column = self.columns.get(name)
-        if column is None:
-            column = self.columns[name] = [None] * self.size
-        return column
 
     def add(self, meta: dict[str, Any], features: dict[str, Sequence], predictions: Sequence[Any],
             confidences: Sequence[float] | None = None, clock: float | None = None) -> int:
@@ -51,17 +51,8 @@ class RecordBuffer:
             return rows
         if self.size == 0:
             self.oldest = clock if clock is not None else time.monotonic()
-        given = {name: [meta.get(name)] * taken for name in RECORD_FIELDS}
-        given["prediction"] = list(predictions[:taken])
-        given["confidence"] = list(confidences[:taken]) if confidences is not None else [None] * taken
-        for name, values in features.items():
-            given[FEATURE_PREFIX + name] = list(values[:taken])
-        for name, values in given.items():
-            self._column(name).extend(values)
+        self.requests.append((meta, features, predictions, confidences, taken))
         self.size += taken
-        for column in self.columns.values():
-            if len(column) < self.size:  # a feature this request did not have
-                column.extend([None] * (self.size - len(column)))
         return rows - taken
 
     def due(self, clock: float | None = None) -> bool:
@@ -73,5 +64,33 @@ class RecordBuffer:
 
     def drain(self) -> RecordBatch:
         """Take every buffered row as one record batch and empty the buffer."""
-        columns, self.columns, self.size, self.oldest = self.columns, {}, 0, None
-        return to_record_batch(columns, self.types)
+        requests, self.requests, self.size, self.oldest = self.requests, [], 0, None
+        return to_record_batch(columns_of(requests), self.types)
+
+
+def _rows(values: Sequence[Any] | None, taken: int) -> Iterable[Any]:
+    if values is None:
+        return repeat(None, taken)
+    return values if len(values) == taken else values[:taken]
+
+
+def columns_of(requests: list[tuple[dict[str, Any], dict[str, Sequence], Sequence[Any], Sequence[float] | None, int]]
+               ) -> dict[str, list]:
+    """The buffered requests as equally long columns: the request fields repeated on each of a
+    request's rows, ``prediction`` and ``confidence``, and ``f.<feature>`` (None where a request
+    lacks the feature)."""
+    counts = [request[4] for request in requests]
+    single = all(count == 1 for count in counts)
+    columns: dict[str, list] = {}
+    for name in RECORD_FIELDS:
+        if single:
+            columns[name] = [request[0].get(name) for request in requests]
+        else:
+            columns[name] = list(chain.from_iterable(repeat(request[0].get(name), request[4]) for request in requests))
+    columns["prediction"] = list(chain.from_iterable(_rows(request[2], request[4]) for request in requests))
+    columns["confidence"] = list(chain.from_iterable(_rows(request[3], request[4]) for request in requests))
+    names = dict.fromkeys(name for request in requests for name in request[1])
+    for name in names:
+        columns[FEATURE_PREFIX + name] = list(chain.from_iterable(
+            _rows(request[1].get(name), request[4]) for request in requests))
+    return columns

@@ -22,7 +22,6 @@ from raymlops.registry import Registry
 from raymlops.registry.registry import absolute_settings
 from raymlops.serve.access import FEEDBACK_KEYS_ENV, api_key_digests_from_env, digest
 from raymlops.serve.args import AppArgs
-from raymlops.serve.endpoints import grpc_target, wait_grpc_ready
 from raymlops.serve.control import (
     DEPLOYMENT,
     VERSION_KEY,
@@ -31,6 +30,7 @@ from raymlops.serve.control import (
     traffic_version,
     version_deployment,
 )
+from raymlops.serve.endpoints import grpc_target, wait_grpc_ready
 from raymlops.serve.split import TrafficPolicy
 
 APPLICATIONS_PATH = "/api/serve/applications/"

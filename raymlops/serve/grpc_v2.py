@@ -139,6 +139,13 @@ def add_GRPCInferenceServiceServicer_to_server(servicer: Any, server: Any) -> No
 class GRPCInferenceServiceStub:
     """A client of the service: ``stub.ModelInfer(request, metadata=[("x-api-key", key)])``."""
 
+    ServerLive: Any
+    ServerReady: Any
+    ModelReady: Any
+    ServerMetadata: Any
+    ModelMetadata: Any
+    ModelInfer: Any
+
     def __init__(self, channel: Any) -> None:
         for name, (request, response) in METHODS.items():
             setattr(self, name, channel.unary_unary(f"/{SERVICE}/{name}",
