@@ -23,6 +23,19 @@ def cluster_ports(base: int) -> dict[str, int]:
             "fallback_proxy_http_port": base + 500, "fallback_proxy_grpc_port": base + 501}
 
 
+def isolated_home(prefix: str) -> Path:
+    """A fresh temporary directory as ``RAYMLOPS_HOME`` (this run's registry, data and tokens), with the
+    settings a driver here needs to find its loopback cluster and send the token (Ray reads them when
+    it is imported)."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
+                       "RAYMLOPS_HOME": str(home), "RAY_AUTH_TOKEN_PATH": str(home / "ray_auth_token")})
+    os.environ.pop("RAY_ADDRESS", None)
+    return home
+
+
 def machine_description() -> str:
     """CPU model, cores, memory and Python, for the record next to every figure."""
     cpu = platform.processor() or "unknown CPU"

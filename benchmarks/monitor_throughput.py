@@ -27,14 +27,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from benchmarks_common import cluster_ports, machine_description, write_section  # noqa: E402
+from benchmarks_common import cluster_ports, isolated_home, machine_description, write_section  # noqa: E402
 
 TITLE = "Drift monitor throughput (over Ray, 1 and 2 shards)"
 MODEL = "mbench"
@@ -183,12 +182,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2], help="shard counts measured")
     parser.add_argument("--write", action="store_true", help="record the figures in RESULTS.md")
     args = parser.parse_args()
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_AUTH_MODE"] = "token"
-    home = Path(tempfile.mkdtemp(prefix="rmo-mbench-home-"))
-    os.environ["RAYMLOPS_HOME"] = str(home)
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(home / "ray_auth_token")
-    os.environ.pop("RAY_ADDRESS", None)
+    home = isolated_home("rmo-mbench-home-")
 
     import ray
 

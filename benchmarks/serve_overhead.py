@@ -19,11 +19,10 @@ import argparse
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks_common import cluster_ports, machine_description, measure_http, write_section
+from benchmarks_common import cluster_ports, isolated_home, machine_description, measure_http, write_section
 
 ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flipper_length_mm": 190.0,
        "body_mass_g": 3500.0, "sex": "female"}
@@ -177,13 +176,7 @@ def main() -> None:
     parser.add_argument("--layouts", default="colocated,separate", help="raymlops layouts to measure")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
-    # Ray reads these when it is imported: a driver here must find the loopback cluster and send the token.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_AUTH_MODE"] = "token"
-    home = tempfile.mkdtemp(prefix="rmo-bench-home-")
-    os.environ["RAYMLOPS_HOME"] = home
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(home) / "ray_auth_token")
-    os.environ.pop("RAY_ADDRESS", None)
+    home = isolated_home("rmo-bench-home-")
 
     from raymlops.config import FAST_SERVE_SETTINGS, PrepareConfig, RegistryConfig
     from raymlops.data import prepare_dataset

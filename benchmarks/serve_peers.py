@@ -33,14 +33,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from benchmarks_common import cluster_ports, machine_description, measure_http, write_section  # noqa: E402
+from benchmarks_common import cluster_ports, isolated_home, machine_description, measure_http, write_section  # noqa: E402
 
 TITLE = "Serving against peers (MLServer, BentoML)"
 MODEL = "peers"
@@ -267,12 +266,7 @@ def main() -> None:
                         help="worker processes / replicas per server (default: one per core)")
     parser.add_argument("--write", action="store_true", help="record the figures in RESULTS.md")
     args = parser.parse_args()
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_AUTH_MODE"] = "token"
-    work = Path(tempfile.mkdtemp(prefix="rmo-peers-"))
-    os.environ["RAYMLOPS_HOME"] = str(work / "home")
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(work / "ray_auth_token")
-    os.environ.pop("RAY_ADDRESS", None)
+    work = isolated_home("rmo-peers-")
     for name in PEERS:
         venv(name)
 

@@ -20,13 +20,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from benchmarks_common import cluster_ports, machine_description, measure_http, write_section  # noqa: E402
+from benchmarks_common import cluster_ports, isolated_home, machine_description, measure_http, write_section  # noqa: E402
 
 TITLE = "Streaming to the monitor: serving latency on vs off"
 MODEL = "streamcost"
@@ -59,12 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--write", action="store_true", help="record the figures in RESULTS.md")
     args = parser.parse_args()
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_AUTH_MODE"] = "token"
-    home = Path(tempfile.mkdtemp(prefix="rmo-stream-"))
-    os.environ["RAYMLOPS_HOME"] = str(home)
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(home / "ray_auth_token")
-    os.environ.pop("RAY_ADDRESS", None)
+    isolated_home("rmo-stream-")
 
     import httpx
 
