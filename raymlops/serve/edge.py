@@ -83,10 +83,15 @@ def error_response(status: int, field: str, problem: str, request_id: str, heade
     return JSONResponse(body, status_code=status, headers={**(headers or {}), REQUEST_ID_HEADER: request_id})
 
 
+def problem_for(error: RaymlopsError) -> str:
+    """What is wrong, for the error body (a bad request's own problem; else the whole message)."""
+    return error.problem if isinstance(error, InvalidRequestError) else str(error)
+
+
 def response_for(error: RaymlopsError, request_id: str, v2: bool = False) -> JSONResponse:
     """The error response of a raymlops error (401s say which scheme to use)."""
     status = status_for(error)
-    problem = error.problem if isinstance(error, InvalidRequestError) else str(error)
+    problem = problem_for(error)
     headers = {"www-authenticate": "Bearer"} if status == 401 else None
     return error_response(status, field_for(error), problem, request_id, headers, v2)
 

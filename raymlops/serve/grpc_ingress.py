@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
-from raymlops.errors import InvalidRequestError, LimitExceededError, RaymlopsError
+from raymlops.errors import LimitExceededError, RaymlopsError
 from raymlops.serve import grpc_codec, grpc_v2, v2
-from raymlops.serve.edge import REQUEST_ID_HEADER, Outcome, field_for, status_for
+from raymlops.serve.edge import REQUEST_ID_HEADER, Outcome, field_for, problem_for, status_for
 
 log = logging.getLogger("ray.serve")
 
@@ -99,9 +99,8 @@ class GrpcInference:
             response = await handler(request_id, outcome)
         except RaymlopsError as exc:
             status = status_for(exc)
-            problem = exc.problem if isinstance(exc, InvalidRequestError) else str(exc)
             grpc_context.set_code(getattr(grpc.StatusCode, grpc_codec.GRPC_CODES.get(status, "INVALID_ARGUMENT")))
-            grpc_context.set_details(f"{field_for(exc)}: {problem}")
+            grpc_context.set_details(f"{field_for(exc)}: {problem_for(exc)}")
             response = empty()
         except Exception as exc:  # noqa: BLE001 - a failing model answers INTERNAL, the replica lives on
             log.exception("gRPC request %s failed", request_id)
