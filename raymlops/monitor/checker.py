@@ -25,7 +25,7 @@ from raymlops.data.schema import DatasetSchema
 from raymlops.monitor.budget import plan_budget
 from raymlops.monitor.calibration import Calibration, calibrate, class_counts, draws_for, exact_class_test, null_min_p
 from raymlops.monitor.detectors import MMDTest, TabularReference, build_feature_drift, online_input
-from raymlops.monitor.effects import effect_sizes, psi, wasserstein_std
+from raymlops.monitor.effects import ReferenceEffects, SortedReference, psi
 from raymlops.monitor.estimate import AccuracyEstimator
 from raymlops.monitor.window import CONFIDENCE, PREDICTION, Window
 from raymlops.train.package import LABEL_COLUMN as LABEL
@@ -105,6 +105,7 @@ class VersionChecker:
         self.reference = reference.tabular()
         self.categorical = set(self.reference.categorical)
         self.feature = build_feature_drift(self.backend, self.reference, self.p_val, self.correction)
+        self.effects = ReferenceEffects(self.reference.values, self.categorical)
         self.classifier = reference.schema.is_classification
         self.records_embedding = bool(reference.schema.watched)  # tensor inputs: records carry the embedding
         self.plan = plan_budget(cadence, window_rows)
@@ -115,6 +116,7 @@ class VersionChecker:
         else:
             self.output_reference = TabularReference.build({PREDICTION: reference.predictions}, [PREDICTION], [])
             self.output = build_feature_drift(self.backend, self.output_reference, self.p_val, self.correction)
+            self.output_effects = SortedReference(self.output_reference.values[PREDICTION])
         self.calibrations = self._calibrate(window_rows, cadence["calibration"], seed)
         self.estimator, self.estimator_state = (reference.accuracy_estimator() if cadence.get("estimate_accuracy", True)
                                                 else (None, "off"))
@@ -189,7 +191,7 @@ class VersionChecker:
         test = self.feature.test(features)
         calibration = self.calibrations.get("feature")
         threshold = calibration.threshold if calibration else self.plan.alpha("feature") / len(test.p_values)
-        effects = effect_sizes(self.reference.values, self.reference.coded(features), self.categorical)
+        effects = self.effects.of(self.reference.coded(features))
         least = self._least(list(effects), self.categorical)
         drift = any(test.p_values[name] < threshold and effects[name] >= least[name] for name in test.p_values)
         return self._report("feature", self.feature.name, test.p_values, test.distances, threshold, drift, rows,
@@ -213,7 +215,7 @@ class VersionChecker:
         else:
             test = self.output.test({PREDICTION: predictions})
             statistic, p = test.distances[PREDICTION], test.p_values[PREDICTION]
-            effect, least = wasserstein_std(reference, predictions), float(self.min_effect["wasserstein"])
+            effect, least = self.output_effects.wasserstein_std(predictions), float(self.min_effect["wasserstein"])
             calibration = self.calibrations.get("output")
             threshold, backend = (calibration.threshold if calibration else alpha), self.output.name
         return self._report("output", backend, {"prediction": p}, {"prediction": statistic}, threshold,

@@ -23,18 +23,42 @@ import numpy as np
 PSI_FLOOR = 1e-4
 
 
+def _finite_sorted(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return np.sort(values[np.isfinite(values)])
+
+
+def wasserstein_sorted(reference: np.ndarray, window: np.ndarray) -> float:
+    """Wasserstein-1 distance of two sorted, finite, non-empty samples (the area between their
+    empirical CDFs, as ``scipy.stats.wasserstein_distance`` computes it, without its per-call
+    checks: a window's feature-wise effects are 20-odd of these)."""
+    values = np.concatenate([reference, window])
+    values.sort(kind="mergesort")
+    edges = values[:-1]
+    ref_cdf = np.searchsorted(reference, edges, "right") / reference.size
+    cur_cdf = np.searchsorted(window, edges, "right") / window.size
+    return float(np.sum(np.abs(ref_cdf - cur_cdf) * np.diff(values)))
+
+
 def wasserstein_std(reference: np.ndarray, window: np.ndarray) -> float:
     """Wasserstein-1 distance in reference standard deviations (absolute distance when the
     reference is constant)."""
-    from scipy.stats import wasserstein_distance
+    return SortedReference(reference).wasserstein_std(window)
 
-    ref = np.asarray(reference, dtype=np.float64)
-    cur = np.asarray(window, dtype=np.float64)
-    ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
-    if ref.size == 0 or cur.size == 0:
-        return 0.0
-    scale = float(ref.std()) or 1.0
-    return float(wasserstein_distance(ref, cur) / scale)
+
+class SortedReference:
+    """One numeric reference column, sorted and its spread taken once, for the effects of many windows."""
+
+    def __init__(self, reference: np.ndarray) -> None:
+        self.values = _finite_sorted(reference)
+        self.scale = float(self.values.std()) if self.values.size else 1.0
+
+    def wasserstein_std(self, window: np.ndarray) -> float:
+        """Wasserstein-1 distance of ``window`` from the reference, in reference standard deviations."""
+        cur = _finite_sorted(window)
+        if self.values.size == 0 or cur.size == 0:
+            return 0.0
+        return wasserstein_sorted(self.values, cur) / (self.scale or 1.0)
 
 
 def psi(reference_codes: np.ndarray, window_codes: np.ndarray) -> float:
@@ -49,11 +73,24 @@ def psi(reference_codes: np.ndarray, window_codes: np.ndarray) -> float:
     return float(np.sum((w - r) * np.log(w / r)))
 
 
+class ReferenceEffects:
+    """Effect sizes of windows against one reference (coded columns): numeric columns sorted once."""
+
+    def __init__(self, reference: Mapping[str, np.ndarray], categorical: set[str]) -> None:
+        self.reference, self.categorical = reference, categorical
+        self.sorted = {name: SortedReference(ref) for name, ref in reference.items() if name not in categorical}
+
+    def of(self, window: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Per column: PSI for categorical (coded) columns, Wasserstein in reference std otherwise."""
+        return {name: round(psi(ref, window[name]) if name in self.categorical
+                            else self.sorted[name].wasserstein_std(window[name]), 6)
+                for name, ref in self.reference.items()}
+
+
 def effect_sizes(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray],
                  categorical: set[str]) -> dict[str, float]:
     """Per column: PSI for categorical (coded) columns, Wasserstein in reference std otherwise."""
-    return {name: round(psi(ref, window[name]) if name in categorical else wasserstein_std(ref, window[name]), 6)
-            for name, ref in reference.items()}
+    return ReferenceEffects(reference, categorical).of(window)
 
 
 def large_enough(effects: Mapping[str, float], categorical: set[str], min_wasserstein: float,

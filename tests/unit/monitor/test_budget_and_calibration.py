@@ -148,6 +148,21 @@ def test_a_predicted_class_the_reference_never_made_is_tested_not_crashed():
 
 # --------------------------------------------------------------------------- effect sizes
 
+def test_wasserstein_is_scipys_distance_for_any_samples():
+    from scipy.stats import wasserstein_distance
+
+    from raymlops.monitor.effects import SortedReference
+
+    rng = np.random.default_rng(6)
+    cases = [(rng.normal(0, 1, 2500), rng.normal(0.3, 1.2, 500)), (rng.integers(0, 5, 300).astype(float), rng.integers(0, 7, 40).astype(float)),
+             (np.array([1.0]), np.array([3.0, 4.0])), (rng.exponential(1, 1000), rng.exponential(1, 1000))]
+    for reference, window in cases:
+        ref = SortedReference(reference)
+        assert ref.wasserstein_std(window) == pytest.approx(wasserstein_distance(reference, window) / (reference.std() or 1.0), rel=1e-12)
+    assert SortedReference(np.array([1.0, np.nan, np.inf])).wasserstein_std(np.array([2.0, np.nan])) == pytest.approx(1.0)
+    assert SortedReference(np.array([np.nan])).wasserstein_std(np.array([2.0])) == 0.0
+
+
 def test_effect_sizes_measure_how_far_not_how_significant():
     rng = np.random.default_rng(5)
     reference = rng.normal(10, 2, 5000)
