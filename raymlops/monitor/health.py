@@ -11,6 +11,7 @@ request once, however many rows it carried; the predictions count rows.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -55,6 +56,28 @@ class VersionRows:
             return {name: np.array([]) for name in COLUMNS}
         joined = {name: np.concatenate([c[name] for c in self.chunks]) for name in COLUMNS}
         return {name: values[-self.max_rows:] for name, values in joined.items()}
+
+
+def pack(values: np.ndarray) -> dict[str, str]:
+    """A numeric array as JSON-ready text (little-endian bytes in base64): a snapshot of 20,000
+    rows encodes in a fraction of the time of a list of numbers."""
+    array = np.ascontiguousarray(values)
+    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": little.dtype.str, "base64": base64.b64encode(little.tobytes()).decode("ascii")}
+
+
+def unpack(saved: Any, dtype: Any) -> np.ndarray:
+    """The array :func:`pack` wrote (or a plain list, as older snapshots hold it), as ``dtype``.
+
+    Raises:
+        ValueError: a packed array of another kind than numbers and booleans.
+    """
+    if isinstance(saved, dict):
+        kind = np.dtype(saved["dtype"])
+        if kind.kind not in "biuf":
+            raise ValueError(f"a packed column of dtype {kind} (numbers and booleans only)")
+        return np.frombuffer(base64.b64decode(saved["base64"]), dtype=kind).astype(dtype)
+    return np.asarray(saved, dtype=dtype)
 
 
 @dataclass
@@ -132,8 +155,9 @@ class HealthStats:
         return {version: self.stats(version, since) for version in sorted(self.rows)}
 
     def state(self) -> dict[str, Any]:
-        """What a snapshot keeps (plain lists)."""
-        return {"columns": {v: {name: values.tolist() for name, values in rows.columns().items()}
+        """What a snapshot keeps (JSON-ready: numeric columns packed, predictions as a list)."""
+        return {"columns": {v: {name: values.tolist() if values.dtype == object else pack(values)
+                                for name, values in rows.columns().items()}
                             for v, rows in self.rows.items()},
                 "totals": dict(self.totals), "side": dict(self.side)}
 
@@ -142,13 +166,12 @@ class HealthStats:
         self.rows = {}
         for v, saved in state.get("columns", {}).items():
             rows = self.rows[int(v)] = VersionRows(self.max_rows)
-            if saved["time"]:
-                rows.append({"time": np.asarray(saved["time"], dtype=np.float64),
-                             "status": np.asarray(saved["status"], dtype=np.int64),
-                             "latency_ms": np.asarray(saved["latency_ms"], dtype=np.float64),
+            times = unpack(saved["time"], np.float64)
+            if len(times):
+                rows.append({"time": times, "status": unpack(saved["status"], np.int64),
+                             "latency_ms": unpack(saved["latency_ms"], np.float64),
                              "prediction": np.asarray(saved["prediction"], dtype=object),
-                             "confidence": np.asarray(saved.get("confidence") or [np.nan] * len(saved["time"]),
-                                                      dtype=np.float64),
-                             "first": np.asarray(saved.get("first") or [True] * len(saved["time"]), dtype=bool)})
+                             "confidence": unpack(saved.get("confidence") or [np.nan] * len(times), np.float64),
+                             "first": unpack(saved.get("first") or [True] * len(times), bool)})
         self.totals = Counter({int(v): n for v, n in state["totals"].items()})
         self.side = Counter(state.get("side", {}))

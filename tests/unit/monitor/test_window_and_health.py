@@ -1,3 +1,6 @@
+import json
+
+import numpy as np
 import pytest
 
 from raymlops.monitor.health import HealthStats, percentile
@@ -63,8 +66,27 @@ def test_health_counts_errors_latency_and_predictions_since_a_time():
     assert recent.requests == 10 and recent.error_rate == 0.5 and recent.latency_p50_ms is None
     assert health.all()[2].predictions == {"b": 4}
     again = HealthStats()
-    again.restore(health.state())
-    assert again.stats(1) == stats
+    again.restore(json.loads(json.dumps(health.state())))  # as a snapshot stores it
+    assert again.stats(1) == stats and again.stats(2) == health.stats(2)
+    assert again.rows[1].columns()["first"].dtype == bool
+
+
+def test_a_snapshot_of_health_rows_packs_numbers_and_still_reads_plain_lists():
+    from raymlops.monitor.health import pack, unpack
+
+    health = HealthStats()
+    health.add(batch(1, 10, latency=2.5))
+    saved = health.state()["columns"][1]
+    assert set(saved["latency_ms"]) == {"dtype", "base64"} and saved["prediction"] == ["a"] * 10
+    assert unpack(pack(np.array([1.5, np.nan, -2.0])), np.float64).tolist()[::2] == [1.5, -2.0]
+    older = {"columns": {"1": {name: unpack(values, np.float64).tolist() if isinstance(values, dict) else values
+                               for name, values in saved.items()}},
+             "totals": {"1": 10}}
+    again = HealthStats()
+    again.restore(older)  # a snapshot written before columns were packed
+    assert again.stats(1) == health.stats(1)
+    with pytest.raises(ValueError, match="numbers and booleans"):
+        unpack({"dtype": "|O", "base64": ""}, np.float64)
 
 
 def test_only_the_split_arms_count_and_pinned_or_shadow_calls_are_kept_apart():
