@@ -163,6 +163,11 @@ class MonitorConfig(StrictModel):
     detectors: DetectorCadence = Field(default_factory=DetectorCadence, description="Detectors.")
     queue_windows: int = Field(64, ge=1, description="Full windows waiting for detection at most; beyond, the "
                                "oldest is dropped and counted (ingest never waits for a test).")
+    checks: Literal["thread", "actor"] = Field("thread", description="Where each shard tests its windows: `thread` "
+                                               "(in the shard's own process) or `actor` (in a Ray actor of their own "
+                                               "beside the shard, at the lowest CPU priority, so ingest never waits "
+                                               "for a test; for models whose traffic keeps the checks busy: one more "
+                                               "process per shard).")
     snapshot_every_s: float = Field(10.0, gt=0, description="Save windows, online state and counters this often.")
     state_root: str | None = Field(None, description="URI for snapshots and calibrated detectors; unset = "
                                    "`<artifact_root>/_monitor`.")

@@ -4,10 +4,11 @@ prediction stream (with ``shards`` > 1, of the rows whose request ids hash to it
 merges the others' verdicts: :mod:`raymlops.monitor.shards`).
 
 ``ingest`` only appends (health stats, prediction log buffer, windows) and queues full windows;
-detection runs in its own task, off the ingest path, and in a thread so a slow test never
-stalls ingestion. State is snapshotted every few seconds and restored on restart; drift events
-are written when a decision flips, and the last event per detector is read back on restart so
-none is written twice.
+detection runs in its own task, off the ingest path, and in a thread (or, with ``checks:
+actor``, in a low-priority actor of its own: :mod:`raymlops.monitor.check_actor`) so a slow
+test never stalls ingestion. State is snapshotted every few seconds and restored on restart;
+drift events are written when a decision flips, and the last event per detector is read back
+on restart so none is written twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from raymlops.actors import schedule_own
 from raymlops.monitor import shard_link
 from raymlops.monitor.budget import BudgetLedger, plan_budget
+from raymlops.monitor.check_actor import RemoteChecks
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.deliveries import Deliveries
 from raymlops.monitor.feedback import FeedbackJoin
@@ -105,6 +107,7 @@ class DriftMonitor(MonitorQueries):
                                    self._write_labels, self.labels_root(), self._snapshot)
         self._tasks: list[asyncio.Task] = []
         self._checking: asyncio.Lock | None = None
+        self.remote_checks = RemoteChecks(self.counters) if self.cfg.checks == "actor" else None
         self._restore()
         schedule_own("start")
 
@@ -142,6 +145,8 @@ class DriftMonitor(MonitorQueries):
                 runs += [("gauges", lambda: loops.gauge_loop(self)), ("events", lambda: loops.events_loop(self))]
                 self.retrainer.resume()
             self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in runs]
+            if self.remote_checks is not None:  # its process starts and imports the tests before the first window
+                self.remote_checks.start()
 
     async def start(self) -> None:
         """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a
@@ -202,7 +207,7 @@ class DriftMonitor(MonitorQueries):
     async def _check_now(self, window: Window) -> list[DriftReport]:
         try:
             checker = await self._checker(window.version)
-            reports = await asyncio.to_thread(self._run_checks, checker, window)
+            reports = await self._run_checks(checker, window)
         except Exception as exc:  # noqa: BLE001 - a failing check is counted and logged; the monitor lives on
             self.counters["checks_failed"] += 1
             self.last_error = f"check of v{window.version}: {type(exc).__name__}: {exc}"
@@ -229,11 +234,14 @@ class DriftMonitor(MonitorQueries):
         for report in parsed:
             await self._publish(self.verdicts.merge(report, shard), report)
 
-    def _run_checks(self, checker: VersionChecker, window: Window) -> list[DriftReport]:
-        reports = checker.check(window)
+    async def _run_checks(self, checker: VersionChecker, window: Window) -> list[DriftReport]:
+        if self.remote_checks is not None:  # checks: actor
+            reports = await self.remote_checks.check(checker, window, list(self.checkers))
+        else:
+            reports = await asyncio.to_thread(checker.check, window)
         online = self.cfg.detectors.online
         if online.enabled:
-            report = checker.feed_online(window, online.sample_rate, online.kind, self.rng)
+            report = await asyncio.to_thread(checker.feed_online, window, online.sample_rate, online.kind, self.rng)
             if report is not None:
                 reports.append(report)
         return reports

@@ -331,3 +331,65 @@ def test_a_sharded_monitor_splits_the_stream_and_speaks_with_one_voice(ray_clust
         remove_served_model(model, ray_cluster)
     with pytest.raises(ValueError):
         ray_driver.get_actor(monitor_name(model, 1), namespace=NAMESPACE)  # undeploy stopped every shard
+
+
+def test_checks_in_an_actor_of_their_own_run_at_the_lowest_priority_and_survive_its_death(ray_cluster, ray_driver,
+                                                                                            penguins_data):
+    """``checks=actor``: the shard's windows are tested in an unnamed runner actor at niceness 19;
+    a runner that dies costs the window it held (counted) and the next window starts a new one;
+    the runner ends with its shard."""
+    from ray.util.state import list_actors
+
+    from raymlops.actors import NAMESPACE, monitor_name, stop_model_actors
+    from raymlops.config import RegistryConfig
+    from raymlops.registry import Registry
+    from raymlops.testing import wait_for
+
+    model = "checked-apart"
+    registry = Registry.from_config(RegistryConfig())
+    register_untrained_version(registry, model, penguins_data, seed=0)
+    registry.close()
+    start_monitor(model, None, ["checks=actor", "window.size=50", "window.min_samples=20",
+                                "detectors.mmd.enabled=false", "detectors.online.enabled=false"])
+    monitor = ray_driver.get_actor(monitor_name(model), namespace=NAMESPACE)
+    rows = read_table(split_uri(penguins_data, "test")).drop_null().to_pylist()
+    features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    sent = 0
+
+    def ingest(count, shift=0.0):
+        nonlocal sent
+        chosen = [rows[(sent + i) % len(rows)] for i in range(count)]
+        batch = {"request_id": [f"r{sent + i}" for i in range(count)], "time": [time.time()] * count,
+                 "model": [model] * count, "version": [1] * count, "arm": ["stable"] * count,
+                 "latency_ms": [1.0] * count, "status": [200] * count,
+                 "prediction": [row["species"] for row in chosen], "confidence": [0.9] * count,
+                 **{f"f.{name}": [row[name] + shift if name == "bill_length_mm" else row[name] for row in chosen]
+                    for name in features}}
+        sent += count
+        ray_driver.get(monitor.ingest.remote(batch), timeout=60)
+        return ray_driver.get(monitor.flush.remote(1), timeout=300)["counters"]
+
+    def runners():
+        return [a for a in list_actors(filters=[("class_name", "=", "CheckRunner"), ("state", "=", "ALIVE")], limit=100)]
+
+    try:
+        counters = ingest(150)
+        assert counters["windows_checked"] == 3 and counters["check_actor_starts"] == 1, counters
+        assert counters.get("checks_failed", 0) == 0
+        status = ray_driver.get(monitor.status.remote(), timeout=60)
+        assert status["versions"]["1"]["reports"]["feature"]["drift"] is False
+        assert status["versions"]["1"]["accuracy_estimate"]["state"] == "ready"  # the runner's estimate came back
+        (runner,) = runners()
+        assert os.getpriority(os.PRIO_PROCESS, runner.pid) == 19
+
+        os.kill(runner.pid, signal.SIGKILL)
+        wait_for(lambda: not runners(), timeout_s=60)
+        counters = ingest(150, shift=15.0)  # three windows: the first meets the dead runner
+        assert counters["checks_failed"] == 1 and counters["check_actor_starts"] == 2, counters
+        assert counters["windows_checked"] == 5, counters
+        status = ray_driver.get(monitor.status.remote(), timeout=60)
+        assert "feature" in status["versions"]["1"]["drifting"], status["versions"]["1"]
+        assert len(runners()) == 1
+    finally:
+        stop_model_actors(model)
+    wait_for(lambda: not runners(), timeout_s=60)  # the runner ended with its shard

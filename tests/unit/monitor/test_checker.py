@@ -72,3 +72,44 @@ def test_drift_state_flips_only_on_change():
     assert states.update(report(True, "mmd")) is True
     assert states.drifting(1) == ["feature", "mmd"] and states.drifting(2) == []
     assert states.update(report(False)) is True and states.drifting(1) == ["mmd"]
+
+
+def test_a_check_runner_gives_the_verdicts_of_the_checker_it_was_shipped(reference):
+    """``checks: actor``: the runner tests windows with a pickled copy of the shard's checker and
+    reaches the same reports, window after window (MMD's cadence and the class test's seeded draws included)."""
+    import pickle
+
+    from raymlops.monitor.check_actor import CheckRunner
+
+    settings = cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200})
+    here, shipped = VersionChecker("m", 1, reference, settings), VersionChecker("m", 1, reference, settings)
+    runner = CheckRunner.__new__(CheckRunner)  # the actor's methods, without lowering this process's priority
+    runner.checkers = {}
+    shifted = generate(CFG.model_copy(update={"shift": ShiftConfig(features=[0, 1, 2], magnitude=1.0)}))
+    for i, data in enumerate([generate(CFG), generate(CFG), shifted, shifted]):
+        w = window(data, 2000 + 200 * i, 200, prediction=str(i % 2))
+        expected = here.check(w)
+        reports, _, count = runner.check(1, pickle.loads(pickle.dumps(shipped)) if i == 0 else None, w.table,
+                                         [1] if i == 0 else None)
+        assert [r.detector for r in reports] == [r.detector for r in expected]
+        exact = [(r.detector, r.drift, r.p_values) for r in reports if r.detector != "mmd"]  # MMD permutes at random
+        assert exact == [(r.detector, r.drift, r.p_values) for r in expected if r.detector != "mmd"]
+        assert count == i + 1
+    assert any(r.drift for r in reports)
+    runner.check(2, pickle.loads(pickle.dumps(shipped)), w.table, [2])
+    assert set(runner.checkers) == {2}, "a version the shard no longer checks is dropped"
+
+
+def test_lower_priority_lowers_every_thread_of_the_process():
+    import subprocess
+    import sys
+
+    code = ("import os, threading, time\n"
+            "from raymlops.monitor.check_actor import lower_priority\n"
+            "stop = threading.Event(); threads = [threading.Thread(target=stop.wait) for _ in range(3)]\n"
+            "[t.start() for t in threads]\n"
+            "lower_priority(19)\n"
+            "print(sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir('/proc/self/task')}))\n"
+            "stop.set()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[19]", out.stderr

@@ -1,0 +1,134 @@
+"""Window checks in a Ray actor of their own beside a monitor shard (``checks: actor``).
+
+With ``checks: thread`` (the default) a shard tests its windows in a thread of its own
+interpreter, so while a test runs, ingest waits for the interpreter lock and for the CPU the
+test takes. With ``checks: actor`` each shard starts one :class:`CheckRunner` (unnamed, owned by
+the shard: it dies with it) at the lowest CPU priority: ingest never waits for a test, the
+tests take the CPU ingest leaves, and when they fall behind the shard's queue drops the oldest
+windows and counts them. A version's :class:`~raymlops.monitor.checker.VersionChecker` is built
+(and calibrated) once by the shard and shipped to the runner with its first window; the
+runner's verdicts come back as :class:`~raymlops.types.DriftReport` objects, with the
+accuracy estimate the shard shows in ``drift status``. A runner that dies is started again for
+the next window (the window it held is counted as a failed check).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+#: The niceness a runner sets on every thread of its process (the lowest priority).
+LOWEST_PRIORITY = 19
+
+
+def lower_priority(niceness: int = LOWEST_PRIORITY) -> int:
+    """Set every thread of this process to ``niceness`` (Linux: nice is per thread); returns how
+    many threads were changed. Elsewhere only the calling thread's niceness rises."""
+    tasks = f"/proc/{os.getpid()}/task"
+    if not os.path.isdir(tasks):
+        os.nice(max(niceness - os.nice(0), 0))
+        return 1
+    changed = 0
+    for tid in os.listdir(tasks):
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), max(niceness, os.getpriority(os.PRIO_PROCESS, int(tid))))
+            changed += 1
+        except (OSError, ValueError):  # a thread that ended meanwhile
+            continue
+    return changed
+
+
+class CheckRunner:
+    """The process that runs one shard's window checks (a Ray actor; see the module doc)."""
+
+    def __init__(self, niceness: int = LOWEST_PRIORITY) -> None:
+        self.checkers: dict[int, Any] = {}
+        self.threads_lowered = lower_priority(niceness)
+        import raymlops.monitor.checker  # noqa: F401 - what every check needs, imported before the first window
+
+        try:
+            import alibi_detect.cd  # noqa: F401 - the default backend's tests
+        except ImportError:  # the scipy backend needs none
+            pass
+
+    def check(self, version: int, checker: Any, table: Any, live: list[int] | None = None) -> tuple[list, dict | None, int]:
+        """Test one window of ``version`` (a pyarrow table of its rows); ``checker``: the version's
+        checker when it is new here (else None); ``live``: the versions to keep checkers of.
+        Returns the reports, the checker's last accuracy estimate and its count of windows."""
+        from raymlops.monitor.window import Window
+
+        if checker is not None:
+            self.checkers[version] = checker
+        if live is not None:
+            self.checkers = {v: c for v, c in self.checkers.items() if v in live or v == version}
+        runner_checker = self.checkers[version]
+        window = Window(version, 0.0)
+        window.append(table)
+        reports = runner_checker.check(window)
+        return reports, runner_checker.last_estimate, runner_checker.windows_checked
+
+    def priority(self) -> int:
+        """This process's niceness (tests read it)."""
+        return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+class RemoteChecks:
+    """A shard's side of its :class:`CheckRunner`: starts it when first needed (and again after it
+    died) and ships each version's checker once."""
+
+    def __init__(self, counters: Any) -> None:
+        self.counters = counters  # the shard's: ``check_actor_starts`` counts the runners started
+        self.runner: Any = None
+        self.shipped: dict[int, Any] = {}  # version -> the checker the runner holds a copy of
+
+    def start(self) -> None:
+        """Start the runner now (it imports the tests while the first window fills)."""
+        self._runner()
+
+    def _runner(self) -> Any:
+        if self.runner is None:
+            import ray
+
+            remote = ray.remote(CheckRunner).options(num_cpus=0, max_concurrency=1,
+                                                     name=None, lifetime=None, max_restarts=0)
+            self.runner = remote.remote()
+            self.shipped = {}
+            self.counters["check_actor_starts"] += 1
+        return self.runner
+
+    async def check(self, checker: Any, window: Any, live: list[int]) -> list:
+        """Run ``checker``'s tests on ``window`` in the runner; the checker's accuracy estimate and
+        count follow the runner's.
+
+        Raises:
+            ray.exceptions.RayActorError: the runner died (the next call starts a new one).
+        """
+        from ray.exceptions import RayActorError
+
+        runner = self._runner()
+        version = window.version
+        ship = None
+        if self.shipped.get(version) is not checker:
+            ship = copy.copy(checker)
+            ship.online = None  # the online detector stays with the shard (it feeds it row by row)
+        try:
+            reports, estimate, count = await runner.check.remote(version, ship, window.table,
+                                                                 live if ship is not None else None)
+        except RayActorError:
+            self.runner = None
+            raise
+        if ship is not None:
+            self.shipped = {v: c for v, c in self.shipped.items() if v in live}
+            self.shipped[version] = checker
+        checker.last_estimate = estimate if estimate is not None else checker.last_estimate
+        checker.windows_checked = count
+        return reports
+
+    def stop(self) -> None:
+        """End the runner (it also ends with its shard)."""
+        if self.runner is not None:
+            import ray
+
+            ray.kill(self.runner)
+            self.runner = None
