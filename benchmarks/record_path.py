@@ -111,11 +111,12 @@ def caller_cpu(requests, repeats: int) -> list[float]:
     return results
 
 
-def _batches(requests) -> list:
+def _batches(requests, flush_rows: int = 64) -> list:
+    """The encoded batches a replica's stream sends for ``requests``, ``flush_rows`` rows each."""
     from raymlops.serve.stream import RecordStream
 
     sink = Collector()
-    stream = RecordStream(sink, _buffer_class()(capacity=1_000_000, flush_rows=64, flush_ms=100.0))
+    stream = RecordStream(sink, _buffer_class()(capacity=1_000_000, flush_rows=flush_rows, flush_ms=100.0))
     for meta, cols, predictions, confidences in requests:
         stream.add(meta, cols, predictions, confidences)
         if stream.buffer.size >= stream.buffer.flush_rows:
