@@ -69,6 +69,65 @@ def test_a_classifier_pipeline_with_string_classes(tmp_path):
         SklearnModel(estimator, signature.model_copy(update={"classes": ("a", "b")}))
 
 
+def test_a_frame_fitted_numeric_pipeline_answers_arrays_through_a_twin_with_the_same_answers(diabetes, tmp_path):
+    """Fitted on a DataFrame, the pipeline checks column names; loaded for serving, the flavor
+    answers arrays through a name-free twin (same answers, no warning) and keeps the original."""
+    import warnings
+
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train, test = diabetes
+    frame = train.drop(["target"]).to_pandas()
+    estimator = make_pipeline(StandardScaler(), Ridge()).fit(frame, train["target"])
+    signature = signature_for("diabetes", estimator, train, "target", None)
+    save_sklearn(tmp_path, estimator, signature)
+    loaded = load_model(tmp_path)
+    assert loaded.array_estimator is not None
+    assert list(loaded.estimator.feature_names_in_) == list(frame.columns)  # the stored estimator keeps its names
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answer = loaded.predict(columns(test))
+    assert caught == []
+    # the same answers (to the last bits a memory layout changes in BLAS's sums)
+    np.testing.assert_allclose(answer.predicted, estimator.predict(test.drop(["target"]).to_pandas()), rtol=1e-12)
+    loaded.save(tmp_path / "again")
+    assert list(load_model(tmp_path / "again").estimator.feature_names_in_) == list(frame.columns)
+
+
+def test_no_twin_where_a_step_selects_columns_by_name_or_a_feature_is_categorical(tmp_path):
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from raymlops.models.sklearn_arrays import array_twin
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    labels = np.where(frame["a"] > 0, "pos", "neg")
+    by_name = make_pipeline(ColumnTransformer([("scaled", StandardScaler(), ["b", "a"])]), LogisticRegression())
+    by_name.fit(frame, labels)
+    assert array_twin(by_name, ["a", "b"], "predict_proba") is None, "selecting by name needs a frame"
+    assert array_twin(by_name, ["b", "a"], "predict_proba") is None, "the names must be the fitted ones, in order"
+    from raymlops.models.sklearn_arrays import same
+
+    assert same([1.0, np.nan], [1.0 + 1e-15, np.nan]) and not same([1.0], [1.001]) and not same(["x"], ["y"])
+    signature = signature_for("toy", by_name, pa.Table.from_pandas(frame.assign(y=labels)), "y", None)
+    save_sklearn(tmp_path / "named", by_name, signature)
+    answer = load_model(tmp_path / "named").predict({"a": [2.0, -2.0], "b": [0.0, 0.0]})
+    assert answer.predicted == ["pos", "neg"]  # the frame path still answers
+
+    mixed = frame.assign(c=np.where(rng.random(80) > 0.5, "x", "y"))
+    encoded = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["c"])], remainder="passthrough"),
+                            LogisticRegression()).fit(mixed, labels)
+    signature = signature_for("toy", encoded, pa.Table.from_pandas(mixed.assign(y=labels)), "y", None)
+    save_sklearn(tmp_path / "mixed", encoded, signature)
+    assert load_model(tmp_path / "mixed").array_estimator is None
+
+
 class Unstorable:
     """An estimator of a type skops does not trust (nobody named it)."""
 
