@@ -127,15 +127,16 @@ def test_in_distribution_traffic_is_calm_and_shifted_traffic_is_flagged_once(mon
 
 def test_drift_metrics_reach_the_prometheus_endpoint(monitored, ray_cluster):
     wanted = ["ray_raymlops_drift_p_value", "ray_raymlops_drift_detected", "ray_raymlops_monitor_rows_ingested_total"]
-    deadline, lines = time.time() + 40, []
-    while time.time() < deadline:
+    deadline, lines, flags = time.time() + 40, [], []
+    while time.time() < deadline:  # gauges are exported every few seconds: the calm phase's 0 may still show
         text = httpx.get(ray_cluster.metrics, timeout=10).text
         lines = [line for line in text.splitlines() if f'model="{MODEL}"' in line]
-        if all(any(line.startswith(name) for line in lines) for name in wanted):
+        flags = [line for line in lines if line.startswith("ray_raymlops_drift_detected") and 'detector="feature"' in line]
+        if all(any(line.startswith(name) for line in lines) for name in wanted) and flags \
+                and flags[0].rstrip().endswith("1.0"):
             break
         time.sleep(1)
     assert all(any(line.startswith(name) for line in lines) for name in wanted), wanted
-    flags = [line for line in lines if line.startswith("ray_raymlops_drift_detected") and 'detector="feature"' in line]
     assert flags and flags[0].rstrip().endswith("1.0"), flags
 
 
