@@ -8,6 +8,7 @@ Every problem raises InvalidRequestError naming the JSON path, so the HTTP edge 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -131,8 +132,34 @@ def columns_from_inputs(inputs: Any, schema: DatasetSchema, max_rows: int) -> di
         raise InvalidRequestError(field="inputs", problem=f"columns differ in length: {lengths}")
     check_count(next(iter(lengths.values())), max_rows, "inputs")
     kinds = {f.name: f.kind for f in schema.features}
-    return {name: [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
+    numeric = [name for name in schema.feature_names if kinds[name] == "numeric"]
+    checked = plain_numbers([inputs[name] for name in numeric]) if len(inputs[numeric[0]] if numeric else ()) \
+        >= FAST_ROWS else None
+    fast = dict(zip(numeric, checked)) if checked is not None else {}
+    return {name: fast[name] if name in fast else
+            [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
             for name in schema.feature_names}
+
+
+#: The Python types numeric values may have (bool is refused, although an int).
+NUMBER_TYPES = frozenset({float, int})
+#: Rows from which numeric columns are checked with numpy at once (fewer: value by value is faster).
+FAST_ROWS = 8
+
+
+def plain_numbers(columns: list[list]) -> list[list[float]] | None:
+    """Equally long columns of plain, finite numbers within float32's range, as floats; None
+    when any value is not (the value-by-value check then names it). One numpy pass over every
+    column: about a third of the per-value checks' time at 32 rows × 30 features."""
+    if not columns or not set(map(type, itertools.chain.from_iterable(columns))) <= NUMBER_TYPES:
+        return None
+    try:
+        array = np.asarray(columns, dtype=np.float64)
+    except (OverflowError, ValueError):  # an int beyond float64
+        return None
+    if not (bool(np.isfinite(array).all()) and float(np.abs(array).max(initial=0.0)) <= MAX_MAGNITUDE):
+        return None
+    return array.tolist()
 
 
 def parse_body(body: Any, schema: DatasetSchema, max_rows: int) -> dict[str, list]:

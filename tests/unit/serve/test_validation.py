@@ -147,3 +147,23 @@ def test_numbers_beyond_float32_are_refused_by_name(value):
     with pytest.raises(InvalidRequestError, match="out of range") as caught:
         _check_value(value, "numeric", "instances[0].x")
     assert caught.value.field == "instances[0].x"
+
+
+@pytest.mark.parametrize("bad, problem", [(True, "must be a number"), ("1.5", "must be a number"),
+                                          (float("nan"), "finite"), (float("inf"), "finite"), (1e39, "out of range"),
+                                          (10 ** 400, "out of range"), (None, "must be a number")])
+def test_long_numeric_columns_are_checked_at_once_and_a_bad_value_is_still_named(bad, problem):
+    """From 8 rows the numeric columns are checked with numpy in one pass; a value it does not
+    take sends the request through the value-by-value check, which names it."""
+    from raymlops.serve.validation import FAST_ROWS, plain_numbers
+
+    rows = FAST_ROWS + 4
+    good = {"mass": [float(i) + 0.5 for i in range(rows)], "island": ["x"] * rows}
+    assert parse_body({"inputs": good}, SCHEMA, 100) == good
+    assert parse_body({"inputs": {**good, "mass": list(range(rows))}}, SCHEMA, 100)["mass"] == [float(i) for i in range(rows)]
+    column = [1.0] * rows
+    column[7] = bad
+    assert plain_numbers([column]) is None
+    with pytest.raises(InvalidRequestError, match=problem) as caught:
+        parse_body({"inputs": {**good, "mass": column}}, SCHEMA, 100)
+    assert caught.value.field == "inputs.mass[7]"
