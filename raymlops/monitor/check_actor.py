@@ -44,7 +44,7 @@ class CheckRunner:
 
     def __init__(self, niceness: int = LOWEST_PRIORITY) -> None:
         self.checkers: dict[int, Any] = {}
-        self.threads_lowered = lower_priority(niceness)
+        lower_priority(niceness)
         import raymlops.monitor.checker  # noqa: F401 - what every check needs, imported before the first window
 
         try:
@@ -67,10 +67,6 @@ class CheckRunner:
         window.append(table)
         reports = runner_checker.check(window)
         return reports, runner_checker.last_estimate, runner_checker.windows_checked
-
-    def priority(self) -> int:
-        """This process's niceness (tests read it)."""
-        return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 class RemoteChecks:
@@ -124,11 +120,3 @@ class RemoteChecks:
         checker.last_estimate = estimate if estimate is not None else checker.last_estimate
         checker.windows_checked = count
         return reports
-
-    def stop(self) -> None:
-        """End the runner (it also ends with its shard)."""
-        if self.runner is not None:
-            import ray
-
-            ray.kill(self.runner)
-            self.runner = None
