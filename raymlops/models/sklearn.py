@@ -137,7 +137,7 @@ class SklearnModel(Model):
         if not self.signature.is_classification:
             return values_prediction(estimator.predict(x))
         classes = self.signature.classes
-        if hasattr(estimator, "predict_proba"):
+        if self._method == "predict_proba":
             return classes_prediction(estimator.predict_proba(x), classes)
         index = {c: i for i, c in enumerate(classes)}
         predicted = [index[str(c)] for c in estimator.predict(x)]

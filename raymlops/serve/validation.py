@@ -130,11 +130,11 @@ def columns_from_inputs(inputs: Any, schema: DatasetSchema, max_rows: int) -> di
             raise InvalidRequestError(field=f"inputs.{name}", problem="must be a list of values")
     if len(set(lengths.values())) > 1:
         raise InvalidRequestError(field="inputs", problem=f"columns differ in length: {lengths}")
-    check_count(next(iter(lengths.values())), max_rows, "inputs")
+    rows = next(iter(lengths.values()))
+    check_count(rows, max_rows, "inputs")
     kinds = {f.name: f.kind for f in schema.features}
     numeric = [name for name in schema.feature_names if kinds[name] == "numeric"]
-    checked = plain_numbers([inputs[name] for name in numeric]) if len(inputs[numeric[0]] if numeric else ()) \
-        >= FAST_ROWS else None
+    checked = plain_numbers([inputs[name] for name in numeric]) if rows >= FAST_ROWS else None
     fast = dict(zip(numeric, checked)) if checked is not None else {}
     return {name: fast[name] if name in fast else
             [_check_value(v, kinds[name], f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
