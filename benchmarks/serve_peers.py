@@ -272,7 +272,7 @@ def main() -> None:
 
     import raymlops
     from raymlops.auth import client_environment
-    from raymlops.config import LocalClusterConfig, ServeConfig, load_config
+    from raymlops.config import LocalClusterConfig, ServeConfig, load_config, packaged_default
     from raymlops.local_head import down, up
     from raymlops.serve.deploy import deploy
 
@@ -289,7 +289,7 @@ def main() -> None:
         print(result.message, flush=True)
         door = result.message
         os.environ.update(client_environment(loopback=True))
-        cfg = load_config(None, ServeConfig, [f"model_name={MODEL}", f"route_prefix=/{MODEL}",
+        cfg = load_config(packaged_default("serve"), ServeConfig, [f"model_name={MODEL}", f"route_prefix=/{MODEL}",
                                              f"replicas.min_replicas={args.workers}",
                                              f"replicas.max_replicas={args.workers}"])
         deployed = deploy(cfg, result.addresses)
@@ -376,8 +376,9 @@ def report(cells: dict, args, door: str) -> str:
             f"1 s of warm-up), median (min–max). The same scikit-learn MLP (2×64 hidden, scaled inputs, 30 "
             f"features, skops) in each. Settings: MLServer 1.7.1 `parallel_workers: {args.workers}`, a custom "
             f"`MLModel` runtime; BentoML 1.4.40 `workers={args.workers}`, one sync `@bentoml.api`; raymlops "
-            f"{args.workers} replicas (0.25 CPU each, default serve config: colocated layout, records streamed to "
-            f"the drift monitor), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
+            f"{args.workers} replicas (0.25 CPU each, default serve config: colocated layout, every answer "
+            f"recorded and streamed to the model's drift monitor, which runs on the same machine with "
+            f"configs/monitor.yaml: one shard, checks in a thread), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
             f"client process (aiohttp; gRPC: grpc.aio with MLServer's generated v2 stubs, in MLServer's venv, for both "
             f"servers), all servers up for the whole run; raymlops gRPC enters through the same front door "
             f"(serve_grpc_port).\n\n"

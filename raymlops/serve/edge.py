@@ -100,13 +100,19 @@ def response_for(error: RaymlopsError, request_id: str, v2: bool = False) -> JSO
 MAX_JSON_DEPTH = 32
 
 
-def nesting_bound(raw: bytes) -> int:
-    """An upper bound of a JSON text's nesting depth (brackets inside strings count too)."""
+#: Every byte but JSON's brackets and quotes: deleted before the brackets are counted.
+NOT_BRACKETS_OR_QUOTES = bytes(code for code in range(256) if code not in b'[]{}"')
+
+
+def text_depth(raw: bytes) -> int:
+    """The nesting depth of a JSON text without backslash escapes (brackets inside strings do
+    not count: a bracket is inside a string when an odd number of quotes precede it)."""
     import numpy as np
 
-    codes = np.frombuffer(raw, dtype=np.uint8)
-    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int32) - np.isin(codes, (0x5D, 0x7D)).astype(np.int32)
-    return int(np.cumsum(steps).max()) if len(steps) else 0
+    kept = np.frombuffer(raw.translate(None, NOT_BRACKETS_OR_QUOTES), dtype=np.uint8)
+    quoted = np.cumsum(kept == ord('"')) % 2 == 1
+    steps = ((kept == ord("[")) | (kept == ord("{"))).astype(np.int32) - ((kept == ord("]")) | (kept == ord("}")))
+    return int(np.cumsum(np.where(quoted, 0, steps)).max()) if len(kept) else 0
 
 
 def nesting_depth(value: Any) -> int:
@@ -134,7 +140,7 @@ def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except ValueError as exc:
         raise InvalidRequestError(field="body", problem=f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
     opened = raw.count(b"[") + raw.count(b"{")  # fewer brackets than the limit: nothing to look at
-    if opened > max_depth and nesting_bound(raw) > max_depth and nesting_depth(value) > max_depth:
+    if opened > max_depth and (nesting_depth(value) if b"\\" in raw else text_depth(raw)) > max_depth:
         raise too_deep
     return value
 

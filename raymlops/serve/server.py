@@ -7,6 +7,7 @@ deployment per version through handles. Traffic settings arrive as the deploymen
 ``user_config``; Serve turns a change into ``reconfigure()`` on the running replicas, so
 weights move live without restarting any.
 
+Predictions skip FastAPI's middleware and router (:mod:`raymlops.serve.fast_routes`).
 Every answered request becomes PredictionRecords in the replica's bounded buffer, flushed to
 the configured sink; shadow copies run in the background and are compared, never returned.
 
@@ -18,7 +19,7 @@ annotation through Serve's ingress wrapper, or it takes it for a query parameter
 import logging
 from typing import Any, Literal, Optional
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 
@@ -26,13 +27,14 @@ from raymlops.errors import NotFoundError, RaymlopsError
 from raymlops.serve import edge, openapi, operations, v2
 from raymlops.serve.edge import REQUEST_ID_HEADER, Outcome, error_response, read_body, response_for
 from raymlops.serve.exposure import TimedCache, redact
+from raymlops.serve.fast_routes import ServerApp
 from raymlops.serve.grpc_ingress import GrpcInference
 from raymlops.serve.split import Route, TrafficPolicy, route
 from raymlops.serve.validation import parse_body, parse_feedback
 
 log = logging.getLogger("ray.serve")
 
-api = FastAPI(
+api = ServerApp(
     title="raymlops model server",
     description="Predictions from the live versions of a registered model (stable, canary, shadow), the Open "
     "Inference Protocol (v2) endpoints, and admin endpoints (bearer token) to change traffic live.",

@@ -105,6 +105,27 @@ def test_deeply_nested_json_is_a_4xx_not_a_crash():
     assert parse_json(json.dumps({"s": "[" * 100}).encode()) == {"s": "[" * 100}
 
 
+def test_closing_brackets_inside_strings_do_not_hide_a_deep_body():
+    from raymlops.serve.edge import MAX_JSON_DEPTH, parse_json
+
+    deep = [1]
+    for _ in range(MAX_JSON_DEPTH + 5):
+        deep = [deep]
+    for hiding in ("]" * 200, 'quote \\" and ]]]]', "\\" + "}" * 200):  # plain, an escaped quote, a backslash
+        raw = json.dumps({"s": hiding, "x": deep}).encode()
+        with pytest.raises(errors.InvalidRequestError, match="nested deeper"):
+            parse_json(raw)
+    shallow = {"s": "]" * 200, "t": 'a \\" b', "x": [[[[1]]]], "y": [[2]] * 40}
+    assert parse_json(json.dumps(shallow).encode()) == shallow
+
+
+def test_a_texts_depth_counts_brackets_outside_its_strings():
+    from raymlops.serve.edge import text_depth
+
+    assert text_depth(b'{"a": "]]]", "b": [[1], {"c": "{{["}]}') == 3
+    assert text_depth(b"[]") == 1 and text_depth(b"7") == 0 and text_depth(b"") == 0
+
+
 def test_v2_errors_have_the_protocol_shape_and_every_error_names_the_issued_id():
     error = errors.InvalidRequestError(field="inputs[0].shape", problem="must be [1]")
     body = json.loads(response_for(error, "rid1", v2=True).body)
