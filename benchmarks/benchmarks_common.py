@@ -100,13 +100,17 @@ def summarize(latencies: list[float], errors: int, elapsed: float) -> dict:
     return {"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
 
 
-def measure_http(url: str, body: dict, concurrency: int, seconds: float) -> dict:
+def measure_http(url: str, body: dict, concurrency: int, seconds: float, keep_latencies: bool = False) -> dict:
     """Closed loop: ``concurrency`` aiohttp callers in their own process post ``body`` to ``url``
-    for ``seconds`` after 1 s of warm-up; requests/s and latency percentiles (:func:`summarize`)."""
+    for ``seconds`` after 1 s of warm-up; requests/s and latency percentiles (:func:`summarize`),
+    and with ``keep_latencies`` every request's latency in ms (``latencies_ms``)."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     process = context.Process(target=_load_process, args=(url, body, concurrency, seconds, 200_000, results))
     process.start()
     latencies, errors, elapsed = results.get(timeout=seconds + 120)
     process.join(30)
-    return summarize(latencies, errors, elapsed)
+    summary = summarize(latencies, errors, elapsed)
+    if keep_latencies:
+        summary["latencies_ms"] = [latency * 1000 for latency in latencies]
+    return summary

@@ -16,7 +16,8 @@ script creates on first use (under ``$RAYMLOPS_BENCH_VENVS``, default
   default serve config (records streamed to the drift monitor) at ``--workers`` replicas,
   called on the endpoint users call (the local cluster's front door, HAProxy where installed),
   over REST and over its Open Inference Protocol gRPC service (``serve_grpc_port``), the latter
-  with MLServer's own generated v2 client stubs.
+  with MLServer's own generated v2 client stubs; and the same deployment with ``records.sink=none``
+  beside it (REST), for what recording and monitoring every row costs on the same cores.
 
 Requests carry 1 or 32 rows as each server's own protocol wants them (v2 tensors for MLServer,
 v2 per-feature inputs for raymlops, a JSON list of rows for BentoML). The load generator is
@@ -293,13 +294,17 @@ def main() -> None:
                                              f"replicas.min_replicas={args.workers}",
                                              f"replicas.max_replicas={args.workers}"])
         deployed = deploy(cfg, result.addresses)
+        plain = deploy(cfg.model_copy(update={"app_name": f"{MODEL}-plain", "route_prefix": f"/{MODEL}-plain",
+                                              "records": cfg.records.model_copy(update={"sink": "none"})}),
+                       result.addresses)
         urls = {"raymlops": f"{deployed.url}/v2/models/{MODEL}/infer",
+                "raymlops-plain": f"{plain.url}/v2/models/{MODEL}/infer",
                 "mlserver": f"http://127.0.0.1:{MLSERVER_HTTP}/v2/models/{MODEL}/infer",
                 "bentoml": f"http://127.0.0.1:{BENTOML_HTTP}/predict"}
         wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
         payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
         for repeat in range(args.repeats):
-            for system in ("raymlops", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
+            for system in ("raymlops", "raymlops-plain", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
                 for rows in ROWS:
                     for concurrency in CONCURRENCY:
                         if system == "mlserver-grpc":
@@ -307,7 +312,8 @@ def main() -> None:
                         elif system == "raymlops-grpc":
                             figures = measure_grpc(rows, concurrency, args.seconds, RAYMLOPS_GRPC, deployed.app_name)
                         else:
-                            figures = measure_http(urls[system], payloads[rows][system], concurrency, args.seconds)
+                            body = payloads[rows]["raymlops" if system == "raymlops-plain" else system]
+                            figures = measure_http(urls[system], body, concurrency, args.seconds)
                         cells.setdefault((system, rows, concurrency), []).append(figures)
                         print(repeat, system, rows, concurrency, figures, flush=True)
     finally:
@@ -342,7 +348,8 @@ READING = (
     "replica's work per request is. So the REST endpoint behind HAProxy stays the default front door, and the v2 "
     "gRPC service is offered beside it (`serve_grpc_port`) for callers that speak gRPC.\n")
 
-LABELS = {"raymlops": "raymlops, default endpoint (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
+LABELS = {"raymlops": "raymlops, default endpoint (REST v2)",
+          "raymlops-plain": "raymlops, records off (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
           "mlserver": "MLServer REST (v2)",
           "mlserver-grpc": "MLServer gRPC (v2)", "bentoml": "BentoML REST"}
 
@@ -355,30 +362,35 @@ def report(cells: dict, args, door: str) -> str:
                      f"{spread([r['rps'] for r in runs])} | {spread([r['p50'] for r in runs], 2)} | "
                      f"{spread([r['p99'] for r in runs], 2)} | {sum(r['errors'] for r in runs)} |")
     verdicts = []
-    for rows in ROWS:
-        ours = statistics.median(r["rps"] for r in cells[("raymlops", rows, 8)]) * rows
-        for peer in ("mlserver", "mlserver-grpc", "bentoml"):
-            theirs = statistics.median(r["rps"] for r in cells[(peer, rows, 8)]) * rows
-            verdicts.append(f"- {rows} row(s), concurrency 8: raymlops {ours:,.0f} rows/s vs {LABELS[peer]} "
-                            f"{theirs:,.0f} — {ours / theirs:.2f}× ({'ahead' if ours > theirs else 'behind'})")
+    for ours_system in ("raymlops", "raymlops-plain"):
+        for rows in ROWS:
+            ours = statistics.median(r["rps"] for r in cells[(ours_system, rows, 8)]) * rows
+            for peer in ("mlserver", "mlserver-grpc", "bentoml"):
+                theirs = statistics.median(r["rps"] for r in cells[(peer, rows, 8)]) * rows
+                verdicts.append(f"- {rows} row(s), concurrency 8: {LABELS[ours_system]} {ours:,.0f} rows/s vs "
+                                f"{LABELS[peer]} {theirs:,.0f} — {ours / theirs:.2f}× "
+                                f"({'ahead' if ours > theirs else 'behind'})")
     for rows in ROWS:
         grpc_ours = statistics.median(r["rps"] for r in cells[("raymlops-grpc", rows, 8)]) * rows
         for other in ("raymlops", "mlserver-grpc"):
             theirs = statistics.median(r["rps"] for r in cells[(other, rows, 8)]) * rows
             verdicts.append(f"- {rows} row(s), concurrency 8: raymlops gRPC {grpc_ours:,.0f} rows/s vs {LABELS[other]} "
                             f"{theirs:,.0f} — {grpc_ours / theirs:.2f}×")
-    ours_p99 = statistics.median(r["p99"] for r in cells[("raymlops", 1, 1)])
-    for peer in ("mlserver", "mlserver-grpc", "bentoml"):
-        theirs = statistics.median(r["p99"] for r in cells[(peer, 1, 1)])
-        verdicts.append(f"- p99 at concurrency 1 (1 row): raymlops {ours_p99:.2f} ms vs {LABELS[peer]} {theirs:.2f} ms "
-                        f"({'ahead' if ours_p99 < theirs else 'behind'} by {abs(ours_p99 - theirs):.2f} ms)")
+    for ours_system in ("raymlops", "raymlops-plain"):
+        ours_p99 = statistics.median(r["p99"] for r in cells[(ours_system, 1, 1)])
+        for peer in ("mlserver", "mlserver-grpc", "bentoml"):
+            theirs = statistics.median(r["p99"] for r in cells[(peer, 1, 1)])
+            verdicts.append(f"- p99 at concurrency 1 (1 row): {LABELS[ours_system]} {ours_p99:.2f} ms vs {LABELS[peer]} "
+                            f"{theirs:.2f} ms ({'ahead' if ours_p99 < theirs else 'behind'} by "
+                            f"{abs(ours_p99 - theirs):.2f} ms)")
     return (f"Machine: {machine_description()}. {args.repeats} interleaved repeats of {args.seconds:g} s per cell (after "
             f"1 s of warm-up), median (min–max). The same scikit-learn MLP (2×64 hidden, scaled inputs, 30 "
             f"features, skops) in each. Settings: MLServer 1.7.1 `parallel_workers: {args.workers}`, a custom "
             f"`MLModel` runtime; BentoML 1.4.40 `workers={args.workers}`, one sync `@bentoml.api`; raymlops "
             f"{args.workers} replicas (0.25 CPU each, default serve config: colocated layout, every answer "
             f"recorded and streamed to the model's drift monitor, which runs on the same machine with "
-            f"configs/monitor.yaml: one shard, checks in a thread), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
+            f"configs/monitor.yaml: one shard, checks in a thread; \"records off\": the same deployment with "
+            f"records.sink=none), {door[door.find('front door'):].splitlines()[0] if 'front door' in door else ''}. Load: one closed-loop "
             f"client process (aiohttp; gRPC: grpc.aio with MLServer's generated v2 stubs, in MLServer's venv, for both "
             f"servers), all servers up for the whole run; raymlops gRPC enters through the same front door "
             f"(serve_grpc_port).\n\n"

@@ -28,6 +28,10 @@ class MMDSettings(StrictModel):
     method: Literal["mmd", "lsdd"] = Field("mmd", description="alibi-detect's MMDDrift (maximum mean discrepancy) "
                                            "or LSDDDrift (least-squares density difference; cheaper on many rows).")
     every: int = Field(5, ge=1, description="Run on every N-th window of a version (it is slower).")
+    min_interval_s: float = Field(60.0, ge=0, description="And at most once per this many seconds per version: one "
+                                  "test costs seconds of CPU (about 3 s on one core at 1,000 reference rows and 200 "
+                                  "permutations), so under heavy traffic `every` alone lets it take the monitor's "
+                                  "node. Fewer tests than `every` implies only lower its false alarms.")
     reference_rows: int = Field(1000, ge=50, description="Reference rows used (subsampled: cost grows fast).")
     n_permutations: int = Field(100, ge=10, description="Permutations of the test (p-value resolution 1/N); raised "
                                 "to resolve the test's share of the budget (at least 5/α).")

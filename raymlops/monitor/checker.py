@@ -122,6 +122,8 @@ class VersionChecker:
                                                 else (None, "off"))
         self.last_estimate: dict[str, Any] | None = None
         self._mmd: MMDTest | None = None
+        self._mmd_last = -math.inf  # time.monotonic() of the last MMD test
+        self._windows_since_mmd = 0
         self.windows_checked = 0
         self.online: Any = None  # a calibrated online detector, set by the owner when ready
 
@@ -157,6 +159,7 @@ class VersionChecker:
         """Run the detectors due for this window."""
         reports: list[DriftReport] = []
         self.windows_checked += 1
+        self._windows_since_mmd += 1
         features = complete_rows(window.table, self.reference.features)
         rows = len(next(iter(features.values()), []))
         if self.estimator is not None and CONFIDENCE in window.table.column_names:
@@ -173,8 +176,9 @@ class VersionChecker:
         if self.cadence.get("output", True) and "output" in allocations:
             reports.append(self._output_report(window))
         mmd = self.cadence.get("mmd", {})
-        if "mmd" in allocations and self.windows_checked % int(mmd.get("every", 5)) == 0:
+        if "mmd" in allocations and self._mmd_due(mmd):
             started = time.perf_counter()
+            self._mmd_last, self._windows_since_mmd = time.monotonic(), 0
             alpha = self.plan.alpha("mmd")
             if self._mmd is None:
                 self._mmd = MMDTest(self.reference, int(mmd.get("reference_rows", 1000)), alpha,
@@ -185,6 +189,11 @@ class VersionChecker:
                                         {"mmd": result["distance"]}, alpha, result["drift"], rows, started, alpha,
                                         {"mmd": result["distance"]}))
         return reports
+
+    def _mmd_due(self, settings: dict[str, Any]) -> bool:
+        """Every ``every``-th window, and no sooner than ``min_interval_s`` after the last test."""
+        return self._windows_since_mmd >= int(settings.get("every", 5)) and \
+            time.monotonic() - self._mmd_last >= float(settings.get("min_interval_s", 60.0))
 
     def _feature_report(self, features: dict[str, np.ndarray], rows: int) -> DriftReport:
         started = time.perf_counter()

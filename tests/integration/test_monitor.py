@@ -19,7 +19,7 @@ from raymlops.serve.deploy import deploy
 from raymlops.testing import register_untrained_version, remove_served_model
 
 MODEL = "monitored"
-FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "detectors.mmd.every=2",
+FAST = ["window.size=100", "window.min_samples=20", "window.max_wait_s=2", "detectors.mmd.every=2", "detectors.mmd.min_interval_s=0",
         "detectors.mmd.n_permutations=20", "detectors.mmd.reference_rows=200", "detectors.online.enabled=true",
         "detectors.online.ert=50", "detectors.online.window_size=10", "detectors.online.n_bootstraps=300",
         "detectors.online.reference_rows=200", "detectors.online.sample_rate=0.01",

@@ -21,7 +21,7 @@ MODEL = "digits"
 TRAIN = ("--set model_name=digits --set data.path={data} --set model.builder=small_cnn "
          "--set 'model.params={{channels: 8, embedding: 8}}' --set train.epochs=6 --set train.lr=0.01 "
          "--set scaling.num_workers=2 --set detector.reference_rows=400")
-MONITOR = ["window.size=120", "window.min_samples=60", "window.max_wait_s=2", "detectors.mmd.every=1",
+MONITOR = ["window.size=120", "window.min_samples=60", "window.max_wait_s=2", "detectors.mmd.every=1", "detectors.mmd.min_interval_s=0",
            "detectors.mmd.n_permutations=50", "detectors.mmd.reference_rows=300", "detectors.online.enabled=false",
            "snapshot_every_s=2", "prediction_log.flush_every_s=1"]
 STEPS = ("steps=[{weight: 0.5, min_duration_s: 2, min_canary_requests: 20}, "

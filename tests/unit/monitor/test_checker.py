@@ -31,7 +31,7 @@ def cadence(**changes):
 
 
 def test_feature_output_and_mmd_reports(reference):
-    checker = VersionChecker("m", 1, reference, cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200}))
+    checker = VersionChecker("m", 1, reference, cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200, "min_interval_s": 0}))
     same = generate(CFG)
     first = checker.check(window(same, 2000, 200, prediction="0"))
     assert [r.detector for r in first] == ["feature", "output"]
@@ -44,6 +44,23 @@ def test_feature_output_and_mmd_reports(reference):
     checker.check(window(shifted, 2400, 200))
     reports = checker.check(window(shifted, 2600, 200))
     assert {r.detector: r.drift for r in reports}["feature"] and {r.detector: r.drift for r in reports}["mmd"]
+
+
+def test_mmd_runs_no_sooner_than_its_interval_however_many_windows_arrive(reference, monkeypatch):
+    import raymlops.monitor.checker as checker_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(checker_module.time, "monotonic", lambda: clock[0])
+    checker = VersionChecker("m", 1, reference, cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200,
+                                                             "min_interval_s": 30}))
+    same = generate(CFG)
+    ran = []
+    for index in range(8):  # 8 windows in 8 s: every=2 alone would test 4 times
+        clock[0] += 1.0
+        ran.append("mmd" in [r.detector for r in checker.check(window(same, 2000 + 100 * index, 100))])
+    assert ran == [False, True, False, False, False, False, False, False]
+    clock[0] += 30.0
+    assert "mmd" in [r.detector for r in checker.check(window(same, 2000, 100))]
 
 
 def test_online_detector_flags_an_abrupt_shift(reference):
@@ -81,7 +98,7 @@ def test_a_check_runner_gives_the_verdicts_of_the_checker_it_was_shipped(referen
 
     from raymlops.monitor.check_actor import CheckRunner
 
-    settings = cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200})
+    settings = cadence(mmd={"every": 2, "n_permutations": 20, "reference_rows": 200, "min_interval_s": 0})
     here, shipped = VersionChecker("m", 1, reference, settings), VersionChecker("m", 1, reference, settings)
     runner = CheckRunner.__new__(CheckRunner)  # the actor's methods, without lowering this process's priority
     runner.checkers = {}
