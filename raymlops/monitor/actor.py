@@ -147,6 +147,10 @@ class DriftMonitor(MonitorQueries):
             self._tasks = [loop.create_task(supervised(name, run, self.loop_failures)) for name, run in runs]
             if self.remote_checks is not None:  # its process starts and imports the tests before the first window
                 self.remote_checks.start()
+            else:  # the tests' imports now, in the background, not on the first window under traffic
+                from raymlops.monitor.check_actor import import_tests
+
+                self._tasks.append(loop.create_task(asyncio.to_thread(import_tests)))
 
     async def start(self) -> None:
         """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a

@@ -39,18 +39,24 @@ def lower_priority(niceness: int = LOWEST_PRIORITY) -> int:
     return changed
 
 
+def import_tests() -> None:
+    """Import what window checks need (alibi-detect pulls in torch and transformers: seconds of
+    CPU), so that a monitor pays for it when it starts, not on its first window under traffic."""
+    import raymlops.monitor.checker  # noqa: F401
+
+    try:
+        import alibi_detect.cd  # noqa: F401 - the default backend's tests
+    except ImportError:  # the scipy backend needs none
+        pass
+
+
 class CheckRunner:
     """The process that runs one shard's window checks (a Ray actor; see the module doc)."""
 
     def __init__(self, niceness: int = LOWEST_PRIORITY) -> None:
         self.checkers: dict[int, Any] = {}
         lower_priority(niceness)
-        import raymlops.monitor.checker  # noqa: F401 - what every check needs, imported before the first window
-
-        try:
-            import alibi_detect.cd  # noqa: F401 - the default backend's tests
-        except ImportError:  # the scipy backend needs none
-            pass
+        import_tests()
 
     def check(self, version: int, checker: Any, table: Any, live: list[int] | None = None) -> tuple[list, dict | None, int]:
         """Test one window of ``version`` (a pyarrow table of its rows); ``checker``: the version's
