@@ -304,7 +304,7 @@ def main() -> None:
         wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
         payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
         for repeat in range(args.repeats):
-            for system in ("raymlops", "raymlops-plain", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
+            for system in ("raymlops-plain", "raymlops", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
                 for rows in ROWS:
                     for concurrency in CONCURRENCY:
                         if system == "mlserver-grpc":
@@ -329,24 +329,40 @@ def main() -> None:
 
 
 READING = (
-    "Reading: the verdicts above say where raymlops is ahead or behind, and by how much. Why, measured: a py-spy "
-    "profile of one raymlops replica under this load (1 row, concurrency 8, 10 s at 200 Hz, before the two changes "
-    "below) put about half of its samples in the scikit-learn flavor's predict — sklearn 31 %, pandas 23 % — and most "
-    "of the rest in Serve's, FastAPI's and uvicorn's request plumbing; raymlops's own work per request was small "
-    "(reading and validating the v2 columns 8 %, encoding the answer, recording it for the monitor, its flush and "
-    "metrics about 1 % each). Since then the flavor answers a DataFrame-fitted pipeline of numeric features from "
-    "arrays, through a copy without its fitted column names that gave the same answers on probe rows at load (one "
-    "row: 0.25 ms instead of 0.75 ms in one process), and the v2 codec checks numeric columns of 8 rows or more with "
-    "numpy in one pass (32 rows × 30 features: 0.16 ms instead of 0.45 ms). What remains per request is mostly the "
-    "Python layers between HAProxy and the model (Serve's replica wrapper, FastAPI's routing, uvicorn) and parsing "
-    "the JSON body (0.3 ms at 32 rows × 30 features, one tensor per feature); the peers' runtimes here call "
-    "predict_proba on one array. What would close the rest: fewer Python layers per request (an ASGI route for v2 "
-    "infer ahead of FastAPI's router), and the binary tensor extension or gRPC for large requests (below).\n\n"
-    "gRPC: the rows \"raymlops gRPC (v2), same front door\" answer the evaluation of Serve's gRPC ingress. Through "
-    "HAProxy to each replica's own gRPC port it answered 1.06–1.26× REST's rows/s in this run and 1.15–1.22× in the one before (the "
-    "verdicts give this run's): the transport is not where a raymlops request spends most of its time, the "
-    "replica's work per request is. So the REST endpoint behind HAProxy stays the default front door, and the v2 "
-    "gRPC service is offered beside it (`serve_grpc_port`) for callers that speak gRPC.\n")
+    "Reading: the verdicts above say where raymlops is ahead or behind, and by how much. raymlops has two REST rows. "
+    "The default endpoint records every answered row and streams it to the model's drift monitor, which runs its "
+    "window tests on these same two cores (no peer here records or tests anything); \"records off\" is the same "
+    "deployment with `records.sink=none`. In the run recorded below, records off was ahead of both peers at one row and "
+    "concurrency 8 (1.26× MLServer REST, 1.29× MLServer gRPC, 1.83× BentoML), level with MLServer REST at 32 rows "
+    "(0.99×) and behind MLServer gRPC (0.78×) and BentoML (0.86×); its p99 at concurrency 1 was 1.3 and 2.3 ms ahead "
+    "of MLServer's and 0.3 ms behind BentoML's. With the monitor on the same machine, the default endpoint served "
+    "0.69× (one row) and 0.67× (32 rows) of what records off served: what watching every row costs when the watcher "
+    "shares the serving cores. On a cluster the monitor actor runs where Ray places it (`num_cpus` in "
+    "configs/monitor.yaml), and `checks: actor` runs its tests at the lowest CPU priority.\n\n"
+    "Where the monitor's CPU goes, measured (py-spy on the monitor actor at one row, concurrency 8, about 420 rows/s): "
+    "a third of a core, about half of it in the feature-wise KS tests of each 500-row window (alibi-detect, then "
+    "scipy's two-sample KS per feature), the rest ingesting batches (the prediction log, health rows, the feedback "
+    "join, Arrow) and Ray's call handling. Two changes came out of this run: MMD, which ran on every 5th window, now "
+    "also waits `detectors.mmd.min_interval_s` (60 s) per version — one test costs about 3 CPU-seconds, and in a run "
+    "the same day before that limit the default endpoint served 6,373 rows/s at 32 rows against 16,337 with records "
+    "off; and a monitor imports its tests when it starts, not on its first window under traffic (alibi-detect pulls "
+    "in torch and transformers).\n\n"
+    "Why raymlops is behind where it is with records off: per request, the Python layers between HAProxy and the "
+    "model — uvicorn, Serve's replica wrapper, its request-id and proxy-header middlewares, its metrics and access "
+    "log — and parsing a JSON body of one tensor per feature (0.25 ms at 32 rows × 30 features; MLServer's clients "
+    "send one matrix tensor); the model's predict is the same call in every server. Predictions now skip FastAPI's "
+    "middleware and router (a sixth of a replica's samples at one row went there). What would close the rest: the "
+    "binary tensor extension or gRPC for large requests, a cheaper KS test in the monitor, and the monitor's CPU off "
+    "the serving cores.\n\n"
+    "Runs recorded here before the last two of 2026-12-07 deployed raymlops with `records.sink=none` while this "
+    "section said records streamed to the monitor: their figures compare with \"records off\", not with the default "
+    "endpoint.\n\n"
+    "gRPC: the rows \"raymlops gRPC (v2), same front door\" answer the evaluation of Serve's gRPC ingress (the same "
+    "deployment as the default endpoint, records to the monitor). Through HAProxy to each replica's own gRPC port it "
+    "answered 1.31× (one row) and 0.93× (32 rows) the default REST endpoint's rows/s in this run, 1.06–1.26× in the "
+    "run before: the transport is not where a raymlops request spends most of its time, the replica's work per "
+    "request is. So the REST endpoint behind HAProxy stays the default front door, and the v2 gRPC service is offered "
+    "beside it (`serve_grpc_port`) for callers that speak gRPC.\n")
 
 LABELS = {"raymlops": "raymlops, default endpoint (REST v2)",
           "raymlops-plain": "raymlops, records off (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
