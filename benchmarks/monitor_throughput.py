@@ -6,9 +6,9 @@
 
 One local cluster (2 CPUs, its own ports) and one model whose v1 is calibrated on a
 synthetic data set (20 features). The batches are those a replica's record stream sends when
-``--replicas`` replicas share 50,000 rows/s (it sends what accumulated at each look, every
-50 ms: 156 rows for 16 replicas; columnar Arrow IPC, as ``record_path.py`` builds them from
-32-row requests), sent by
+``--replicas`` replicas share 50,000 rows/s with the default ``records`` settings (what
+accumulated at the first look, every 50 ms, after ``flush_rows`` rows or ``flush_ms``; columnar
+Arrow IPC, as ``record_path.py`` builds them from 32-row requests), sent by
 one driver process to the monitor actors through Ray from 16 senders per shard, each numbering
 its batches with one call in flight, as 16 replicas' sinks would; with 2 shards each batch is split by request id as a
 replica's sink splits it. Per repeat, shard count and ``checks`` setting (``thread`` or
@@ -189,10 +189,12 @@ def spread(values: list[float], digits: int = 0) -> str:
 
 def sink_batch_rows(replicas: int) -> int:
     """The rows one replica's record stream sends per flush when ``replicas`` replicas share
-    ``TARGET_ROWS_S``: the stream looks every half ``flush_ms`` and sends what accumulated."""
+    ``TARGET_ROWS_S`` (the default ``records`` settings)."""
     from raymlops.config.serve import RecordSettings
+    from raymlops.serve.stream import rows_per_flush
 
-    return max(round(TARGET_ROWS_S * RecordSettings().flush_ms / 2000 / replicas), RecordSettings().flush_rows)
+    settings = RecordSettings()
+    return rows_per_flush(TARGET_ROWS_S / replicas, settings.flush_rows, settings.flush_ms)
 
 
 def main() -> None:

@@ -1,12 +1,13 @@
 """What streaming every answered row to the drift monitor costs a caller: serving latency of the
-same model with its records streamed to the monitor (the default serve config), streamed to an
-actor that only counts them (the transport alone, without the monitor's CPU), and with no records
+same model with its records streamed to the monitor (the default serve config), streamed to the
+monitor with the earlier default flushes (every 64 rows or 100 ms), streamed to an actor that only
+counts them (the transport alone, without the monitor's CPU), and with no records
 (``records.sink=none``), measured side by side in one run.
 
     python benchmarks/streaming_cost.py [--seconds 4] [--repeats 10] [--write]
 
-One local cluster (raymlops' Serve settings and front door) holds the three applications at once, one
-replica each (0.25 CPU), the streamed one with the model's drift monitor running (the default
+One local cluster (raymlops' Serve settings and front door) holds the four applications at once, one
+replica each (0.25 CPU), the two streamed to the monitor sharing the model's drift monitor (the default
 monitor config: feature-wise and output tests on every full window). 1-row v1 predict requests
 through the front door at concurrency 1 and 8; within each repeat every cell is measured for
 every application, and their order alternates between repeats, so drift in the
@@ -37,7 +38,8 @@ ROW = {"island": "Dream", "bill_length_mm": 40.0, "bill_depth_mm": 18.0, "flippe
        "body_mass_g": 3500.0, "sex": "female"}
 CONCURRENCY = (1, 8)
 APPS = {"on": "records streamed to the monitor", "count": "records streamed to an actor that only counts them",
-        "off": "no records"}
+        "on64": "records streamed to the monitor, flushed every 64 rows or 100 ms", "off": "no records"}
+FLUSH_64 = ["records.flush_rows=64", "records.flush_ms=100"]  # the default before 1,024 rows or 1 s
 COUNTER = "stream-counter"
 
 
@@ -51,7 +53,7 @@ def serve_config(app: str):
     return load_config(None, ServeConfig, [
         f"model_name={MODEL}", f"app_name={MODEL}-{app}", f"route_prefix=/{app}", "traffic.canary_weight=0",
         "replicas.min_replicas=1", "replicas.max_replicas=1",
-        *{"on": ["records.sink=monitor"], "off": ["records.sink=none"],
+        *{"on": ["records.sink=monitor"], "off": ["records.sink=none"], "on64": ["records.sink=monitor", *FLUSH_64],
           "count": ["records.sink=actor", f"records.options={{actor_name: {COUNTER}}}"]}[app]])
 
 
@@ -100,9 +102,11 @@ def main() -> None:
                     print(repeat, app, concurrency, {k: v for k, v in figures.items() if k != "latencies_ms"},
                           flush=True)
         admin = {"authorization": f"Bearer {ensure_admin_token()}"}
-        described = httpx.get(urls["on"].rsplit("/predict", 1)[0], timeout=30, headers=admin).json()
+        streams = [httpx.get(urls[app].rsplit("/predict", 1)[0], timeout=30, headers=admin).json().get("records", {})
+                   for app in ("on", "on64")]
         drift = httpx.get(urls["on"].replace("/predict", "/drift"), timeout=30, headers=admin).json()
-        records = {**described.get("records", {}), "counted": ray.get(counter.count.remote()),
+        records = {"sent_rows": sum(s.get("sent_rows", 0) for s in streams),
+                   "lost_rows": sum(s.get("lost_rows", 0) for s in streams), "counted": ray.get(counter.count.remote()),
                    "ingested": drift.get("counters", {}).get("rows_ingested")}
     finally:
         import ray
@@ -115,21 +119,23 @@ def main() -> None:
         write_section(TITLE, text)
 
 
-def pooled_p99_ratio(streamed: list[dict], plain: list[dict], draws: int = 2000) -> tuple[float, float, float]:
-    """The p99 of the streamed runs' pooled latencies over that of the runs without records, and
-    its 90 % interval from resampling whole repeats (the i-th run of each measured in repeat i)."""
+def pooled_p99_ratio(streamed: list[dict], plain: list[dict], draws: int = 2000,
+                     quantile: float = 99) -> tuple[float, float, float]:
+    """The p99 (``quantile``) of the streamed runs' pooled latencies over that of the runs without
+    records, and its 90 % interval from resampling whole repeats (the i-th run of each measured in
+    repeat i)."""
     import numpy as np
 
     ours = [np.asarray(run["latencies_ms"]) for run in streamed]
     theirs = [np.asarray(run["latencies_ms"]) for run in plain]
 
     def ratio(picks) -> float:
-        return float(np.percentile(np.concatenate([ours[i] for i in picks]), 99)
-                     / np.percentile(np.concatenate([theirs[i] for i in picks]), 99))
+        return float(np.percentile(np.concatenate([ours[i] for i in picks]), quantile)
+                     / np.percentile(np.concatenate([theirs[i] for i in picks]), quantile))
 
     rng = np.random.default_rng(0)
     repeats = len(ours)
-    sampled = [ratio(rng.integers(0, repeats, repeats)) for _ in range(draws)]
+    sampled = [ratio(rng.integers(0, repeats, repeats)) for _ in range(draws)] or [ratio(range(repeats))]
     return ratio(range(repeats)), float(np.percentile(sampled, 5)), float(np.percentile(sampled, 95))
 
 
@@ -143,13 +149,17 @@ def verdict(low: float, high: float) -> str:
 
 
 READING = (
-    "Reading (the run recorded here): at concurrency 1 streaming costs p99 clearly more than +5 % — +48 % to the "
-    "monitor and +41 % to an actor that only counts, so the cost is the replica's record path and its transport "
-    "(a flush builds an Arrow batch of what accumulated and submits one Ray call, on the replica's event loop, every "
-    "100 ms at this rate; the receiving process shares the two cores), not the monitor's tests. At concurrency 8 the "
-    "intervals hold or sit below +5 %. Not met at concurrency 1; what would address it: fewer, larger flushes "
-    "(`records.flush_ms`, `records.flush_rows`: the per-row cost of a flush halves from 64 to 512 rows) and building "
-    "the batch off the request path.\n")
+    "Reading (the run recorded here): replicas now flush every 1,024 rows or 1 s (`records.flush_rows`, "
+    "`records.flush_ms`) instead of every 64 rows or 100 ms — a tenth as many Ray calls on the replica's event loop"
+    " and wake-ups of the receiving process on the same two cores, and a tenth as many batches for the monitor to "
+    "ingest. With it, p99 at concurrency 1 is within target (met: −10 %, interval −20 % to −1 %; the pooled p99.9 "
+    "shows no growth either); at concurrency 8 the median is −1 % and the interval reaches +5.7 %: undecided, not "
+    "over. The earlier flushes, measured beside it, are within +5 % in this run too, so this run does not show the "
+    "interval mattering at today's speed: the last run, on a slower day for this machine (p50 2.4 ms against 1.2 ms"
+    " here), found +48 % at concurrency 1 (+41 % to an actor that only counts). Apps of one cluster differ by about"
+    " ±10 % in p99 between repeats (here no records measured slowest), so only a pooled interval that clears +5 % "
+    "decides. A drift event comes at most about a second later than before; feedback for an answer not yet flushed "
+    "waits up to `1 + 5 × flush_ms/1000` s.\n")
 
 
 def report(cells: dict, args, message: str, records: dict) -> str:
@@ -159,18 +169,20 @@ def report(cells: dict, args, message: str, records: dict) -> str:
                      f"{spread([r['p50'] for r in runs])} | {spread([r['p99'] for r in runs])} | "
                      f"{sum(r['errors'] for r in runs)} |")
     verdicts = []
-    for app in ("on", "count"):
+    for app in [app for app in APPS if app != "off"]:
         for concurrency in CONCURRENCY:
             ratio, low, high = pooled_p99_ratio(cells[(app, concurrency)], cells[("off", concurrency)])
+            tail = pooled_p99_ratio(cells[(app, concurrency)], cells[("off", concurrency)], draws=0, quantile=99.9)[0]
             verdicts.append(f"- {APPS[app]}, concurrency {concurrency}: pooled p99 / no records = {ratio:.3f} "
                             f"({(ratio - 1) * 100:+.1f} %; 90 % interval {(low - 1) * 100:+.1f} % to "
-                            f"{(high - 1) * 100:+.1f} %), target ≤ +5 %: {verdict(low, high)}")
+                            f"{(high - 1) * 100:+.1f} %), target ≤ +5 %: {verdict(low, high)}; pooled p99.9 "
+                            f"{(tail - 1) * 100:+.1f} %")
     door = message[message.find("front door"):] if "front door" in message else message
     return (f"Machine: {machine_description()}. {args.repeats} repeats of {args.seconds:g} s per cell (after 1 s of "
             f"warm-up), every application measured in every repeat, in alternating order; median (min–max). "
             f"One cluster, {door}; one replica (0.25 CPU) per application; 1-row v1 predict requests from one "
-            f"closed-loop aiohttp process. The monitored replica's record stream at the end: {records.get('sent_rows', '?')} "
-            f"rows sent, {records.get('lost_rows', '?')} lost, {records.get('ingested', '?')} ingested by the monitor; "
+            f"closed-loop aiohttp process. The two monitored replicas' record streams (one monitor) at the end: "
+            f"{records.get('sent_rows', '?')} rows sent, {records.get('lost_rows', '?')} lost, {records.get('ingested', '?')} ingested by the monitor; "
             f"the counting actor received {records.get('counted', '?')} rows.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n\n"
             + READING)
 

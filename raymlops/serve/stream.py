@@ -252,6 +252,23 @@ def build_sink(name: str, options: dict[str, Any] | None = None) -> RecordSink:
         raise ConfigError(file="<serve config>", problems=[("records.options", str(exc))]) from None
 
 
+def poll_period_s(flush_ms: float) -> float:
+    """How often a stream looks whether its buffer is due: half ``flush_ms``, at most 50 ms (so a
+    buffer that reached ``flush_rows`` goes within 50 ms), at least 5 ms."""
+    return min(max(flush_ms / 2000, 0.005), 0.05)
+
+
+def rows_per_flush(rows_per_s: float, flush_rows: int, flush_ms: float) -> int:
+    """The rows a stream sends per flush at a steady ``rows_per_s``: what accumulated at the
+    first look after ``flush_rows`` rows or ``flush_ms`` (whichever comes first)."""
+    import math
+
+    period = poll_period_s(flush_ms)
+    per_look = max(rows_per_s * period, 1e-9)
+    looks = min(math.ceil(flush_rows / per_look), math.ceil(flush_ms / 1000 / period))
+    return max(round(looks * per_look), 1)
+
+
 class RecordStream:
     """The buffer of one replica plus the task that flushes it to the sink.
 
@@ -277,7 +294,7 @@ class RecordStream:
         return self.buffer.add(meta, features, predictions, confidences)
 
     async def _run(self) -> None:
-        period = max(self.buffer.flush_ms / 2000, 0.005)
+        period = poll_period_s(self.buffer.flush_ms)
         while True:
             await asyncio.sleep(period)
             if self.buffer.due():

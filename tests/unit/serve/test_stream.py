@@ -4,7 +4,7 @@ import pytest
 
 from raymlops.errors import ConfigError
 from raymlops.serve.buffer import RecordBuffer
-from raymlops.serve.stream import NullSink, RecordStream, build_sink
+from raymlops.serve.stream import NullSink, RecordStream, build_sink, rows_per_flush
 
 META = {"request_id": "r", "time": 0.0, "model": "m", "version": 1, "arm": "stable", "latency_ms": 1.0, "status": 200}
 
@@ -37,6 +37,27 @@ def test_the_flush_task_delivers_every_row_in_batches():
     stream = asyncio.run(scenario())
     ids = [i for batch in sink.batches for i in batch.column("request_id").to_pylist()]
     assert ids == [str(i) for i in range(25)] and stream.sent_rows == 25 and stream.lost_rows == 0
+
+
+def test_a_full_buffer_goes_within_50_ms_however_long_flush_ms_is():
+    sink = ListSink()
+
+    async def scenario():
+        stream = RecordStream(sink, RecordBuffer(flush_rows=5, flush_ms=60_000))
+        for i in range(5):
+            stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+        await asyncio.sleep(0.15)
+        sent = stream.sent_rows
+        await stream.close()
+        return sent
+
+    assert asyncio.run(scenario()) == 5 and len(sink.batches) == 1
+
+
+def test_rows_per_flush_follows_the_first_look_after_rows_or_time():
+    assert rows_per_flush(380, 1024, 1000) == 380  # slow traffic: one second's rows
+    assert rows_per_flush(50_000 / 16, 1024, 1000) == 1094  # 156 rows per 50 ms look, 7 looks
+    assert rows_per_flush(50_000 / 16, 64, 100) == 156  # the old default: every look
 
 
 class SlowDeliverySink(ListSink):
