@@ -18,7 +18,7 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from raymlops.config import DataConfig, LocalClusterConfig, load_config
+from raymlops.config import DataConfig, LocalClusterConfig, MonitorConfig, ServeConfig, load_config
 from raymlops.errors import RaymlopsError
 
 
@@ -125,7 +125,6 @@ DEMO_MONITOR = ["window.size=100", "window.min_samples=50", "window.max_wait_s=5
 
 def step_deploy(ctx: DemoContext) -> str:
     """Start the drift monitor, then serve champion (stable) and candidate (canary at 20%) from the registry."""
-    from raymlops.config import ServeConfig
     from raymlops.monitor.client import start_monitor
     from raymlops.serve.deploy import deploy
 
@@ -174,7 +173,7 @@ def _drift_summary(ctx: DemoContext) -> str:
 
     from raymlops import auth
 
-    time.sleep(0.5)  # replicas flush their records every 100 ms
+    time.sleep(_config("serve", ServeConfig).records.flush_ms / 1000 + 0.2)  # every replica has flushed its records
     url = f"{ctx.app_url}/admin/models/{ctx.model}/drift/check?min_rows=50"
     response = httpx.post(url, headers={"authorization": f"Bearer {auth.ensure_admin_token()}"}, timeout=300)
     if response.status_code != 200:
@@ -336,7 +335,6 @@ class StepProgress:
 def _production_monitor(ctx: DemoContext) -> None:
     """A cluster left running keeps the monitor's configured retraining settings, not the demo's fast
     ones (a 60 s cooldown and 50 retrainings a day): the monitor restarts with configs/monitor.yaml."""
-    from raymlops.config import MonitorConfig, ServeConfig
     from raymlops.monitor.client import start_monitor
 
     if not ctx.model:

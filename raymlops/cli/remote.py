@@ -140,7 +140,7 @@ def run_on_cluster(argv: Sequence[str], upload: bool, code: Sequence[str] = (), 
         job_id = submit(["python", "-m", COMMAND_JOB, *argv], project_working_dir() if upload else None, client,
                         py_modules=code_paths(code))
         demux = demux or Demux()
-        status = wait_for(job_id, client, demux.feed)
+        status = wait_for(job_id, client, demux.feed, until=lambda: demux.exit_code is not None)
         demux.close()
     except RaymlopsError as exc:
         sys.stderr.write(f"error: {exc}\n")

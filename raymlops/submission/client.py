@@ -184,22 +184,50 @@ def submit(entrypoint: list[str], working_dir: str | None = ".", client=None, py
     return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=job_runtime_env(working_dir, py_modules))
 
 
-def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None, timeout_s: float = 3600) -> str:
-    """Stream a job's logs to ``echo`` (stdout by default) until it ends; return its final status."""
+def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None, timeout_s: float = 3600,
+             until: Callable[[], bool] | None = None, read_whole_s: float = 30.0) -> str:
+    """Stream a job's logs to ``echo`` (stdout by default) until it ends; return its final status.
+
+    For the first ``read_whole_s`` seconds the log is read whole every 0.2 s and what is new is
+    shown (Ray's log tail polls once a second at each of its hops, so a short job's lines, and its
+    end, reached the caller seconds late that way); a job still running then is followed with
+    Ray's log tail from where the reading stopped. ``until``: asked after each piece of log; once
+    it says True the log has told everything the caller waits for (a command's exit line), and
+    the job's status at that moment is returned without waiting for the job to end.
+    """
     client = client or job_client()
     show: Callable[[str], object] = echo or sys.stdout.write
-
-    async def stream() -> None:
-        async for lines in client.tail_job_logs(job_id):
-            show(lines)
-
     deadline = time.time() + timeout_s
+    shown = 0
+    whole_until = time.time() + min(read_whole_s, timeout_s)
+    while time.time() < whole_until:
+        status = str(client.get_job_status(job_id)).split(".")[-1]
+        text = client.get_job_logs(job_id)  # after the status: a job that had ended has written all of it
+        end = len(text) if status in FINAL_STATES else text.rfind("\n") + 1
+        if end > shown:
+            show(text[shown:end])
+            shown = end
+        if status in FINAL_STATES or (until is not None and until()):
+            return status
+        time.sleep(0.2)
+
+    async def stream() -> bool:
+        skip = shown
+        async for lines in client.tail_job_logs(job_id):  # from the start of the log: skip what was shown
+            lines, skip = lines[skip:], max(skip - len(lines), 0)
+            if lines:
+                show(lines)
+            if until is not None and until():
+                return True
+        return False
+
+    told = False
     try:
-        asyncio.run(asyncio.wait_for(stream(), timeout=timeout_s))
+        told = asyncio.run(asyncio.wait_for(stream(), timeout=max(deadline - time.time(), 0.001)))
     except asyncio.TimeoutError:
         pass
     status = str(client.get_job_status(job_id))
-    while status.split(".")[-1] not in FINAL_STATES and time.time() < deadline:
+    while not told and status.split(".")[-1] not in FINAL_STATES and time.time() < deadline:
         time.sleep(1)
         status = str(client.get_job_status(job_id))
     return status.split(".")[-1]
