@@ -24,7 +24,7 @@ import numpy as np
 from raymlops.actors import schedule_own
 from raymlops.monitor import shard_link
 from raymlops.monitor.budget import BudgetLedger, plan_budget
-from raymlops.monitor.check_actor import RemoteChecks
+from raymlops.monitor.check_actor import RemoteChecks, checks_thread, import_tests
 from raymlops.monitor.checker import DriftStates, VersionChecker, VersionReference
 from raymlops.monitor.deliveries import Deliveries
 from raymlops.monitor.feedback import FeedbackJoin
@@ -108,6 +108,7 @@ class DriftMonitor(MonitorQueries):
         self._tasks: list[asyncio.Task] = []
         self._checking: asyncio.Lock | None = None
         self.remote_checks = RemoteChecks(self.counters) if self.cfg.checks == "actor" else None
+        self.checks_thread = checks_thread()  # checks: thread; with a runner it only builds checkers
         self._restore()
         schedule_own("start")
 
@@ -148,9 +149,7 @@ class DriftMonitor(MonitorQueries):
             if self.remote_checks is not None:  # its process starts and imports the tests before the first window
                 self.remote_checks.start()
             else:  # the tests' imports now, in the background, not on the first window under traffic
-                from raymlops.monitor.check_actor import import_tests
-
-                self._tasks.append(loop.create_task(asyncio.to_thread(import_tests)))
+                self._tasks.append(loop.create_task(self._in_checks_thread(import_tests)))
 
     async def start(self) -> None:
         """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a
@@ -242,21 +241,25 @@ class DriftMonitor(MonitorQueries):
         if self.remote_checks is not None:  # checks: actor
             reports = await self.remote_checks.check(checker, window, list(self.checkers))
         else:
-            reports = await asyncio.to_thread(checker.check, window)
+            reports = await self._in_checks_thread(checker.check, window)
         online = self.cfg.detectors.online
         if online.enabled:
-            report = await asyncio.to_thread(checker.feed_online, window, online.sample_rate, online.kind, self.rng)
+            report = await self._in_checks_thread(checker.feed_online, window, online.sample_rate, online.kind, self.rng)
             if report is not None:
                 reports.append(report)
         return reports
+
+    def _in_checks_thread(self, fn, *args):
+        """Run ``fn(*args)`` in the shard's checks thread (lowest CPU priority); awaitable."""
+        return asyncio.get_running_loop().run_in_executor(self.checks_thread, fn, *args)
 
     async def _checker(self, version: int) -> VersionChecker:
         checker = self.checkers.get(version)
         if checker is None:
             reference = await asyncio.to_thread(VersionReference.from_registry, self.registry, self.model, version)
             cadence = self.cfg.detectors.model_dump()
-            built = await asyncio.to_thread(VersionChecker, self.model, version, reference, cadence,
-                                            self.cfg.window.size)  # calibrates its thresholds: seconds
+            built = await self._in_checks_thread(VersionChecker, self.model, version, reference, cadence,
+                                                 self.cfg.window.size)  # calibrates its thresholds: seconds
             checker = self.checkers.setdefault(version, built)
             if checker is built and self.cfg.detectors.online.enabled:
                 checker.online = self.online.take_restored(version)

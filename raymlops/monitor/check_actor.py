@@ -1,8 +1,8 @@
 """Window checks in a Ray actor of their own beside a monitor shard (``checks: actor``).
 
-With ``checks: thread`` (the default) a shard tests its windows in a thread of its own
-interpreter, so while a test runs, ingest waits for the interpreter lock and for the CPU the
-test takes. With ``checks: actor`` each shard starts one :class:`CheckRunner` (unnamed, owned by
+With ``checks: thread`` (the default) a shard tests its windows in one thread of its own
+interpreter at the lowest CPU priority (:func:`checks_thread`): the tests take the CPU that
+serving leaves, but while one runs, ingest waits for the interpreter lock. With ``checks: actor`` each shard starts one :class:`CheckRunner` (unnamed, owned by
 the shard: it dies with it) at the lowest CPU priority: ingest never waits for a test, the
 tests take the CPU ingest leaves, and when they fall behind the shard's queue drops the oldest
 windows and counts them. A version's :class:`~raymlops.monitor.checker.VersionChecker` is built
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 #: The niceness a runner sets on every thread of its process (the lowest priority).
@@ -37,6 +39,26 @@ def lower_priority(niceness: int = LOWEST_PRIORITY) -> int:
         except (OSError, ValueError):  # a thread that ended meanwhile
             continue
     return changed
+
+
+def lower_thread_priority(niceness: int = LOWEST_PRIORITY) -> bool:
+    """Set the calling thread to ``niceness`` (Linux, where nice is per thread); returns whether it
+    could (elsewhere the call would lower the whole process: nothing is changed)."""
+    if not os.path.isdir(f"/proc/{os.getpid()}/task"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError:
+        return False
+    return True
+
+
+def checks_thread() -> ThreadPoolExecutor:
+    """The one thread a shard with ``checks: thread`` tests its windows in (and builds and
+    calibrates its checkers), at the lowest CPU priority: on cores shared with replicas the tests
+    take what serving leaves, as a runner actor's do, without one more process."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="raymlops-checks", initializer=lower_thread_priority)
 
 
 def import_tests() -> None:

@@ -119,6 +119,9 @@ def test_in_distribution_traffic_is_calm_and_shifted_traffic_is_flagged_once(mon
 
     health = ray_driver.get(actor.health.remote())
     assert health["1"]["requests"] >= 600 and health["1"]["error_rate"] == 0.0
+    pid = ray_driver.get(actor.__ray_call__.remote(lambda self: os.getpid()))
+    niceness = {int(tid): os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+    assert niceness[pid] < 19 and 19 in niceness.values(), niceness  # checks: thread — the checks thread only
     assert health["1"]["latency_p99_ms"] is not None and sum(health["1"]["predictions"].values()) >= 600
 
     drift = client.get(f"/v1/models/{MODEL}/drift")

@@ -1,10 +1,14 @@
 """The DriftMonitor's pure parts: the window queue's dropping policy, drift-state restore from the
 registry's events, the online detectors' lifecycle, status assembly, and retraining decisions."""
 
+import os
+import threading
+
 import pyarrow as pa
 import pytest
 
 from raymlops.config import RetrainSettings
+from raymlops.monitor.check_actor import checks_thread
 from raymlops.monitor.checker import DriftStates
 from raymlops.monitor.online import OnlineDetectors
 from raymlops.monitor.status import assemble_status, reports_by_version
@@ -123,3 +127,17 @@ def test_retraining_overrides_carry_the_lineage_and_the_labels():
         "model_name=m", "lineage.trigger=drift", "lineage.parent_version=3", "train.epochs=2",
         "lineage.drift_event_id=17", "data.extra_train=[/labels]"]
     assert retrain_overrides("m", "performance", 3, None, [], None)[-1] == "lineage.parent_version=3"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread niceness is Linux's")
+def test_window_checks_run_in_one_thread_at_the_lowest_priority_and_the_rest_keeps_its_own():
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = niceness()
+    pool = checks_thread()
+    try:
+        assert pool.submit(niceness).result() == 19 and pool._max_workers == 1
+    finally:
+        pool.shutdown()
+    assert niceness() == before
