@@ -168,7 +168,8 @@ class MonitorConfig(StrictModel):
     queue_windows: int = Field(64, ge=1, description="Full windows waiting for detection at most; beyond, the "
                                "oldest is dropped and counted (ingest never waits for a test).")
     checks: Literal["thread", "actor"] = Field("thread", description="Where each shard tests its windows: `thread` "
-                                               "(in the shard's own process) or `actor` (in a Ray actor of their own "
+                                               "(one thread of the shard's own process, at the lowest CPU priority) "
+                                               "or `actor` (in a Ray actor of their own "
                                                "beside the shard, at the lowest CPU priority, so ingest never waits "
                                                "for a test; for models whose traffic keeps the checks busy: one more "
                                                "process per shard).")
