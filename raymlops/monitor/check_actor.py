@@ -2,14 +2,15 @@
 
 With ``checks: thread`` (the default) a shard tests its windows in one thread of its own
 interpreter at the lowest CPU priority (:func:`checks_thread`): the tests take the CPU that
-serving leaves, but while one runs, ingest waits for the interpreter lock. With ``checks: actor`` each shard starts one :class:`CheckRunner` (unnamed, owned by
-the shard: it dies with it) at the lowest CPU priority: ingest never waits for a test, the
-tests take the CPU ingest leaves, and when they fall behind the shard's queue drops the oldest
-windows and counts them. A version's :class:`~raymlops.monitor.checker.VersionChecker` is built
-(and calibrated) once by the shard and shipped to the runner with its first window; the
-runner's verdicts come back as :class:`~raymlops.types.DriftReport` objects, with the
-accuracy estimate the shard shows in ``drift status``. A runner that dies is started again for
-the next window (the window it held is counted as a failed check).
+serving leaves, but while one runs, ingest waits for the interpreter lock. With ``checks:
+actor`` each shard starts one :class:`CheckRunner` (unnamed, owned by the shard: it dies with
+it) at the lowest CPU priority: ingest never waits for a test, the tests take the CPU ingest
+leaves, and when they fall behind the shard's queue drops the oldest windows and counts them. A
+version's :class:`~raymlops.monitor.checker.VersionChecker` is built (and calibrated) once by
+the shard and shipped to the runner with its first window; the runner's verdicts come back as
+:class:`~raymlops.types.DriftReport` objects, with the accuracy estimate the shard shows in
+``drift status``. A runner that dies is started again for the next window (the window it held is
+counted as a failed check).
 """
 
 from __future__ import annotations
@@ -31,14 +32,7 @@ def lower_priority(niceness: int = LOWEST_PRIORITY) -> int:
     if not os.path.isdir(tasks):
         os.nice(max(niceness - os.nice(0), 0))
         return 1
-    changed = 0
-    for tid in os.listdir(tasks):
-        try:
-            os.setpriority(os.PRIO_PROCESS, int(tid), max(niceness, os.getpriority(os.PRIO_PROCESS, int(tid))))
-            changed += 1
-        except (OSError, ValueError):  # a thread that ended meanwhile
-            continue
-    return changed
+    return sum(_lower_thread(int(tid), niceness) for tid in os.listdir(tasks))  # a thread may end meanwhile
 
 
 def lower_thread_priority(niceness: int = LOWEST_PRIORITY) -> bool:
@@ -46,7 +40,10 @@ def lower_thread_priority(niceness: int = LOWEST_PRIORITY) -> bool:
     could (elsewhere the call would lower the whole process: nothing is changed)."""
     if not os.path.isdir(f"/proc/{os.getpid()}/task"):
         return False
-    tid = threading.get_native_id()
+    return _lower_thread(threading.get_native_id(), niceness)
+
+
+def _lower_thread(tid: int, niceness: int) -> bool:
     try:
         os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
     except OSError:
