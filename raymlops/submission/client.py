@@ -197,11 +197,15 @@ def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None
     """
     client = client or job_client()
     show: Callable[[str], object] = echo or sys.stdout.write
+
+    def state() -> str:
+        return str(client.get_job_status(job_id)).split(".")[-1]
+
     deadline = time.time() + timeout_s
     shown = 0
     whole_until = time.time() + min(read_whole_s, timeout_s)
     while time.time() < whole_until:
-        status = str(client.get_job_status(job_id)).split(".")[-1]
+        status = state()
         text = client.get_job_logs(job_id)  # after the status: a job that had ended has written all of it
         end = len(text) if status in FINAL_STATES else text.rfind("\n") + 1
         if end > shown:
@@ -226,11 +230,11 @@ def wait_for(job_id: str, client=None, echo: Callable[[str], None] | None = None
         told = asyncio.run(asyncio.wait_for(stream(), timeout=max(deadline - time.time(), 0.001)))
     except asyncio.TimeoutError:
         pass
-    status = str(client.get_job_status(job_id))
-    while not told and status.split(".")[-1] not in FINAL_STATES and time.time() < deadline:
+    status = state()
+    while not told and status not in FINAL_STATES and time.time() < deadline:
         time.sleep(1)
-        status = str(client.get_job_status(job_id))
-    return status.split(".")[-1]
+        status = state()
+    return status
 
 
 def submit_and_follow(entrypoint: list[str], working_dir: str | None = ".", echo: Callable[[str], None] | None = None,

@@ -9,6 +9,12 @@ from raymlops.serve.stream import NullSink, RecordStream, build_sink, rows_per_f
 META = {"request_id": "r", "time": 0.0, "model": "m", "version": 1, "arm": "stable", "latency_ms": 1.0, "status": 200}
 
 
+def add_rows(stream, count):
+    """``count`` one-row requests, ids 0…count-1."""
+    for i in range(count):
+        stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+
+
 class ListSink:
     def __init__(self, fail=False):
         self.batches, self.fail = [], fail
@@ -44,8 +50,7 @@ def test_a_full_buffer_goes_within_50_ms_however_long_flush_ms_is():
 
     async def scenario():
         stream = RecordStream(sink, RecordBuffer(flush_rows=5, flush_ms=60_000))
-        for i in range(5):
-            stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+        add_rows(stream, 5)
         await asyncio.sleep(0.15)
         sent = stream.sent_rows
         await stream.close()
@@ -77,8 +82,7 @@ def test_settle_flushes_and_waits_until_the_sink_delivered_everything():
 
     async def scenario():
         stream = RecordStream(sink, RecordBuffer(flush_rows=1000, flush_ms=60_000))
-        for i in range(7):
-            stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
+        add_rows(stream, 7)
         assert sink.delivered == 0
         await stream.settle()
         await stream.close()
