@@ -120,8 +120,10 @@ def test_in_distribution_traffic_is_calm_and_shifted_traffic_is_flagged_once(mon
     health = ray_driver.get(actor.health.remote())
     assert health["1"]["requests"] >= 600 and health["1"]["error_rate"] == 0.0
     pid = ray_driver.get(actor.__ray_call__.remote(lambda self: os.getpid()))
-    niceness = {int(tid): os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
-    assert niceness[pid] < 19 and 19 in niceness.values(), niceness  # checks: thread — the checks thread only
+    priority = {int(tid): (os.getpriority(os.PRIO_PROCESS, int(tid)), os.sched_getscheduler(int(tid)))
+                for tid in os.listdir(f"/proc/{pid}/task")}
+    assert priority[pid][0] < 19 and priority[pid][1] != os.SCHED_IDLE, priority  # checks: thread — the checks
+    assert (19, os.SCHED_IDLE) in priority.values(), priority  # thread only, in the idle class
     assert health["1"]["latency_p99_ms"] is not None and sum(health["1"]["predictions"].values()) >= 600
 
     drift = client.get(f"/v1/models/{MODEL}/drift")
@@ -384,7 +386,7 @@ def test_checks_in_an_actor_of_their_own_run_at_the_lowest_priority_and_survive_
         assert status["versions"]["1"]["reports"]["feature"]["drift"] is False
         assert status["versions"]["1"]["accuracy_estimate"]["state"] == "ready"  # the runner's estimate came back
         (runner,) = runners()
-        assert os.getpriority(os.PRIO_PROCESS, runner.pid) == 19
+        assert os.getpriority(os.PRIO_PROCESS, runner.pid) == 19 and os.sched_getscheduler(runner.pid) == os.SCHED_IDLE
 
         os.kill(runner.pid, signal.SIGKILL)
         wait_for(lambda: not runners(), timeout_s=60)

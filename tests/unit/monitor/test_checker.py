@@ -126,7 +126,9 @@ def test_lower_priority_lowers_every_thread_of_the_process():
             "stop = threading.Event(); threads = [threading.Thread(target=stop.wait) for _ in range(3)]\n"
             "[t.start() for t in threads]\n"
             "lower_priority(19)\n"
-            "print(sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir('/proc/self/task')}))\n"
+            "tids = [int(t) for t in os.listdir('/proc/self/task')]\n"
+            "print(sorted({(os.getpriority(os.PRIO_PROCESS, t), os.sched_getscheduler(t) == os.SCHED_IDLE) "
+            "for t in tids}))\n"
             "stop.set()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[19]", out.stderr
+    assert out.stdout.strip() == "[(19, True)]", out.stderr

@@ -131,13 +131,14 @@ def test_retraining_overrides_carry_the_lineage_and_the_labels():
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread niceness is Linux's")
 def test_window_checks_run_in_one_thread_at_the_lowest_priority_and_the_rest_keeps_its_own():
-    def niceness():
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def priority():
+        tid = threading.get_native_id()
+        return os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)
 
-    before = niceness()
+    before = priority()
     pool = checks_thread()
     try:
-        assert pool.submit(niceness).result() == 19 and pool._max_workers == 1
+        assert pool.submit(priority).result() == (19, os.SCHED_IDLE) and pool._max_workers == 1
     finally:
         pool.shutdown()
-    assert niceness() == before
+    assert priority() == before and before[1] != os.SCHED_IDLE
