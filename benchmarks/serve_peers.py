@@ -23,7 +23,8 @@ Requests carry 1 or 32 rows as each server's own protocol wants them (v2 tensors
 v2 per-feature inputs for raymlops, a JSON list of rows for BentoML). The load generator is
 the closed-loop aiohttp client of the other serving benchmarks (gRPC: the same loop with
 ``grpc.aio`` in MLServer's venv), concurrency 1, 8 and 32, every cell repeated ``--repeats``
-times, interleaved (repeat, then server, then cell), all servers up for the whole run.
+times, interleaved (repeat, then server, then cell; each repeat starts one server further along the
+order), all servers up for the whole run.
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ def main() -> None:
         wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
         payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
         for repeat in range(args.repeats):
-            for system in ("raymlops-plain", "raymlops", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml"):
+            for system in rotated(SYSTEMS, repeat):
                 for rows in ROWS:
                     for concurrency in CONCURRENCY:
                         if system == "mlserver-grpc":
@@ -332,28 +333,26 @@ READING = (
     "Reading: the verdicts above say where raymlops is ahead or behind, and by how much. raymlops has two REST "
     "rows. The default endpoint records every answered row and streams it to the model's drift monitor, which runs "
     "its window tests on these same two cores (no peer here records or tests anything); \"records off\" is the same "
-    "deployment with `records.sink=none`. In the run recorded below, the default endpoint was ahead of all three "
-    "peers at one row and concurrency 8 (1.25× MLServer REST, 1.52× MLServer gRPC, 1.56× BentoML) and in p99 at "
-    "concurrency 1 (by 1.6 and 2.0 ms against MLServer, 0.15 ms against BentoML — inside the spread of either), and"
-    " behind them at 32 rows and concurrency 8 (0.88×, 0.69×, 0.72×). Records off was ahead of all three in every "
-    "one of these cells (32 rows: 1.42×, 1.10×, 1.16×). Spreads are wide on this machine (MLServer REST at one row,"
-    " concurrency 8: 326–448 rows/s): a ratio within about ±15 % of 1 is not a ranking. Each repeat measures the servers in "
-    "one fixed order (records off, the default endpoint, raymlops gRPC, MLServer REST, MLServer gRPC, BentoML), so "
-    "the monitor's queued tests after raymlops's 32-row cells can spill into the cells that follow (raymlops "
-    "gRPC's, then MLServer REST's first).\n\n"
-    "Two changes since the run before (where the default endpoint served 0.68× and 0.76× of records off and was "
-    "behind MLServer at one row): replicas flush records every 1,024 rows or 1 s instead of every 64 rows or 100 ms"
-    " (a tenth as many Ray calls on the replicas' event loops and batches for the monitor to ingest), and a monitor"
-    " with `checks: thread` tests its windows in a thread at the lowest CPU priority. At one row the monitor's cost"
-    " is now within the noise (the default endpoint measured above records off in this run). At 32 rows and "
-    "concurrency 8 the default endpoint serves 0.62× of records off: about 8,000 rows/s reach the monitor, which "
-    "ingests every row (prediction log, health, the feedback join) and tests a 500-row window of 30 features every "
-    "~60 ms; even at niceness 19 a thread keeps a share of the two cores the replicas need (Linux's scheduler "
-    "weights niceness, it does not starve it), and its queued windows keep it busy for seconds after a burst (a "
-    "32-row cell left it at more than half a core through the next 6 s in a profile). What would close the rest: "
-    "`window.sample_rate` below 1 for high-traffic models (windows of a sample of rows; every row is still logged),"
-    " the monitor on cores or nodes of its own (`num_cpus` in configs/monitor.yaml), `checks: actor`, or a cheaper "
-    "feature-wise test.\n\n"
+    "deployment with `records.sink=none`. In the run recorded below the default endpoint was ahead of all three "
+    "peers at one row and concurrency 8 (1.13× MLServer REST, 1.15× MLServer gRPC, 1.58× BentoML); at 32 rows and "
+    "concurrency 8 ahead of MLServer REST (1.12×) and behind BentoML (0.91×) and MLServer gRPC (0.72×); in p99 at "
+    "concurrency 1 behind all three, by 0.25 ms (MLServer gRPC) to 1.25 ms, where records off was ahead of all "
+    "three (by 0.12–1.12 ms). An earlier run the same day, on the same code but for the bounded drains and with "
+    "the servers in one fixed order, had the default endpoint ahead of MLServer REST (1.24×) and BentoML (1.07×) "
+    "at 32 rows, behind MLServer gRPC (0.93×), and in p99 at concurrency 1 ahead of both MLServer rows and 1.26 "
+    "ms behind BentoML: spreads are wide on this machine (MLServer gRPC at 32 rows, concurrency 8: "
+    "11,868–20,115 rows/s here), so a ratio within about ±15 % of 1 is not a ranking, and the p99 gaps at "
+    "concurrency 1 (one to two milliseconds over a p50 of three) change sign between runs. Each repeat starts one"
+    " server further along the order, so no server always measures right after raymlops's cells.\n\n"
+    "What the monitor costs at 32 rows: the default endpoint served 0.75× of records off here (0.85× in the "
+    "earlier run today, 0.62× before the window tests moved into Linux's idle scheduling class, 0.68× before the "
+    "1,024-row flushes). About 12,000 rows/s reach the monitor, which ingests every row (prediction log, health, "
+    "the feedback join) at normal priority and tests what windows the idle class lets it; at niceness 19 in the "
+    "normal class its busy checks thread had taken a third of a core from the replicas. What would close the "
+    "rest: `window.sample_rate` below 1 or rarer MMD (`detectors.mmd.every`) for high-traffic models (every row "
+    "is still logged), or the monitor on cores or nodes of its own (`num_cpus` in configs/monitor.yaml). Against "
+    "MLServer gRPC at 32 rows even records off is not ahead in this run (0.95×; 1.10× in the earlier run): its "
+    "clients send one binary matrix per request, where a REST body of 32 rows × 30 features is JSON to parse.\n\n"
     "Why raymlops was behind with records off in earlier runs at 32 rows: per request, the Python layers between "
     "HAProxy and the model — uvicorn, Serve's replica wrapper, its request-id and proxy-header middlewares, its "
     "metrics and access log — and parsing a JSON body of one tensor per feature (0.25 ms at 32 rows × 30 features; "
@@ -364,16 +363,26 @@ READING = (
     "endpoint.\n\n"
     "gRPC: the rows \"raymlops gRPC (v2), same front door\" answer the evaluation of Serve's gRPC ingress (the same "
     "deployment as the default endpoint, records to the monitor). Through HAProxy to each replica's own gRPC port "
-    "it answered 1.11× (one row) and 1.17× (32 rows) the default REST endpoint's rows/s in this run, 0.93–1.31× in "
+    "it answered 0.92× (one row) and 1.07× (32 rows) the default REST endpoint's rows/s in this run, 0.84–1.31× in "
     "the runs before: the transport is not where a raymlops request spends most of its time, the replica's work per"
     " request is. So the REST endpoint behind HAProxy stays the default front door, and the v2 gRPC service is "
     "offered beside it (`serve_grpc_port`) for callers that speak gRPC.\n"
 )
 
+#: The servers in the order of the first repeat; each repeat starts one further along (:func:`rotated`).
+SYSTEMS = ("raymlops-plain", "raymlops", "raymlops-grpc", "mlserver", "mlserver-grpc", "bentoml")
+
 LABELS = {"raymlops": "raymlops, default endpoint (REST v2)",
           "raymlops-plain": "raymlops, records off (REST v2)", "raymlops-grpc": "raymlops gRPC (v2), same front door",
           "mlserver": "MLServer REST (v2)",
           "mlserver-grpc": "MLServer gRPC (v2)", "bentoml": "BentoML REST"}
+
+
+def rotated(systems: tuple[str, ...], repeat: int) -> tuple[str, ...]:
+    """The order of one repeat: each starts one server further along, so no server always measures right
+    after the same one (raymlops's monitor tests what its cells sent for a while after them)."""
+    start = repeat % len(systems)
+    return systems[start:] + systems[:start]
 
 
 def report(cells: dict, args, door: str) -> str:

@@ -70,7 +70,8 @@ class RecordSettings(StrictModel):
                                     "`{actor_name: raymlops-monitor-penguins}` for `actor`.")
     capacity: int = Field(10_000, ge=1, description="Rows a replica buffers at most; beyond, rows are dropped "
                           "and counted.")
-    flush_rows: int = Field(1024, ge=1, description="Flush when this many rows are buffered...")
+    flush_rows: int = Field(1024, ge=1, description="Flush when this many rows are buffered; also the most "
+                            "rows one flush sends (a backlog goes at the next looks, 50 ms apart at most).")
     flush_ms: float = Field(1000.0, gt=0, description="...or when the oldest buffered row is this old (each flush "
                             "is one Ray call on the replica's event loop: fewer, larger flushes cost callers less).")
 

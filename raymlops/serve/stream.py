@@ -301,8 +301,9 @@ class RecordStream:
                 self.flush()
 
     def flush(self, force: bool = False) -> int:
-        """Send whatever is buffered now, unless the sink is not ready for more (``force``: send
-        anyway); returns the number of rows handed to the sink."""
+        """Send what is buffered now, at most ``flush_rows`` rows (a backlog goes at the next looks),
+        unless the sink is not ready for more (``force``: send everything, ready or not); returns the
+        number of rows handed to the sink."""
         if self.buffer.size == 0:
             return 0
         ready = getattr(self.sink, "ready", None)
@@ -310,7 +311,8 @@ class RecordStream:
             return 0  # the rows wait in the bounded buffer; a full buffer drops and counts
         rows = self.buffer.size
         try:
-            batch = self.buffer.drain()
+            batch = self.buffer.drain(None if force else self.buffer.flush_rows)
+            rows = batch.num_rows
             self.sink.send(batch)
         except Exception as exc:  # noqa: BLE001 - monitoring failures are counted, never raised to callers
             self.send_errors += rows

@@ -118,15 +118,17 @@ class BusySink(ListSink):
         return not self.busy
 
 
-def test_rows_wait_in_the_buffer_while_the_sink_is_busy_and_go_out_together():
+def test_rows_wait_in_the_buffer_while_the_sink_is_busy_and_go_out_in_batches_of_flush_rows():
     sink = BusySink()
-    stream = RecordStream(sink, RecordBuffer(capacity=100, flush_rows=1))
+    stream = RecordStream(sink, RecordBuffer(capacity=100, flush_rows=2))
     for i in range(5):
         stream.add({**META, "request_id": str(i)}, {"x": [float(i)]}, ["a"], [0.9])
         assert stream.flush() == 0
     assert sink.batches == [] and stream.buffer.size == 5 and stream.lost_rows == 0
     sink.busy = False
-    assert stream.flush() == 5 and [b.num_rows for b in sink.batches] == [5]
+    assert [stream.flush() for _ in range(4)] == [2, 2, 1, 0]  # one bounded batch per look, oldest first
+    assert [b.column("request_id").to_pylist() for b in sink.batches] == [["0", "1"], ["2", "3"], ["4"]]
+    assert stream.sent_rows == 5 and stream.lost_rows == 0
 
 
 def test_settle_sends_what_waited_even_when_the_sink_stays_busy():
