@@ -65,7 +65,7 @@ class Retrainer:
         """Count a drift report (``event``: the drift event it just caused, if any)."""
         champion = await self.champion()
         why = self.trigger.observe(report, champion, time.time()) if champion is not None else None
-        if why is not None and champion is not None:
+        if why is not None and champion is not None and not await self._candidate_waiting():
             await self._submit_and_follow(champion, why, event.id if event is not None and report.drift else None,
                                           "drift")
 
@@ -77,12 +77,28 @@ class Retrainer:
         if report is None or champion is None:
             return
         # a performance report flows through the same protections (persistence, cooldown, budget)
-        if self.trigger.observe(report, champion, time.time(), counted=True) is not None:
+        if self.trigger.observe(report, champion, time.time(), counted=True) is not None \
+                and not await self._candidate_waiting():
             rows, value = report.window_rows, report.distances["accuracy"]
             why = (f"accuracy {value:.3f} < {self.settings.min_accuracy} on {rows} labels" if report.backend == "labels"
                    else f"estimated accuracy {value:.3f} < {self.settings.min_estimated_accuracy} over {rows} rows "
                    "(no labels)")
             await self._submit_and_follow(champion, why, None, "performance")
+
+    async def _candidate_waiting(self) -> bool:
+        """Whether a version is the model's ``candidate`` (read now): a retrained version waiting for
+        its rollout or in it. Another job would retrain on the same evidence and train on the cores
+        the canary is measured on, so the trigger waits (counted as ``retrain_deferred``) and asks
+        for fresh evidence — ``k`` of ``n`` new checks — once the rollout promoted or rolled back."""
+        try:
+            candidate = (await asyncio.to_thread(self.registry.aliases, self.model)).get("candidate")
+        except Exception:  # noqa: BLE001 - the registry briefly unreachable: the trigger fires as before
+            return False
+        if candidate is None:
+            return False
+        self.counters["retrain_deferred"] += 1
+        self.trigger.history.clear()
+        return True
 
     async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
         try:

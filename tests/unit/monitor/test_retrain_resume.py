@@ -130,3 +130,30 @@ def test_a_job_whose_training_started_is_left_to_run(tmp_path, monkeypatch):
     run_resumed(r, monkeypatch)
     (finished,) = registry.events("m", kinds=["retrain_finished"])
     assert finished.payload["status"] == "SUCCEEDED" and not hasattr(jobs, "stopped")
+
+
+def test_drift_does_not_retrain_again_while_a_candidate_waits_for_or_runs_its_rollout(tmp_path, monkeypatch):
+    from raymlops.types import DriftReport
+
+    jobs = FakeJobs("RUNNING")
+    r, registry = retrainer(tmp_path, jobs, [], k=2, n=2, cooldown_s=0, detectors=["feature"])
+    aliases = {"champion": 3, "candidate": 4}
+    monkeypatch.setattr(registry, "aliases", lambda name: dict(aliases))
+    monkeypatch.setattr(registry, "resolve", lambda name, alias: aliases[alias])
+    monkeypatch.setattr(r, "_follow", lambda job_id, event_id: asyncio.sleep(0))
+    drifted = DriftReport("m", 3, "feature", "scipy", {}, {}, 0.05, True, 100, 0.0)
+
+    async def reports(count):
+        for _ in range(count):
+            await r.on_report(drifted, None)
+
+    asyncio.run(reports(4))
+    assert jobs.submitted == [] and r.counters["retrain_deferred"] == 2  # k reached twice, deferred twice
+    assert len(r.trigger.history) == 0  # fresh evidence is asked for after each deferral
+    del aliases["candidate"]  # the rollout promoted or rolled back
+    asyncio.run(reports(1))
+    assert jobs.submitted == []  # one new drifted check of k = 2
+    asyncio.run(reports(1))
+    assert len(jobs.submitted) == 1 and r.counters["retrain_submitted"] == 1
+    assert [e.payload["reason"] for e in registry.events("m", kinds=["retrain_submitted"])] == \
+        ["2 of the last 2 feature checks of v3 drifted"]
