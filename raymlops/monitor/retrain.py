@@ -86,19 +86,30 @@ class Retrainer:
             await self._submit_and_follow(champion, why, None, "performance")
 
     async def _candidate_waiting(self) -> bool:
-        """Whether a version is the model's ``candidate`` (read now): a retrained version waiting for
-        its rollout or in it. Another job would retrain on the same evidence and train on the cores
-        the canary is measured on, so the trigger waits (counted as ``retrain_deferred``) and asks
-        for fresh evidence — ``k`` of ``n`` new checks — once the rollout promoted or rolled back."""
+        """Whether a retrained version is on its way to the champion's place (read now): a rollout of
+        the model in progress, or a ``candidate`` a retraining made (waiting for its rollout).
+        Another job would retrain on the same evidence and train on the cores the canary is measured
+        on, so the trigger waits (counted as ``retrain_deferred``) and asks for fresh evidence —
+        ``k`` of ``n`` new checks — once that rollout promoted or rolled back. A candidate that no
+        retraining made (a tuned version canaried by hand) does not hold retraining back."""
         try:
-            candidate = (await asyncio.to_thread(self.registry.aliases, self.model)).get("candidate")
+            waiting = await asyncio.to_thread(self._retrained_version_in_rollout)
         except Exception:  # noqa: BLE001 - the registry briefly unreachable: the trigger fires as before
             return False
-        if candidate is None:
+        if not waiting:
             return False
         self.counters["retrain_deferred"] += 1
         self.trigger.history.clear()
         return True
+
+    def _retrained_version_in_rollout(self) -> bool:
+        if self.registry.active_rollout(self.model) is not None:
+            return True
+        candidate = self.registry.aliases(self.model).get("candidate")
+        if candidate is None:
+            return False
+        trigger = (self.registry.get(f"{self.model}:{candidate}").lineage or {}).get("trigger")
+        return (trigger.get("kind") if isinstance(trigger, dict) else trigger) in ("drift", "performance")
 
     async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
         try:

@@ -133,13 +133,19 @@ def test_a_job_whose_training_started_is_left_to_run(tmp_path, monkeypatch):
 
 
 def test_drift_does_not_retrain_again_while_a_candidate_waits_for_or_runs_its_rollout(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from raymlops.types import DriftReport
 
     jobs = FakeJobs("RUNNING")
     r, registry = retrainer(tmp_path, jobs, [], k=2, n=2, cooldown_s=0, detectors=["feature"])
     aliases = {"champion": 3, "candidate": 4}
+    made_by = {4: {"trigger": {"kind": "drift", "drift_event_id": 1}}, 5: {"trigger": {"kind": "manual"}}}
+    rollout: list[int] = []
     monkeypatch.setattr(registry, "aliases", lambda name: dict(aliases))
     monkeypatch.setattr(registry, "resolve", lambda name, alias: aliases[alias])
+    monkeypatch.setattr(registry, "get", lambda ref: SimpleNamespace(lineage=made_by[int(ref.split(":")[1])]))
+    monkeypatch.setattr(registry, "active_rollout", lambda name: rollout[0] if rollout else None)
     monkeypatch.setattr(r, "_follow", lambda job_id, event_id: asyncio.sleep(0))
     drifted = DriftReport("m", 3, "feature", "scipy", {}, {}, 0.05, True, 100, 0.0)
 
@@ -147,10 +153,15 @@ def test_drift_does_not_retrain_again_while_a_candidate_waits_for_or_runs_its_ro
         for _ in range(count):
             await r.on_report(drifted, None)
 
-    asyncio.run(reports(4))
+    asyncio.run(reports(4))  # a retrained candidate waits for its rollout
     assert jobs.submitted == [] and r.counters["retrain_deferred"] == 2  # k reached twice, deferred twice
     assert len(r.trigger.history) == 0  # fresh evidence is asked for after each deferral
-    del aliases["candidate"]  # the rollout promoted or rolled back
+    del aliases["candidate"]
+    rollout.append(4)  # ... and is in it
+    asyncio.run(reports(2))
+    assert jobs.submitted == [] and r.counters["retrain_deferred"] == 3
+    rollout.clear()  # the rollout promoted or rolled back
+    aliases["candidate"] = 5  # a version no retraining made (canaried by hand) does not hold retraining back
     asyncio.run(reports(1))
     assert jobs.submitted == []  # one new drifted check of k = 2
     asyncio.run(reports(1))
