@@ -34,7 +34,6 @@ class Predictions:
         self.model_name, self.backend, self.stream, self.metrics = model_name, backend, stream, metrics
         self.shadow_max_in_flight = shadow_max_in_flight
         self._shadow_tasks: set[asyncio.Task] = set()
-        self._reported_sent = 0
 
     async def answer(self, request_id: str, outcome: Outcome, choice: Route, columns: dict) -> Prediction:
         """Predict on the chosen version, record it, and start its shadow copy."""
@@ -62,9 +61,6 @@ class Predictions:
             confidence = None if result.confidence is None else result.confidence.tolist()
             watched = columns if result.monitored is None else {k: v.tolist() for k, v in result.monitored.items()}
             self.stream.add(meta, watched, result.predicted, confidence)
-        sent = self.stream.sent_rows
-        self.metrics.records(sent - self._reported_sent, self.stream.lost_rows)
-        self._reported_sent = sent
 
     async def close(self) -> None:
         """Let shadow calls finish briefly, then flush the last records."""

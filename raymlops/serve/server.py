@@ -79,11 +79,11 @@ class ModelServer(GrpcInference):
             self.backend = LocalVersions(self.registry, self.model_name, args.batching.model_dump(),
                                          args.environment.on_mismatch)
         records = args.records
-        self.stream = RecordStream(records_sink(self.model_name, records.sink, records.options),
-                                   RecordBuffer(records.capacity, records.flush_rows, records.flush_ms))
+        self.metrics = ServerMetrics(self.model_name)
+        self.stream = RecordStream(records_sink(self.model_name, records.sink, records.options), RecordBuffer(
+            records.capacity, records.flush_rows, records.flush_ms), self.metrics.records)
         self.label_wait_s = 1.0 + 5 * records.flush_ms / 1000  # every replica has flushed an answer by then
         self.replica = serve.get_replica_context().replica_tag
-        self.metrics = ServerMetrics(self.model_name)
         self.predictions = Predictions(self.model_name, self.backend, self.stream, self.metrics,
                                        args.shadow_max_in_flight)
         self.policy: TrafficPolicy  # set by reconfigure() below, before any request

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from raymlops.errors import ConfigError
 from raymlops.plugins import load_plugin
@@ -276,11 +276,14 @@ class RecordStream:
     flush task the first time it runs inside an event loop.
     """
 
-    def __init__(self, sink: RecordSink, buffer: RecordBuffer) -> None:
+    def __init__(self, sink: RecordSink, buffer: RecordBuffer,
+                 observer: Callable[[int, int], None] | None = None) -> None:
         self.sink = sink
         self.buffer = buffer
         self.sent_rows = 0
         self.send_errors = 0
+        self.observer = observer  # told (rows sent since, rows lost in all) at each look that changed them
+        self._observed = (0, 0)
         self._task: asyncio.Task | None = None
 
     def add(self, meta: dict[str, Any], features: dict[str, Any], predictions: list,
@@ -299,6 +302,18 @@ class RecordStream:
             await asyncio.sleep(period)
             if self.buffer.due():
                 self.flush()
+            self.report()
+
+    def report(self) -> None:
+        """Tell the observer (the replica's metrics) the rows sent since it last heard and the rows
+        lost in all, when they changed. The flush task does at each look, not each request: the
+        lost count asks the sink about its calls in flight (one ``ray.wait``)."""
+        if self.observer is None:
+            return
+        sent, lost = self.sent_rows, self.lost_rows
+        if (sent, lost) != self._observed:
+            self.observer(sent - self._observed[0], lost)
+            self._observed = (sent, lost)
 
     def flush(self, force: bool = False) -> int:
         """Send what is buffered now, at most ``flush_rows`` rows (a backlog goes at the next looks),

@@ -137,3 +137,39 @@ def test_settle_sends_what_waited_even_when_the_sink_stays_busy():
     stream.add(META, {"x": [1.0, 2.0]}, ["a", "b"], [0.9, 0.8])
     asyncio.run(stream.settle())
     assert [b.num_rows for b in sink.batches] == [2] and stream.sent_rows == 2
+
+
+def test_the_metrics_hear_of_sent_and_lost_rows_at_the_flush_looks_not_at_each_request():
+    """A request only appends; asking the sink about its calls in flight (a ``ray.wait`` for an
+    actor sink) happens once per look of the flush task, with the metrics told what changed."""
+
+    class CountingSink(ListSink):
+        asked = 0
+
+        def failed_rows(self):
+            self.asked += 1
+            return 3 if self.fail else 0
+
+    heard: list[tuple[int, int]] = []
+    sink = CountingSink()
+    stream = RecordStream(sink, RecordBuffer(flush_rows=4, flush_ms=60_000), lambda sent, lost: heard.append((sent, lost)))
+    add_rows(stream, 6)
+    assert sink.asked == 0 and heard == []  # requests never ask the sink
+    stream.flush()
+    stream.report()
+    stream.report()  # nothing changed: nothing told
+    assert heard == [(4, 0)]
+    stream.flush()
+    sink.fail = True  # the sink gave rows up since
+    stream.report()
+    assert heard == [(4, 0), (2, 3)]
+
+    async def looks():
+        flowing = RecordStream(ListSink(), RecordBuffer(flush_rows=5, flush_ms=20), lambda s, lost: heard.append((s, lost)))
+        add_rows(flowing, 5)
+        await asyncio.sleep(0.15)
+        await flowing.close()
+
+    heard.clear()
+    asyncio.run(looks())
+    assert heard == [(5, 0)]  # the flush task told it after the look that sent them
