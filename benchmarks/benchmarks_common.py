@@ -52,6 +52,54 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {memory}, Python {platform.python_version()}"
 
 
+def _fixed_work() -> float:
+    """Milliseconds one fixed piece of pure-Python work takes now (about 10 ms on this machine)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(150_000):
+        total += i * i
+    return (time.perf_counter() - started) * 1000
+
+
+class SpeedProbe:
+    """How fast the machine ran during a benchmark: a background thread of the driver times the same
+    piece of pure-Python work every ``every_s`` seconds (about 10 ms of one core each time, while the
+    driver itself waits for its load processes). On a shared virtual machine that time moves with
+    the host's load, which the guest does not see as steal time; its spread says how far a run's
+    figures can move with the machine alone, next to the figures it moved.
+
+    Use as a context manager around the measurements; :meth:`summary` after it."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        import threading
+
+        self.every_s, self.samples_ms = every_s, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="speed-probe", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples_ms.append(_fixed_work())
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> "SpeedProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def summary(self) -> str:
+        """One sentence for the machine line of a RESULTS section."""
+        if not self.samples_ms:
+            return "machine speed not probed"
+        ms = sorted(self.samples_ms)
+        return (f"machine speed during the run: the same pure-Python work timed every {self.every_s:g} s took "
+                f"{ms[len(ms) // 2]:.1f} ms median ({ms[0]:.1f}–{ms[-1]:.1f}, slowest/fastest "
+                f"{ms[-1] / ms[0]:.2f}×, {len(ms)} probes)")
+
+
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the ``## title`` section of RESULTS.md."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by the scripts in benchmarks/.\n"

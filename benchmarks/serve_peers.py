@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from benchmarks_common import cluster_ports, isolated_home, machine_description, measure_http, write_section  # noqa: E402
+from benchmarks_common import SpeedProbe, cluster_ports, isolated_home, machine_description, measure_http, write_section  # noqa: E402
 
 TITLE = "Serving against peers (MLServer, BentoML)"
 MODEL = "peers"
@@ -304,26 +304,27 @@ def main() -> None:
                 "bentoml": f"http://127.0.0.1:{BENTOML_HTTP}/predict"}
         wait_ready(f"{deployed.url}/v2/models/{MODEL}/ready")
         payloads = {rows: bodies(test_frame, rows) for rows in ROWS}
-        for repeat in range(args.repeats):
-            for system in rotated(SYSTEMS, repeat):
-                for rows in ROWS:
-                    for concurrency in CONCURRENCY:
-                        if system == "mlserver-grpc":
-                            figures = measure_grpc(rows, concurrency, args.seconds)
-                        elif system == "raymlops-grpc":
-                            figures = measure_grpc(rows, concurrency, args.seconds, RAYMLOPS_GRPC, deployed.app_name)
-                        else:
-                            body = payloads[rows]["raymlops" if system == "raymlops-plain" else system]
-                            figures = measure_http(urls[system], body, concurrency, args.seconds)
-                        cells.setdefault((system, rows, concurrency), []).append(figures)
-                        print(repeat, system, rows, concurrency, figures, flush=True)
+        with SpeedProbe() as probe:
+            for repeat in range(args.repeats):
+                for system in rotated(SYSTEMS, repeat):
+                    for rows in ROWS:
+                        for concurrency in CONCURRENCY:
+                            if system == "mlserver-grpc":
+                                figures = measure_grpc(rows, concurrency, args.seconds)
+                            elif system == "raymlops-grpc":
+                                figures = measure_grpc(rows, concurrency, args.seconds, RAYMLOPS_GRPC, deployed.app_name)
+                            else:
+                                body = payloads[rows]["raymlops" if system == "raymlops-plain" else system]
+                                figures = measure_http(urls[system], body, concurrency, args.seconds)
+                            cells.setdefault((system, rows, concurrency), []).append(figures)
+                            print(repeat, system, rows, concurrency, figures, flush=True)
     finally:
         for process in processes:
             process.terminate()
             process.wait(30)
         if started:
             down()
-    text = report(cells, args, door)
+    text = report(cells, args, door, probe.summary())
     print(text)
     if args.write:
         write_section(TITLE, text)
@@ -385,7 +386,7 @@ def rotated(systems: tuple[str, ...], repeat: int) -> tuple[str, ...]:
     return systems[start:] + systems[:start]
 
 
-def report(cells: dict, args, door: str) -> str:
+def report(cells: dict, args, door: str, speed: str) -> str:
     lines = ["| server | rows/request | concurrency | rows/s | req/s | p50 ms | p99 ms | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (system, rows, concurrency), runs in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
@@ -414,7 +415,7 @@ def report(cells: dict, args, door: str) -> str:
             verdicts.append(f"- p99 at concurrency 1 (1 row): {LABELS[ours_system]} {ours_p99:.2f} ms vs {LABELS[peer]} "
                             f"{theirs:.2f} ms ({'ahead' if ours_p99 < theirs else 'behind'} by "
                             f"{abs(ours_p99 - theirs):.2f} ms)")
-    return (f"Machine: {machine_description()}. {args.repeats} interleaved repeats of {args.seconds:g} s per cell (after "
+    return (f"Machine: {machine_description()}; {speed}. {args.repeats} interleaved repeats of {args.seconds:g} s per cell (after "
             f"1 s of warm-up), median (min–max). The same scikit-learn MLP (2×64 hidden, scaled inputs, 30 "
             f"features, skops) in each. Settings: MLServer 1.7.1 `parallel_workers: {args.workers}`, a custom "
             f"`MLModel` runtime; BentoML 1.4.40 `workers={args.workers}`, one sync `@bentoml.api`; raymlops "
