@@ -65,7 +65,7 @@ class Retrainer:
         """Count a drift report (``event``: the drift event it just caused, if any)."""
         champion = await self.champion()
         why = self.trigger.observe(report, champion, time.time()) if champion is not None else None
-        if why is not None and champion is not None and not await self._candidate_waiting():
+        if why is not None and champion is not None:
             await self._submit_and_follow(champion, why, event.id if event is not None and report.drift else None,
                                           "drift")
 
@@ -77,8 +77,7 @@ class Retrainer:
         if report is None or champion is None:
             return
         # a performance report flows through the same protections (persistence, cooldown, budget)
-        if self.trigger.observe(report, champion, time.time(), counted=True) is not None \
-                and not await self._candidate_waiting():
+        if self.trigger.observe(report, champion, time.time(), counted=True) is not None:
             rows, value = report.window_rows, report.distances["accuracy"]
             why = (f"accuracy {value:.3f} < {self.settings.min_accuracy} on {rows} labels" if report.backend == "labels"
                    else f"estimated accuracy {value:.3f} < {self.settings.min_estimated_accuracy} over {rows} rows "
@@ -112,6 +111,8 @@ class Retrainer:
         return (trigger.get("kind") if isinstance(trigger, dict) else trigger) in ("drift", "performance")
 
     async def _submit_and_follow(self, champion: int, why: str, drift_event: int | None, kind: str) -> None:
+        if await self._candidate_waiting():  # drift and performance retraining alike
+            return
         try:
             job_id, event = await asyncio.to_thread(self._submit, champion, why, drift_event, kind)
         except Exception as exc:  # noqa: BLE001 - counted and visible in status; the trigger tries again later
