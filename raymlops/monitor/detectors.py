@@ -96,15 +96,23 @@ class TabularReference:
 
 
 def code(values: Sequence, categories: list[str]) -> np.ndarray:
-    """Integer codes of categorical values; unseen values get codes past the reference's."""
+    """Integer codes of categorical values (compared as text); values the reference never had get
+    codes past the reference's, in the order they first appear. A check codes its categorical
+    columns on every window, so each distinct value is looked up once (pandas hashes the rest)."""
+    import pandas as pd
+
+    column = np.asarray(values, dtype=object)
+    positions, distinct = pd.factorize(column)
+    if (positions < 0).any():  # a missing value (None, NaN) is coded by its text like any other
+        distinct, positions = column, np.arange(len(column))
     index = {c: i for i, c in enumerate(categories)}
-    out = np.empty(len(values), dtype=np.float64)
-    for i, value in enumerate(values):
+    codes = np.empty(len(distinct), dtype=np.float64)
+    for position, value in enumerate(distinct):  # in the order they first appear
         key = str(value)
         if key not in index:
             index[key] = len(index)
-        out[i] = index[key]
-    return out
+        codes[position] = index[key]
+    return codes[positions]
 
 
 class FeatureDrift(Protocol):

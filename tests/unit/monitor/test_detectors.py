@@ -68,6 +68,9 @@ def test_corrections():
 
 def test_unseen_categories_get_their_own_code():
     assert code(["b", "zzz", "a", "zzz", "y"], ["a", "b"]).tolist() == [1, 2, 0, 2, 3]
+    assert code(np.array(["a", None, "q", None], dtype=object), ["a", "None"]).tolist() == [0, 1, 2, 1]  # as text
+    assert code(np.array([2.0, 1.5, 2.0]), ["1.5"]).tolist() == [1, 0, 1]
+    assert code([], ["a"]).tolist() == []
 
 
 def test_unknown_backend_is_a_config_error(reference):
