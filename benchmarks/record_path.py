@@ -132,7 +132,8 @@ async def _warm(monitor, versions=(1, 2)) -> None:
     if checker is None:  # a checkout whose monitor builds checkers inline
         return
     await monitor.start()
-    await asyncio.gather(*[task for task in monitor._tasks if not isinstance(task, asyncio.Task)])
+    if monitor.tests_imported is not None:
+        await monitor.tests_imported
     for version in versions:
         await checker(version)
 

@@ -105,7 +105,8 @@ class DriftMonitor(MonitorQueries):
         jobs = RayJobClient(ClusterAddresses(dashboard=jobs_address) if jobs_address else None)
         self.retrainer = Retrainer(self.model, self.cfg.retrain, self.registry, jobs, self.counters,
                                    self._write_labels, self.labels_root(), self._snapshot)
-        self._tasks: list[asyncio.Future] = []  # the loops' tasks and the tests' import
+        self._tasks: list[asyncio.Task] = []
+        self.tests_imported: asyncio.Future | None = None  # checks: thread — the tests' import in its thread
         self._checking: asyncio.Lock | None = None
         self.remote_checks = RemoteChecks(self.counters) if self.cfg.checks == "actor" else None
         self.checks_thread = checks_thread()  # checks: thread; with a runner it only builds checkers
@@ -149,7 +150,7 @@ class DriftMonitor(MonitorQueries):
             if self.remote_checks is not None:  # its process starts and imports the tests before the first window
                 self.remote_checks.start()
             else:  # the tests' imports now, in the background, not on the first window under traffic
-                self._tasks.append(self._in_checks_thread(import_tests))  # a future of the executor already
+                self.tests_imported = self._in_checks_thread(import_tests)
 
     async def start(self) -> None:
         """Start the background loops (detection, snapshots, the prediction log, gauges) and follow a

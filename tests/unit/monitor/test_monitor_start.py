@@ -23,11 +23,11 @@ def test_a_monitor_starts_its_loops_and_imports_the_tests_off_the_event_loop(tmp
     async def start_then_stop() -> list[str]:
         await monitor.start()
         await monitor.start()  # a second start (an ingest before it) starts nothing more
-        loops = [task.get_name() for task in monitor._tasks if isinstance(task, asyncio.Task)]
-        await asyncio.gather(*[t for t in monitor._tasks if not isinstance(t, asyncio.Task)])  # the import
+        if monitor.tests_imported is not None:
+            await monitor.tests_imported
         for task in monitor._tasks:
             task.cancel()
-        return loops
+        return [task.get_name() for task in monitor._tasks]
 
     try:
         loops = asyncio.run(start_then_stop())
