@@ -19,6 +19,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from raymlops.errors import NotAvailableError
+from raymlops.monitor.ks import SortedReference
 from raymlops.plugins import load_plugin
 
 
@@ -131,36 +132,42 @@ class ScipyFeatureDrift:
 
     def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
         self.reference, self.p_val, self.correction = reference, p_val, correction
+        self.numeric = SortedReference.of(reference.values, reference.numeric)
 
     def test(self, window: Mapping[str, Any]) -> FeatureTest:
         coded = self.reference.coded(window)
-        p_values, distances = feature_tests(self.reference.values, coded, set(self.reference.categorical))
+        p_values, distances = feature_tests(self.reference.values, coded, set(self.reference.categorical), self.numeric)
         ordered = np.array([p_values[name] for name in self.reference.features])
         drift, threshold = corrected(ordered, self.p_val, self.correction)
         return FeatureTest(p_values, distances, threshold, drift)
 
 
-def feature_tests(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray],
-                  categorical: set[str]) -> tuple[dict[str, float], dict[str, float]]:
+def feature_tests(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray], categorical: set[str],
+                  numeric: SortedReference | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Per coded column: p-value and statistic of KS (numeric) or Chi-squared (categorical), as
-    alibi-detect's TabularDrift computes them."""
-    from scipy.stats import chi2_contingency, ks_2samp
+    alibi-detect's TabularDrift computes them (``numeric``: the reference's numeric columns sorted
+    once, in the reference's order, when the caller keeps them)."""
+    from scipy.stats import chi2_contingency
 
+    names = [name for name in reference if name not in categorical]
+    numeric = numeric or SortedReference.of(reference, names)
     p_values, distances = {}, {}
-    for name, ref in reference.items():
-        cur = window[name]
+    if names:
+        statistics, p = numeric.test(np.column_stack([np.asarray(window[name], dtype=np.float64) for name in names]))
+        for i, name in enumerate(names):
+            distances[name], p_values[name] = float(statistics[i]), float(p[i])
+    for name in reference:
         if name not in categorical:
-            result = ks_2samp(ref, cur, method="asymp")
-            distances[name], p_values[name] = float(result.statistic), float(result.pvalue)
             continue
+        ref, cur = reference[name], window[name]
         present = np.union1d(np.unique(ref), np.unique(cur))
         table = np.vstack([[np.sum(ref == v) for v in present], [np.sum(cur == v) for v in present]])
         if table.shape[1] < 2:
             distances[name], p_values[name] = 0.0, 1.0
             continue
-        statistic, p, _, _ = chi2_contingency(table)
-        distances[name], p_values[name] = float(statistic), float(p)
-    return p_values, distances
+        statistic, p_value, _, _ = chi2_contingency(table)
+        distances[name], p_values[name] = float(statistic), float(p_value)
+    return {name: p_values[name] for name in reference}, {name: distances[name] for name in reference}
 
 
 def feature_p_values(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray],
@@ -170,20 +177,21 @@ def feature_p_values(reference: Mapping[str, np.ndarray], window: Mapping[str, n
 
 
 class AlibiFeatureDrift:
-    """alibi-detect's TabularDrift (KS numeric, Chi-squared categorical), built once per version."""
+    """alibi-detect's TabularDrift (KS numeric, Chi-squared categorical), built once per version, its
+    numeric columns scored against the reference sorted once (:mod:`raymlops.monitor.alibi_tabular`)."""
 
     name = "alibi"
 
     def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
         try:
-            from alibi_detect.cd import TabularDrift
+            from raymlops.monitor.alibi_tabular import SortedTabularDrift
         except ImportError as exc:  # pragma: no cover - alibi-detect is a core dependency
             raise NotAvailableError(feature="alibi drift backend", reason=f"alibi-detect is not importable ({exc}); "
                                     "set detectors.backend: scipy") from None
         self.reference = reference
         categorical = {i: None for i, name in enumerate(reference.features) if name in reference.categorical}
-        self.detector = TabularDrift(reference.matrix(reference.values), p_val=p_val, correction=correction,
-                                     categories_per_feature=categorical or None)
+        self.detector = SortedTabularDrift(reference.matrix(reference.values), p_val=p_val, correction=correction,
+                                           categories_per_feature=categorical or None)
 
     def test(self, window: Mapping[str, Any]) -> FeatureTest:
         result = self.detector.predict(self.reference.matrix(self.reference.coded(window)), drift_type="batch",
