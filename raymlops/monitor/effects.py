@@ -15,12 +15,15 @@ under the calibrated threshold and an effect of at least the configured minimum.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 
 #: Shares are floored at this before PSI's logarithm.
 PSI_FLOOR = 1e-4
+#: Elements of the quantile-difference matrix computed at once (columns are taken in chunks below it).
+BLOCK_ELEMENTS = 2_000_000
 
 
 def _finite_sorted(values: np.ndarray) -> np.ndarray:
@@ -73,16 +76,64 @@ def psi(reference_codes: np.ndarray, window_codes: np.ndarray) -> float:
     return float(np.sum((w - r) * np.log(w / r)))
 
 
+@lru_cache(maxsize=64)
+def quantile_steps(n1: int, n2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The steps on which the empirical quantile functions of an ``n1``- and an ``n2``-value sample
+    are both constant: for each, the index into either sorted sample and the step's width in
+    probability. ``Σ width · |a[ia] − b[ib]|`` is then the Wasserstein-1 distance of sorted ``a``
+    and ``b`` (``∫₀¹ |Q_a(u) − Q_b(u)| du``) — the same for every window of one size against one
+    reference, so it is kept."""
+    points = np.union1d(np.arange(1, n1 + 1, dtype=np.int64) * n2, np.arange(1, n2 + 1, dtype=np.int64) * n1)
+    widths = np.diff(points, prepend=0) / (n1 * n2)
+    return (points + n2 - 1) // n2 - 1, (points + n1 - 1) // n1 - 1, widths
+
+
 class ReferenceEffects:
-    """Effect sizes of windows against one reference (coded columns): numeric columns sorted once."""
+    """Effect sizes of windows against one reference (coded columns): numeric columns sorted once,
+    and those without missing values measured together (:func:`quantile_steps`)."""
 
     def __init__(self, reference: Mapping[str, np.ndarray], categorical: set[str]) -> None:
         self.reference, self.categorical = reference, categorical
         self.sorted = {name: SortedReference(ref) for name, ref in reference.items() if name not in categorical}
+        self.together = [name for name, ref in self.sorted.items() if ref.values.size and
+                         ref.values.size == len(reference[name])]
+        self.block = (np.stack([self.sorted[name].values for name in self.together]) if self.together
+                      else np.empty((0, 0)))  # one sorted reference column per row
+        self.scales = np.array([self.sorted[name].scale or 1.0 for name in self.together])
+        self._quantiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _together(self, window: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Wasserstein in reference std of the columns kept together whose window values are all finite."""
+        if not self.together or len(window[self.together[0]]) == 0:
+            return {}
+        values = np.stack([np.asarray(window[name], dtype=np.float64) for name in self.together])
+        rows = np.flatnonzero(np.isfinite(values).all(axis=1))
+        ordered = np.sort(values[rows] if len(rows) < len(values) else values, axis=1)
+        reference, ib, widths = self._steps(ordered.shape[1])
+        distances = np.empty(len(rows))
+        step = max(1, BLOCK_ELEMENTS // max(len(widths), 1))
+        for start in range(0, len(rows), step):
+            part = slice(start, start + step)
+            gaps = np.take(ordered[part], ib, axis=1)
+            gaps -= reference[rows[part]]
+            distances[part] = np.einsum("ij,j->i", np.abs(gaps, out=gaps), widths)
+        return {self.together[r]: float(d / self.scales[r]) for r, d in zip(rows, distances)}
+
+    def _steps(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For windows of ``rows`` rows: the reference's quantiles on each step (one row per column;
+        kept for the last few window sizes), the window's index on each step, and the steps' widths."""
+        if rows not in self._quantiles:
+            ia, ib, widths = quantile_steps(self.block.shape[1], rows)
+            if len(self._quantiles) >= 4:
+                self._quantiles.pop(next(iter(self._quantiles)))
+            self._quantiles[rows] = (np.ascontiguousarray(self.block[:, ia]), ib, widths)
+        return self._quantiles[rows]
 
     def of(self, window: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Per column: PSI for categorical (coded) columns, Wasserstein in reference std otherwise."""
+        together = self._together(window)
         return {name: round(psi(ref, window[name]) if name in self.categorical
+                            else together[name] if name in together
                             else self.sorted[name].wasserstein_std(window[name]), 6)
                 for name, ref in self.reference.items()}
 
