@@ -24,6 +24,9 @@ import numpy as np
 PSI_FLOOR = 1e-4
 #: Elements of the quantile-difference matrix computed at once (columns are taken in chunks below it).
 BLOCK_ELEMENTS = 2_000_000
+#: Largest reference-quantile matrix kept per window size (elements; 32 MB): a larger reference
+#: measures its columns one at a time.
+QUANTILE_ELEMENTS = 4_000_000
 
 
 def _finite_sorted(values: np.ndarray) -> np.ndarray:
@@ -76,7 +79,7 @@ def psi(reference_codes: np.ndarray, window_codes: np.ndarray) -> float:
     return float(np.sum((w - r) * np.log(w / r)))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
 def quantile_steps(n1: int, n2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The steps on which the empirical quantile functions of an ``n1``- and an ``n2``-value sample
     are both constant: for each, the index into either sorted sample and the step's width in
@@ -104,7 +107,8 @@ class ReferenceEffects:
 
     def _together(self, window: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Wasserstein in reference std of the columns kept together whose window values are all finite."""
-        if not self.together or len(window[self.together[0]]) == 0:
+        if not self.together or len(window[self.together[0]]) == 0 or \
+                len(self.together) * (self.block.shape[1] + len(window[self.together[0]])) > QUANTILE_ELEMENTS:
             return {}
         values = np.stack([np.asarray(window[name], dtype=np.float64) for name in self.together])
         rows = np.flatnonzero(np.isfinite(values).all(axis=1))
@@ -121,13 +125,15 @@ class ReferenceEffects:
 
     def _steps(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For windows of ``rows`` rows: the reference's quantiles on each step (one row per column;
-        kept for the last few window sizes), the window's index on each step, and the steps' widths."""
-        if rows not in self._quantiles:
+        kept for the two window sizes used last), the window's index on each step, and the widths."""
+        steps = self._quantiles.pop(rows, None)
+        if steps is None:
             ia, ib, widths = quantile_steps(self.block.shape[1], rows)
-            if len(self._quantiles) >= 4:
+            steps = (np.ascontiguousarray(self.block[:, ia]), ib, widths)
+            if len(self._quantiles) >= 2:  # the least recently used size goes (a full window's stays)
                 self._quantiles.pop(next(iter(self._quantiles)))
-            self._quantiles[rows] = (np.ascontiguousarray(self.block[:, ia]), ib, widths)
-        return self._quantiles[rows]
+        self._quantiles[rows] = steps
+        return steps
 
     def of(self, window: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Per column: PSI for categorical (coded) columns, Wasserstein in reference std otherwise."""

@@ -59,6 +59,17 @@ def test_quantile_steps_cover_probability_once_and_sizes_are_kept_bounded():
     assert (np.diff(ia) >= 0).all() and (np.diff(ib) >= 0).all()
     rng = np.random.default_rng(0)
     measure = ReferenceEffects({"x": rng.normal(size=50)}, set())
-    for rows in range(1, 8):
+    for rows in (500, 1, 500, 2, 500, 3):  # the full window's size stays, the least recently used goes
         measure.of({"x": rng.normal(size=rows)})
-    assert len(measure._quantiles) == 4
+    assert list(measure._quantiles) == [500, 3]
+
+
+def test_a_reference_too_large_to_keep_quantiles_of_measures_column_by_column(monkeypatch):
+    rng = np.random.default_rng(2)
+    reference, window = frame(rng, 400), frame(rng, 100, 0.2)
+    monkeypatch.setattr(effects, "QUANTILE_ELEMENTS", 3 * 400)  # 3 columns × (400 + 100) steps is over it
+    measure = ReferenceEffects(reference, {"code"})
+    got = measure.of(window)
+    assert measure._quantiles == {}
+    for name in ("normal", "counts", "constant"):
+        assert got[name] == pytest.approx(expected(reference[name], window[name]), abs=1e-6), name
