@@ -257,7 +257,7 @@ READING = ("Reading: a one-row request used to cost a replica about 13 µs per r
            "25–38 % at 32 rows (45–48 %). The caller CPU and ingest columns are the same code in the last four labels"
            " and moved with the machine: this session's machine ran slower than the one that measured the older "
            "rows, and its speed moved within the session: one row's caller CPU, the same code in every run, was 6.3 µs "
-           "in 2026-12-08's first run of `checks in a thread` and 8.8–15 µs in this session's eleven runs (the "
+           "in 2026-12-08's first run of `checks in a thread` and 8.8–15 µs in this session's seventeen runs (the "
            "current code: 9.5–11.6 µs, around the 10 µs target on this slower machine; 32 rows: 5.8–10.4 µs). "
            "Compare rows measured together.")
 
