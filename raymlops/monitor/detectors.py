@@ -19,7 +19,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from raymlops.errors import NotAvailableError
-from raymlops.monitor.ks import SortedReference
+from raymlops.monitor.ks import KSReference
 from raymlops.plugins import load_plugin
 
 
@@ -132,7 +132,7 @@ class ScipyFeatureDrift:
 
     def __init__(self, reference: TabularReference, p_val: float, correction: str) -> None:
         self.reference, self.p_val, self.correction = reference, p_val, correction
-        self.numeric = SortedReference.of(reference.values, reference.numeric)
+        self.numeric = KSReference.of(reference.values, reference.numeric)
 
     def test(self, window: Mapping[str, Any]) -> FeatureTest:
         coded = self.reference.coded(window)
@@ -143,14 +143,14 @@ class ScipyFeatureDrift:
 
 
 def feature_tests(reference: Mapping[str, np.ndarray], window: Mapping[str, np.ndarray], categorical: set[str],
-                  numeric: SortedReference | None = None) -> tuple[dict[str, float], dict[str, float]]:
+                  numeric: KSReference | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Per coded column: p-value and statistic of KS (numeric) or Chi-squared (categorical), as
     alibi-detect's TabularDrift computes them (``numeric``: the reference's numeric columns sorted
     once, in the reference's order, when the caller keeps them)."""
     from scipy.stats import chi2_contingency
 
     names = [name for name in reference if name not in categorical]
-    numeric = numeric or SortedReference.of(reference, names)
+    numeric = numeric or KSReference.of(reference, names)
     p_values, distances = {}, {}
     if names:
         statistics, p = numeric.test(np.column_stack([np.asarray(window[name], dtype=np.float64) for name in names]))

@@ -50,7 +50,7 @@ def kstwo_sf(statistics: np.ndarray, en: float) -> np.ndarray:
     return out
 
 
-class SortedReference:
+class KSReference:
     """Numeric reference columns (rows × columns), each sorted once, to test windows against."""
 
     def __init__(self, columns: np.ndarray) -> None:
@@ -60,7 +60,7 @@ class SortedReference:
         self.has_nan = np.isnan(columns).any(axis=0)
 
     @classmethod
-    def of(cls, columns: Mapping[str, Any], names: list[str]) -> SortedReference:
+    def of(cls, columns: Mapping[str, Any], names: list[str]) -> KSReference:
         """The named columns of a mapping (name → values), side by side in that order."""
         rows = len(next(iter(columns.values()), ()))
         matrix = (np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in names]) if names

@@ -7,7 +7,7 @@ from scipy.stats import ks_2samp
 
 from raymlops.monitor import ks
 from raymlops.monitor.alibi_tabular import SortedTabularDrift
-from raymlops.monitor.ks import SortedReference, kstwo_sf
+from raymlops.monitor.ks import KSReference, kstwo_sf
 
 
 def columns(rng, rows):
@@ -21,7 +21,7 @@ def test_statistics_and_p_values_equal_scipy_bit_for_bit(reference_rows, window_
     rng = np.random.default_rng(reference_rows)
     reference, window = columns(rng, reference_rows), columns(rng, window_rows)
     window[:, 1] += 0.5
-    statistics, p_values = SortedReference(reference).test(window)
+    statistics, p_values = KSReference(reference).test(window)
     for j in range(reference.shape[1]):
         expected = ks_2samp(reference[:, j], window[:, j], method="asymp")
         assert statistics[j] == expected.statistic and p_values[j] == expected.pvalue, j
@@ -31,7 +31,7 @@ def test_a_missing_value_makes_its_column_nan_as_scipy_propagates_it():
     rng = np.random.default_rng(0)
     reference, window = columns(rng, 100), columns(rng, 50)
     reference[3, 0], window[7, 2] = np.nan, np.nan
-    statistics, p_values = SortedReference(reference).test(window)
+    statistics, p_values = KSReference(reference).test(window)
     assert np.isnan(statistics[[0, 2]]).all() and np.isnan(p_values[[0, 2]]).all()
     assert np.isnan(ks_2samp(reference[:, 0], window[:, 0], method="asymp").pvalue)
     assert p_values[1] == ks_2samp(reference[:, 1], window[:, 1], method="asymp").pvalue
@@ -40,7 +40,7 @@ def test_a_missing_value_makes_its_column_nan_as_scipy_propagates_it():
 def test_one_column_and_bad_shapes():
     rng = np.random.default_rng(1)
     values, window = rng.normal(size=50), rng.normal(size=20)
-    reference = SortedReference(values)  # one column may be given flat
+    reference = KSReference(values)  # one column may be given flat
     statistic, p_value = reference.test(window)
     expected = ks_2samp(values, window, method="asymp")
     assert (statistic[0], p_value[0]) == (expected.statistic, expected.pvalue)
